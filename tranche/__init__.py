@@ -1,0 +1,1 @@
+"""Tranche: a client portal for project-based businesses that bill by milestone."""

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from tranche.accounts import selectors, services
+from tranche.accounts.access import require_staff
+from tranche.accounts.auth import actor, bearer_auth
+from tranche.accounts.schemas import CustomerIn, CustomerOut, CustomerPage, TokenIn, TokenOut
+from tranche.core.schemas import PageParams
+
+auth_router = Router(tags=["auth"])
+customers_router = Router(tags=["customers"])
+
+
+@auth_router.post("/token", auth=None, response={201: TokenOut})
+def create_token(request: HttpRequest, payload: TokenIn) -> tuple[int, TokenOut]:
+    token = services.token_login(request=request, email=payload.email, password=payload.password)
+    return 201, TokenOut(token=token)
+
+
+@auth_router.delete("/token", auth=bearer_auth, response={204: None})
+def revoke_token(request: HttpRequest) -> tuple[int, None]:
+    token = request.headers["Authorization"].split(" ", 1)[1].strip()
+    services.token_revoke(token=token)
+    return 204, None
+
+
+@customers_router.post("", response={201: CustomerOut})
+def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, CustomerOut]:
+    user = actor(request)
+    require_staff(user)
+    customer = services.customer_create(actor=user, **payload.model_dump())
+    return 201, CustomerOut.of(customer)
+
+
+@customers_router.get("", response=CustomerPage)
+def list_customers(request: HttpRequest, page: Query[PageParams]) -> CustomerPage:
+    customers = selectors.customer_list(user=actor(request))
+    items = customers[page.offset : page.offset + page.limit]
+    return CustomerPage(items=[CustomerOut.of(c) for c in items], count=customers.count())
+
+
+@customers_router.get("/{customer_id}", response=CustomerOut)
+def get_customer(request: HttpRequest, customer_id: int) -> CustomerOut:
+    return CustomerOut.of(selectors.access_customer(actor(request), customer_id))

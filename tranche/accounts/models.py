@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    STAFF = "staff", "Staff"
+    CUSTOMER = "customer", "Customer"
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200)
+    # Optional so a customer can be quoted before anyone knows where invoices go; sending
+    # an invoice requires it.
+    billing_email = models.EmailField(blank=True, default="")
+    contact_name = models.CharField(max_length=200, blank=True, default="")
+    address = models.TextField(blank=True, default="")
+    payment_terms_days = models.PositiveSmallIntegerField(default=14)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(payment_terms_days__lte=365), name="customer_payment_terms_max_365"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(
+        self, email: str, password: str | None = None, **extra: Any
+    ) -> User:  # Django's contract for custom users (createsuperuser, tests).
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractBaseUser):
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True, default="")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(auto_now_add=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = ["role"]
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            # A customer user belongs to exactly one customer; staff belong to none.
+            models.CheckConstraint(
+                condition=(Q(role=Role.CUSTOMER) & Q(customer__isnull=False))
+                | (~Q(role=Role.CUSTOMER) & Q(customer__isnull=True)),
+                name="user_customer_iff_customer_role",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=[r.value for r in Role]), name="user_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_staff_member(self) -> bool:
+        """Admins and staff: the business's own people."""
+        return self.role in (Role.ADMIN, Role.STAFF)
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role == Role.CUSTOMER
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only its SHA-256 is stored: a leaked database row cannot be used
+    to call the API. The token has 256 bits of entropy, so a fast hash is enough."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id})"

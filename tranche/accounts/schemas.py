@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import Field
+
+from tranche.accounts.models import Customer
+from tranche.core.schemas import Input, Text200
+
+
+class TokenIn(Input):
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenOut(Schema):
+    token: str
+
+
+class CustomerIn(Input):
+    name: Text200
+    billing_email: str = Field("", max_length=254)
+    contact_name: str = Field("", max_length=200)
+    address: str = Field("", max_length=2000)
+    payment_terms_days: int = Field(14, ge=0, le=365)
+
+
+class CustomerOut(Schema):
+    id: int
+    name: str
+    billing_email: str
+    contact_name: str
+    address: str
+    payment_terms_days: int
+    created_at: datetime
+
+    @staticmethod
+    def of(customer: Customer) -> CustomerOut:
+        return CustomerOut.model_validate(customer, from_attributes=True)
+
+
+class CustomerPage(Schema):
+    items: list[CustomerOut]
+    count: int

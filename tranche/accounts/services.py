@@ -1,0 +1,136 @@
+"""Writes for accounts: customers, users, API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from tranche.accounts.models import ApiToken, Customer, Role, User
+from tranche.accounts.tokens import hash_token, new_token
+from tranche.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyAttempts
+
+# Writing last_used_at on every request would turn each API read into a write; once in a
+# while is enough to tell which tokens are still in use.
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+def customer_create(
+    *,
+    actor: User,
+    name: str,
+    billing_email: str = "",
+    contact_name: str = "",
+    address: str = "",
+    payment_terms_days: int = 14,
+) -> Customer:
+    name = name.strip()
+    if not name:
+        raise Invalid("A customer needs a name.", code="name_required")
+    if not 0 <= payment_terms_days <= 365:
+        raise Invalid("Payment terms must be between 0 and 365 days.", code="payment_terms_invalid")
+    billing_email = billing_email.strip().lower()
+    if billing_email:
+        try:
+            validate_email(billing_email)
+        except ValidationError:
+            raise Invalid(
+                f"{billing_email!r} is not an email address.", code="email_invalid"
+            ) from None
+    return Customer.objects.create(
+        name=name,
+        billing_email=billing_email,
+        contact_name=contact_name.strip(),
+        address=address.strip(),
+        payment_terms_days=payment_terms_days,
+    )
+
+
+def user_create(
+    *, email: str, password: str, role: str, customer_id: int | None = None, full_name: str = ""
+) -> User:
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise Invalid(f"{email!r} is not an email address.", code="email_invalid") from None
+    if role not in Role.values:
+        raise Invalid(f"Role must be one of {', '.join(Role.values)}.", code="role_invalid")
+    customer = None
+    if role == Role.CUSTOMER:
+        if customer_id is None:
+            raise Invalid("A customer user needs a customer.", code="customer_required")
+        customer = Customer.objects.filter(pk=customer_id).first()
+        if customer is None:
+            raise NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
+    elif customer_id is not None:
+        raise Invalid("Only customer users belong to a customer.", code="customer_not_allowed")
+    user = User(email=email, role=role, customer=customer, full_name=full_name.strip())
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise Invalid(" ".join(exc.messages), code="password_invalid") from None
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise Conflict(f"A user with email {email} already exists.", code="email_taken") from None
+    return user
+
+
+def token_create(*, user: User, now: datetime | None = None) -> str:
+    """Issue a new API token for `user`; the plain token is returned once and never stored."""
+    token = new_token()
+    ApiToken.objects.create(
+        user=user,
+        token_hash=hash_token(token),
+        prefix=token[:12],
+        created_at=now or timezone.now(),
+    )
+    return token
+
+
+def token_login(*, request: HttpRequest, email: str, password: str) -> str:
+    """Exchange an email and password for a new API token.
+
+    Goes through Django's `authenticate` so django-axes counts failures and locks out a
+    login/address pair that keeps guessing."""
+    user = authenticate(request, username=email.strip().lower(), password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise TooManyAttempts(
+            "Too many failed sign-in attempts. Wait a while, then try again.",
+            code="too_many_attempts",
+        )
+    if not isinstance(user, User) or not user.is_active:
+        raise NotAuthenticated("Email or password is incorrect.", code="invalid_credentials")
+    return token_create(user=user)
+
+
+def token_authenticate(*, token: str, now: datetime | None = None) -> User | None:
+    """The active user behind a live token, or None."""
+    now = now or timezone.now()
+    api_token = (
+        ApiToken.objects.select_related("user", "user__customer")
+        .filter(token_hash=hash_token(token), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if api_token is None:
+        return None
+    if api_token.last_used_at is None or now - api_token.last_used_at > TOKEN_TOUCH_INTERVAL:
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+    return api_token.user
+
+
+def token_revoke(*, token: str, now: datetime | None = None) -> None:
+    revoked = ApiToken.objects.filter(token_hash=hash_token(token), revoked_at__isnull=True).update(
+        revoked_at=now or timezone.now()
+    )
+    if not revoked:
+        raise NotFound("That token does not exist or is already revoked.", code="token_not_found")

@@ -1,0 +1,89 @@
+"""The JSON API: routers, authentication, and the one place errors become HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from tranche.accounts.api import auth_router, customers_router
+from tranche.accounts.auth import API_AUTH
+from tranche.core.api import router as health_router
+from tranche.core.errors import DomainError
+from tranche.core.parser import DecimalJSONParser
+from tranche.projects.api import router as projects_router
+from tranche.sales.api import router as quotes_router
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Tranche API",
+    version="1",
+    description="Quotes, projects, milestones and their invoices. Authenticate with "
+    "`Authorization: Bearer <token>` from `POST /api/auth/token`, or a browser session.",
+    auth=API_AUTH,
+    parser=DecimalJSONParser(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+api.add_router("", health_router)
+api.add_router("/auth", auth_router)
+api.add_router("/customers", customers_router)
+api.add_router("/quotes", quotes_router)
+api.add_router("/projects", projects_router)
+
+
+def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "code": code, **extra}, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error(request, exc.status, exc.detail, exc.code)
+
+
+def _field(loc: list[Any] | tuple[Any, ...]) -> str:
+    # ninja prefixes locations with the parameter source and name: ("body", "payload", …).
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[2:] if len(parts) > 2 and parts[0] == "body" else parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": _field(e.get("loc", ())), "message": str(e.get("msg", "is invalid"))}
+        for e in exc.errors
+    ]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return error(
+        request, 422, f"Invalid request: {summary}{more}.", "validation_error", errors=errors
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def on_not_authenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error(
+        request,
+        401,
+        "Authentication required: send 'Authorization: Bearer <token>' or sign in.",
+        "not_authenticated",
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        return error(request, 400, "The request body is not valid JSON.", "malformed_request")
+    return error(request, exc.status_code, str(exc), "http_error")
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "Not found.", "not_found")

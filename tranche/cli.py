@@ -1,0 +1,172 @@
+"""The `tranche` command: Django's management commands plus run, demo, createuser, token.
+
+tranche run [--host H] [--port P]   migrate, then serve with gunicorn
+tranche demo [--if-empty]           load demo data (idempotent) and print the logins
+tranche createuser --email E --password P --role R [--customer-id N]
+tranche token EMAIL                 print a new API token for EMAIL
+tranche <django command> …          e.g. tranche migrate, tranche check --deploy
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from tranche.core.env import default_var_dir
+
+
+def _local_secret_key(var_dir: Path) -> str:
+    """A secret kept under var/ so a local install needs no configuration and sessions
+    survive restarts. Only used on the default SQLite database: a deployment with its
+    own DATABASE_URL must set SECRET_KEY itself."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def _prepare_environment() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tranche.settings")
+    if not os.environ.get("SECRET_KEY") and not os.environ.get("DATABASE_URL"):
+        os.environ["SECRET_KEY"] = _local_secret_key(default_var_dir())
+    default_var_dir().mkdir(parents=True, exist_ok=True)
+
+
+def _setup() -> None:
+    import django
+
+    django.setup()
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tranche run", description="Migrate, then serve.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    args = parser.parse_args(argv)
+    _setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    call_command("migrate", interactive=False, verbosity=1)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    connections.close_all()
+
+    children = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "tranche.wsgi:application",
+                f"--bind={args.host}:{args.port}",
+                f"--workers={args.workers}",
+                "--access-logfile=-",
+                "--graceful-timeout=10",
+            ]
+        )
+    ]
+    print(f"Tranche is serving on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0) if any(codes) else 0
+
+
+def demo(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tranche demo", description="Load demo data.")
+    parser.add_argument(
+        "--if-empty", action="store_true", help="only when the database has no users yet"
+    )
+    args = parser.parse_args(argv)
+    _setup()
+    from tranche.accounts.models import User
+    from tranche.demo import LOGINS, load_demo
+
+    if args.if_empty and User.objects.exists():
+        if not User.objects.filter(email=LOGINS[0].email).exists():
+            print("The database already has users; demo data not loaded.")
+            return 0
+    else:
+        load_demo()
+    print("Demo logins:")
+    for login in LOGINS:
+        print(f"  {login.role:<9} {login.email:<22} password: {login.password}")
+    return 0
+
+
+def createuser(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tranche createuser", description="Create a user.")
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--role", required=True, choices=["admin", "staff", "customer"])
+    parser.add_argument("--customer-id", type=int)
+    parser.add_argument("--name", default="")
+    args = parser.parse_args(argv)
+    _setup()
+    from tranche.accounts.services import user_create
+    from tranche.core.errors import DomainError
+
+    try:
+        user = user_create(
+            email=args.email,
+            password=args.password,
+            role=args.role,
+            customer_id=args.customer_id,
+            full_name=args.name,
+        )
+    except DomainError as exc:
+        print(f"tranche createuser: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"Created {user.role} {user.email} (id {user.pk}).")
+    return 0
+
+
+def token(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tranche token", description="Print a new API token.")
+    parser.add_argument("email")
+    args = parser.parse_args(argv)
+    _setup()
+    from tranche.accounts.models import User
+    from tranche.accounts.services import token_create
+
+    user = User.objects.filter(email=args.email.strip().lower(), is_active=True).first()
+    if user is None:
+        print(f"tranche token: no active user with email {args.email}.", file=sys.stderr)
+        return 2
+    print(token_create(user=user))
+    return 0
+
+
+COMMANDS = {"run": run, "demo": demo, "createuser": createuser, "token": token}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    _prepare_environment()
+    if args and args[0] in COMMANDS:
+        return COMMANDS[args[0]](args[1:])
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["tranche", *args])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Helpers for guarded writes: row locks in a stable order, and work after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import models, transaction
+
+from tranche.core.errors import NotFound
+
+M = TypeVar("M", bound=models.Model)
+
+# Primary keys are 64-bit; a larger id in a URL or body can never exist, and passing it
+# to the database raises OverflowError on SQLite instead of "no such row".
+MAX_ID = 2**63 - 1
+
+
+def valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
+
+def lock_one(model: type[M], pk: int, *, not_found: str) -> M:
+    """Lock one row for the rest of the transaction, or raise NotFound."""
+    if not valid_id(pk):
+        raise NotFound(not_found)
+    try:
+        return model._default_manager.select_for_update().get(pk=pk)
+    except ObjectDoesNotExist:
+        raise NotFound(not_found) from None
+
+
+def lock_many(model: type[M], pks: Iterable[int]) -> list[M]:
+    """Lock rows in primary-key order, the one order every caller uses, so two
+    transactions locking overlapping sets cannot deadlock."""
+    rows = model._default_manager.select_for_update().filter(pk__in=sorted(set(pks)))
+    return list(rows.order_by("pk"))
+
+
+def after_commit(func: Callable[[], object]) -> None:
+    """Run `func` once the current transaction commits; never if it rolls back."""
+    transaction.on_commit(func, robust=True)

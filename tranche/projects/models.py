@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from tranche.accounts.models import Customer
+from tranche.core.fields import money_field
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="projects")
+    # One project per quote, enforced here: a second acceptance racing the first fails on
+    # this constraint instead of creating a twin project.
+    origin_quote = models.OneToOneField(
+        "sales.Quote", on_delete=models.PROTECT, null=True, blank=True, related_name="project"
+    )
+    currency = models.CharField(max_length=3)
+    contract_total = money_field()
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MilestoneStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    COMPLETED = "completed", "Completed"
+
+
+class Milestone(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="milestones")
+    title = models.CharField(max_length=200)
+    position = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=MilestoneStatus.choices, default=MilestoneStatus.PENDING
+    )
+    is_billable = models.BooleanField(default=False)
+    billing_percentage = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    planned_date = models.DateField(null=True, blank=True)
+    actual_date = models.DateField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(is_billable=True)
+                    & Q(billing_percentage__gt=0)
+                    & Q(billing_percentage__lte=100)
+                )
+                | (Q(is_billable=False) & Q(billing_percentage__isnull=True)),
+                name="milestone_billing_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

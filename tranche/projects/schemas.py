@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from ninja import Schema
+from pydantic import Field
+
+from tranche.core.money import ZERO, format_amount
+from tranche.core.schemas import Input, Percentage, Text200
+from tranche.projects.models import Milestone
+from tranche.projects.selectors import ProjectDetail
+
+
+def format_percentage(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+class MilestoneOut(Schema):
+    id: int
+    project_id: int
+    title: str
+    position: int
+    status: str
+    is_billable: bool
+    billing_percentage: str | None
+    amount: str
+    planned_date: date | None
+    actual_date: date | None
+    completed_at: datetime | None
+    completed_by_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def of(milestone: Milestone, *, amount: Decimal, currency: str) -> MilestoneOut:
+        return MilestoneOut(
+            id=milestone.pk,
+            project_id=milestone.project_id,
+            title=milestone.title,
+            position=milestone.position,
+            status=milestone.status,
+            is_billable=milestone.is_billable,
+            billing_percentage=format_percentage(milestone.billing_percentage),
+            amount=format_amount(amount, currency),
+            planned_date=milestone.planned_date,
+            actual_date=milestone.actual_date,
+            completed_at=milestone.completed_at,
+            completed_by_id=milestone.completed_by_id,
+            created_at=milestone.created_at,
+            updated_at=milestone.updated_at,
+        )
+
+
+def milestones_out(detail: ProjectDetail) -> list[MilestoneOut]:
+    currency = detail.project.currency
+    return [
+        MilestoneOut.of(m, amount=detail.amounts[m.pk], currency=currency)
+        for m in detail.milestones
+    ]
+
+
+class ProjectOut(Schema):
+    id: int
+    name: str
+    customer_id: int
+    customer_name: str
+    origin_quote_id: int | None
+    currency: str
+    contract_total: str
+    billable_percentage: str
+    created_at: datetime
+    milestones: list[MilestoneOut]
+
+    @staticmethod
+    def of(detail: ProjectDetail) -> ProjectOut:
+        project = detail.project
+        billable = sum(
+            (m.billing_percentage or ZERO for m in detail.milestones if m.is_billable), ZERO
+        )
+        return ProjectOut(
+            id=project.pk,
+            name=project.name,
+            customer_id=project.customer_id,
+            customer_name=project.customer.name,
+            origin_quote_id=project.origin_quote_id,
+            currency=project.currency,
+            contract_total=format_amount(project.contract_total, project.currency),
+            billable_percentage=f"{billable:.2f}",
+            created_at=project.created_at,
+            milestones=milestones_out(detail),
+        )
+
+
+class ProjectPage(Schema):
+    items: list[ProjectOut]
+    count: int
+
+
+class MilestoneList(Schema):
+    items: list[MilestoneOut]
+
+
+class MilestoneIn(Input):
+    title: Text200
+    is_billable: bool = False
+    billing_percentage: Percentage | None = None
+    planned_date: date | None = None
+    position: int | None = Field(None, ge=1, le=10_000)
+
+
+class MilestonePatch(Input):
+    title: Text200 | None = None
+    is_billable: bool | None = None
+    billing_percentage: Percentage | None = None
+    planned_date: date | None = None
+    position: int | None = Field(None, ge=1, le=10_000)

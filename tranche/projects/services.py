@@ -1,0 +1,210 @@
+"""Writes for projects and their milestones."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Final
+
+from django.db import transaction
+from django.utils import timezone
+
+from tranche.accounts.models import User
+from tranche.core.db import lock_one
+from tranche.core.errors import Conflict, Invalid, NotFound
+from tranche.core.money import ZERO
+from tranche.projects.models import Milestone, MilestoneStatus, Project
+from tranche.projects.schedule import check_billing, check_schedule_total
+
+if TYPE_CHECKING:
+    from tranche.sales.models import Quote
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+def project_create_from_quote(*, actor: User, quote: Quote, now: datetime) -> Project:
+    """Called by quote acceptance, inside its transaction."""
+    project = Project.objects.create(
+        name=quote.title,
+        customer_id=quote.customer_id,
+        origin_quote=quote,
+        currency=quote.currency,
+        contract_total=quote.total,
+        created_at=now,
+        created_by=actor,
+    )
+    Milestone.objects.bulk_create(
+        Milestone(
+            project=project,
+            title=item.title,
+            position=position,
+            is_billable=item.is_billable,
+            billing_percentage=item.billing_percentage,
+            created_at=now,
+            updated_at=now,
+        )
+        for position, item in enumerate(quote.schedule.order_by("position", "id"), 1)
+    )
+    return project
+
+
+def _lock_project(project_id: int) -> Project:
+    return lock_one(Project, project_id, not_found=f"Project {project_id} does not exist.")
+
+
+def _milestones(project: Project) -> list[Milestone]:
+    return list(project.milestones.order_by("position", "id"))
+
+
+def _find(milestones: list[Milestone], milestone_id: int, project: Project) -> Milestone:
+    for milestone in milestones:
+        if milestone.pk == milestone_id:
+            return milestone
+    raise NotFound(
+        f"Milestone {milestone_id} does not exist in project {project.pk}.",
+        code="milestone_not_found",
+    )
+
+
+def _check_position(position: int | None, upper: int) -> None:
+    if position is not None and not 1 <= position <= upper:
+        raise Invalid(f"Position must be between 1 and {upper}.", code="position_invalid")
+
+
+def _renumber(ordered: list[Milestone]) -> list[Milestone]:
+    """Give positions 1..n in list order; return the milestones whose position changed."""
+    changed = []
+    for position, milestone in enumerate(ordered, 1):
+        if milestone.position != position:
+            milestone.position = position
+            changed.append(milestone)
+    return changed
+
+
+def _check_pending(milestone: Milestone, verb: str) -> None:
+    if milestone.status != MilestoneStatus.PENDING:
+        raise Conflict(
+            f"Milestone {milestone.title!r} is {milestone.status}; only a pending milestone can "
+            f"be {verb}.",
+            code="milestone_not_pending",
+        )
+
+
+def _check_percentages(milestones: list[Milestone]) -> None:
+    check_schedule_total(m.billing_percentage or ZERO for m in milestones if m.is_billable)
+
+
+def milestone_create(
+    *,
+    actor: User,
+    project_id: int,
+    title: str,
+    is_billable: bool = False,
+    billing_percentage: Decimal | None = None,
+    planned_date: date | None = None,
+    position: int | None = None,
+    now: datetime | None = None,
+) -> Milestone:
+    now = now or timezone.now()
+    title = title.strip()
+    if not title:
+        raise Invalid("A milestone needs a title.", code="title_required")
+    check_billing(title=title, is_billable=is_billable, billing_percentage=billing_percentage)
+    with transaction.atomic():
+        # The project row lock serialises schedule changes, so two concurrent additions
+        # cannot together push the billable percentages past 100.
+        project = _lock_project(project_id)
+        milestones = _milestones(project)
+        _check_position(position, len(milestones) + 1)
+        milestone = Milestone(
+            project=project,
+            title=title,
+            position=len(milestones) + 1,
+            is_billable=is_billable,
+            billing_percentage=billing_percentage if is_billable else None,
+            planned_date=planned_date,
+            created_at=now,
+            updated_at=now,
+        )
+        _check_percentages([*milestones, milestone])
+        ordered = [*milestones]
+        ordered.insert((position or len(milestones) + 1) - 1, milestone)
+        moved = _renumber(ordered)
+        Milestone.objects.bulk_update([m for m in moved if m.pk], ["position"])
+        milestone.save()
+    return milestone
+
+
+def milestone_update(
+    *,
+    actor: User,
+    project_id: int,
+    milestone_id: int,
+    title: str | _Unset = UNSET,
+    is_billable: bool | _Unset = UNSET,
+    billing_percentage: Decimal | _Unset | None = UNSET,
+    planned_date: date | _Unset | None = UNSET,
+    position: int | _Unset = UNSET,
+    now: datetime | None = None,
+) -> Milestone:
+    """Change a pending milestone. Omitted arguments keep their value; making a milestone
+    non-billable drops its percentage."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        project = _lock_project(project_id)
+        milestones = _milestones(project)
+        milestone = _find(milestones, milestone_id, project)
+        _check_pending(milestone, "edited")
+        fields = {"updated_at"}
+        if not isinstance(title, _Unset):
+            if not title.strip():
+                raise Invalid("A milestone needs a title.", code="title_required")
+            milestone.title = title.strip()
+            fields.add("title")
+        if not isinstance(is_billable, _Unset):
+            milestone.is_billable = is_billable
+            fields.add("is_billable")
+            if not is_billable and isinstance(billing_percentage, _Unset):
+                billing_percentage = None
+        if not isinstance(billing_percentage, _Unset):
+            milestone.billing_percentage = billing_percentage
+            fields.add("billing_percentage")
+        if not isinstance(planned_date, _Unset):
+            milestone.planned_date = planned_date
+            fields.add("planned_date")
+        check_billing(
+            title=milestone.title,
+            is_billable=milestone.is_billable,
+            billing_percentage=milestone.billing_percentage,
+        )
+        if not milestone.is_billable:
+            milestone.billing_percentage = None
+        _check_percentages(milestones)
+        moved: list[Milestone] = []
+        if not isinstance(position, _Unset):
+            _check_position(position, len(milestones))
+            ordered = [m for m in milestones if m.pk != milestone.pk]
+            ordered.insert(position - 1, milestone)
+            moved = [m for m in _renumber(ordered) if m.pk != milestone.pk]
+            fields.add("position")
+        milestone.updated_at = now
+        Milestone.objects.bulk_update(moved, ["position"])
+        milestone.save(update_fields=sorted(fields))
+    return milestone
+
+
+def milestone_delete(*, actor: User, project_id: int, milestone_id: int) -> None:
+    with transaction.atomic():
+        project = _lock_project(project_id)
+        milestones = _milestones(project)
+        milestone = _find(milestones, milestone_id, project)
+        _check_pending(milestone, "deleted")
+        milestone.delete()
+        remaining = [m for m in milestones if m.pk != milestone_id]
+        Milestone.objects.bulk_update(_renumber(remaining), ["position"])

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from tranche.accounts.access import require_staff
+from tranche.accounts.auth import actor
+from tranche.core.schemas import PageParams
+from tranche.projects.schemas import ProjectOut
+from tranche.projects.selectors import project_detail
+from tranche.sales import selectors, services
+from tranche.sales.schemas import AcceptOut, QuoteIn, QuoteOut, QuotePage
+
+router = Router(tags=["quotes"])
+
+
+@router.post("", response={201: QuoteOut})
+def create_quote(request: HttpRequest, payload: QuoteIn) -> tuple[int, QuoteOut]:
+    user = actor(request)
+    require_staff(user)
+    quote = services.quote_create(
+        actor=user,
+        customer_id=payload.customer_id,
+        title=payload.title,
+        currency=payload.currency,
+        lines=[services.LineInput(**line.model_dump()) for line in payload.lines],
+        schedule=[services.ScheduleInput(**item.model_dump()) for item in payload.schedule],
+    )
+    return 201, QuoteOut.of(selectors.access_quote(user, quote.pk))
+
+
+@router.get("", response=QuotePage)
+def list_quotes(request: HttpRequest, page: Query[PageParams]) -> QuotePage:
+    quotes = selectors.quote_list(user=actor(request))
+    items = quotes[page.offset : page.offset + page.limit]
+    return QuotePage(items=[QuoteOut.of(q) for q in items], count=quotes.count())
+
+
+@router.get("/{quote_id}", response=QuoteOut)
+def get_quote(request: HttpRequest, quote_id: int) -> QuoteOut:
+    return QuoteOut.of(selectors.access_quote(actor(request), quote_id))
+
+
+@router.post("/{quote_id}/accept", response={201: AcceptOut})
+def accept_quote(request: HttpRequest, quote_id: int) -> tuple[int, AcceptOut]:
+    user = actor(request)
+    require_staff(user)
+    quote = selectors.access_quote(user, quote_id)
+    project = services.quote_accept(actor=user, quote_id=quote.pk)
+    return 201, AcceptOut(project=ProjectOut.of(project_detail(project)))
+
+
+@router.post("/{quote_id}/decline", response=QuoteOut)
+def decline_quote(request: HttpRequest, quote_id: int) -> QuoteOut:
+    user = actor(request)
+    require_staff(user)
+    quote = selectors.access_quote(user, quote_id)
+    services.quote_decline(actor=user, quote_id=quote.pk)
+    return QuoteOut.of(selectors.access_quote(user, quote.pk))

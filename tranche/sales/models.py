@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from tranche.accounts.models import Customer
+from tranche.core.fields import money_field
+
+
+class QuoteStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+
+
+class Quote(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="quotes")
+    title = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=QuoteStatus.choices, default=QuoteStatus.DRAFT)
+    # Stored, not summed on read: the total is what the customer accepted and the project's
+    # contract total is copied from it.
+    total = money_field()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="quote_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class QuoteLine(models.Model):
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3)
+    unit_price = money_field()
+    line_total = money_field()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="quote_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="quote_line_unit_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class ScheduleItem(models.Model):
+    """One step of the quote's payment schedule; becomes a milestone on acceptance."""
+
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="schedule")
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    is_billable = models.BooleanField(default=False)
+    billing_percentage = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(is_billable=True)
+                    & Q(billing_percentage__gt=0)
+                    & Q(billing_percentage__lte=100)
+                )
+                | (Q(is_billable=False) & Q(billing_percentage__isnull=True)),
+                name="schedule_item_billing_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

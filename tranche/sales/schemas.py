@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import Field
+
+from tranche.core.money import format_amount
+from tranche.core.schemas import Id, Input, MoneyIn, Percentage, Quantity, Text200, Text500
+from tranche.projects.schemas import ProjectOut, format_percentage
+from tranche.sales.models import Quote
+
+
+class QuoteLineIn(Input):
+    description: Text500
+    quantity: Quantity
+    unit_price: MoneyIn
+
+
+class ScheduleItemIn(Input):
+    title: Text200
+    is_billable: bool = False
+    billing_percentage: Percentage | None = None
+
+
+class QuoteIn(Input):
+    customer_id: Id
+    title: Text200
+    currency: str = Field(min_length=3, max_length=3)
+    lines: list[QuoteLineIn] = Field(min_length=1, max_length=500)
+    schedule: list[ScheduleItemIn] = Field(default_factory=list, max_length=100)
+
+
+class QuoteLineOut(Schema):
+    position: int
+    description: str
+    quantity: str
+    unit_price: str
+    line_total: str
+
+
+class ScheduleItemOut(Schema):
+    position: int
+    title: str
+    is_billable: bool
+    billing_percentage: str | None
+
+
+class QuoteOut(Schema):
+    id: int
+    customer_id: int
+    title: str
+    currency: str
+    status: str
+    total: str
+    lines: list[QuoteLineOut]
+    schedule: list[ScheduleItemOut]
+    project_id: int | None
+    created_at: datetime
+    accepted_at: datetime | None
+
+    @staticmethod
+    def of(quote: Quote) -> QuoteOut:
+        """`quote` comes from `quote_list`/`access_quote`, which annotate `project_pk`."""
+        currency = quote.currency
+        return QuoteOut(
+            id=quote.pk,
+            customer_id=quote.customer_id,
+            title=quote.title,
+            currency=currency,
+            status=quote.status,
+            total=format_amount(quote.total, currency),
+            lines=[
+                QuoteLineOut(
+                    position=line.position,
+                    description=line.description,
+                    quantity=f"{line.quantity.normalize():f}",
+                    unit_price=format_amount(line.unit_price, currency),
+                    line_total=format_amount(line.line_total, currency),
+                )
+                for line in quote.lines.all()
+            ],
+            schedule=[
+                ScheduleItemOut(
+                    position=item.position,
+                    title=item.title,
+                    is_billable=item.is_billable,
+                    billing_percentage=format_percentage(item.billing_percentage),
+                )
+                for item in quote.schedule.all()
+            ],
+            project_id=quote.project_pk,  # type: ignore[attr-defined]
+            created_at=quote.created_at,
+            accepted_at=quote.accepted_at,
+        )
+
+
+class QuotePage(Schema):
+    items: list[QuoteOut]
+    count: int
+
+
+class AcceptOut(Schema):
+    project: ProjectOut

@@ -1,0 +1,11 @@
+from django.urls import include, path, re_path
+
+from tranche.api import api
+from tranche.web import views as web_views
+
+urlpatterns = [
+    path("api/", api.urls),
+    # Anything else under /api/ answers in JSON too, never with an HTML page.
+    re_path(r"^api/", web_views.api_not_found),
+    path("", include("tranche.web.urls")),
+]
