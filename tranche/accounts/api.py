@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from tranche.accounts import selectors, services
 from tranche.accounts.access import require_staff
@@ -14,24 +14,24 @@ customers_router = Router(tags=["customers"])
 
 
 @auth_router.post("/token", auth=None, response={201: TokenOut})
-def create_token(request: HttpRequest, payload: TokenIn) -> tuple[int, TokenOut]:
+def create_token(request: HttpRequest, payload: TokenIn) -> Status[TokenOut]:
     token = services.token_login(request=request, email=payload.email, password=payload.password)
-    return 201, TokenOut(token=token)
+    return Status(201, TokenOut(token=token))
 
 
 @auth_router.delete("/token", auth=bearer_auth, response={204: None})
-def revoke_token(request: HttpRequest) -> tuple[int, None]:
+def revoke_token(request: HttpRequest) -> Status[None]:
     token = request.headers["Authorization"].split(" ", 1)[1].strip()
     services.token_revoke(token=token)
-    return 204, None
+    return Status(204, None)
 
 
 @customers_router.post("", response={201: CustomerOut})
-def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, CustomerOut]:
+def create_customer(request: HttpRequest, payload: CustomerIn) -> Status[CustomerOut]:
     user = actor(request)
     require_staff(user)
     customer = services.customer_create(actor=user, **payload.model_dump())
-    return 201, CustomerOut.of(customer)
+    return Status(201, CustomerOut.of(customer))
 
 
 @customers_router.get("", response=CustomerPage)

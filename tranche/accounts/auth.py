@@ -53,3 +53,12 @@ def actor(request: HttpRequest) -> User:
     user = request.auth  # type: ignore[attr-defined]
     assert isinstance(user, User)
     return user
+
+
+def axes_username(request: HttpRequest, credentials: dict[str, str] | None) -> str | None:
+    """The login django-axes counts failures against: the email, however it arrives.
+    Django's failure signal names it `username`; axes' own lockout check renames it to
+    the user model's USERNAME_FIELD (`email`); the login form posts `username`."""
+    given = {str(key): value for key, value in (credentials or {}).items()}
+    raw = given.get("username") or given.get("email") or request.POST.get("username")
+    return raw.strip().lower() if raw else None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 router = Router(tags=["health"])
 
@@ -12,12 +12,12 @@ class HealthOut(Schema):
 
 
 @router.get("/health", auth=None, response={200: HealthOut, 503: HealthOut})
-def health(request: HttpRequest) -> tuple[int, HealthOut]:
+def health(request: HttpRequest) -> Status[HealthOut]:
     """Up when a real round trip to the database works; 503 when it does not."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError:
-        return 503, HealthOut(status="database_unavailable")
-    return 200, HealthOut(status="ok")
+        return Status(503, HealthOut(status="database_unavailable"))
+    return Status(200, HealthOut(status="ok"))

@@ -119,6 +119,9 @@ def sqlite_database(name: Path) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(name),
+        # A file, not the in-memory default, so tests can open several real connections
+        # (threads, a closed connection) the way the server does.
+        "TEST": {"NAME": str(name.with_name(f"test_{name.stem}.sqlite3"))},
         # IMMEDIATE takes the write lock when a transaction starts, so two concurrent
         # writers queue on the busy timeout instead of failing with "database is locked"
         # when one tries to upgrade a read lock; WAL lets readers run beside the writer.

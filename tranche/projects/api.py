@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from tranche.accounts.access import require_staff
 from tranche.accounts.auth import actor
@@ -55,12 +55,12 @@ def list_milestones(request: HttpRequest, project_id: int) -> MilestoneList:
 @router.post("/{project_id}/milestones", response={201: MilestoneOut})
 def create_milestone(
     request: HttpRequest, project_id: int, payload: MilestoneIn
-) -> tuple[int, MilestoneOut]:
+) -> Status[MilestoneOut]:
     user = actor(request)
     require_staff(user)
     project = selectors.access_project(user, project_id)
     milestone = services.milestone_create(actor=user, project_id=project.pk, **payload.model_dump())
-    return 201, _milestone_out(project, milestone.pk)
+    return Status(201, _milestone_out(project, milestone.pk))
 
 
 @router.patch("/{project_id}/milestones/{milestone_id}", response=MilestoneOut)
@@ -81,9 +81,9 @@ def update_milestone(
 
 
 @router.delete("/{project_id}/milestones/{milestone_id}", response={204: None})
-def delete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> tuple[int, None]:
+def delete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> Status[None]:
     user = actor(request)
     require_staff(user)
     project = selectors.access_project(user, project_id)
     services.milestone_delete(actor=user, project_id=project.pk, milestone_id=milestone_id)
-    return 204, None
+    return Status(204, None)

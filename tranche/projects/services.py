@@ -205,6 +205,6 @@ def milestone_delete(*, actor: User, project_id: int, milestone_id: int) -> None
         milestones = _milestones(project)
         milestone = _find(milestones, milestone_id, project)
         _check_pending(milestone, "deleted")
+        remaining = [m for m in milestones if m.pk != milestone.pk]
         milestone.delete()
-        remaining = [m for m in milestones if m.pk != milestone_id]
         Milestone.objects.bulk_update(_renumber(remaining), ["position"])

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from tranche.accounts.access import require_staff
 from tranche.accounts.auth import actor
@@ -15,7 +15,7 @@ router = Router(tags=["quotes"])
 
 
 @router.post("", response={201: QuoteOut})
-def create_quote(request: HttpRequest, payload: QuoteIn) -> tuple[int, QuoteOut]:
+def create_quote(request: HttpRequest, payload: QuoteIn) -> Status[QuoteOut]:
     user = actor(request)
     require_staff(user)
     quote = services.quote_create(
@@ -26,7 +26,7 @@ def create_quote(request: HttpRequest, payload: QuoteIn) -> tuple[int, QuoteOut]
         lines=[services.LineInput(**line.model_dump()) for line in payload.lines],
         schedule=[services.ScheduleInput(**item.model_dump()) for item in payload.schedule],
     )
-    return 201, QuoteOut.of(selectors.access_quote(user, quote.pk))
+    return Status(201, QuoteOut.of(selectors.access_quote(user, quote.pk)))
 
 
 @router.get("", response=QuotePage)
@@ -42,12 +42,12 @@ def get_quote(request: HttpRequest, quote_id: int) -> QuoteOut:
 
 
 @router.post("/{quote_id}/accept", response={201: AcceptOut})
-def accept_quote(request: HttpRequest, quote_id: int) -> tuple[int, AcceptOut]:
+def accept_quote(request: HttpRequest, quote_id: int) -> Status[AcceptOut]:
     user = actor(request)
     require_staff(user)
     quote = selectors.access_quote(user, quote_id)
     project = services.quote_accept(actor=user, quote_id=quote.pk)
-    return 201, AcceptOut(project=ProjectOut.of(project_detail(project)))
+    return Status(201, AcceptOut(project=ProjectOut.of(project_detail(project))))
 
 
 @router.post("/{quote_id}/decline", response=QuoteOut)

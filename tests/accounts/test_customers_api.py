@@ -1,0 +1,146 @@
+"""Customers: POST/GET /api/customers, GET /api/customers/{id}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.helpers import Api, unchanged
+from tranche.accounts.models import Customer
+
+pytestmark = pytest.mark.django_db
+
+NEW_CUSTOMER = {
+    "name": "Initech",
+    "billing_email": "AP@initech.example",
+    "contact_name": "Bill Lumbergh",
+    "address": "4120 Freidrich Lane\nAustin TX",
+    "payment_terms_days": 30,
+}
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [("admin", 201), ("staff", 201), ("alice", 403), ("bob", 403), ("anonymous", 401)],
+)
+def test_who_may_create_a_customer(as_: Callable[[str], Api], persona: str, status: int) -> None:
+    api = as_(persona)
+    if status == 201:
+        response = api.post("/api/customers", NEW_CUSTOMER)
+        assert response.status == 201
+        created = Customer.objects.get(pk=response.body["id"])
+        assert response.body == {
+            "id": created.pk,
+            "name": "Initech",
+            "billing_email": "ap@initech.example",
+            "contact_name": "Bill Lumbergh",
+            "address": "4120 Freidrich Lane\nAustin TX",
+            "payment_terms_days": 30,
+            "created_at": response.body["created_at"],
+        }
+        assert response.body["created_at"].endswith("Z") or "+" in response.body["created_at"]
+    else:
+        with unchanged():
+            response = api.post("/api/customers", NEW_CUSTOMER)
+        assert response.status == status
+        assert set(response.body) == {"detail", "code"}
+
+
+def test_billing_email_is_optional_and_terms_default_to_14_days(as_: Callable[[str], Api]) -> None:
+    response = as_("staff").post("/api/customers", {"name": "Walk-in client"})
+    assert response.status == 201
+    assert response.body["billing_email"] == ""
+    assert response.body["payment_terms_days"] == 14
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 422, "validation_error"),
+        ({"name": ""}, 422, "validation_error"),
+        ({"name": "   "}, 422, "name_required"),
+        ({"name": "X", "billing_email": "not-an-email"}, 422, "email_invalid"),
+        ({"name": "X", "payment_terms_days": -1}, 422, "validation_error"),
+        ({"name": "X", "payment_terms_days": 366}, 422, "validation_error"),
+        ({"name": "X", "payment_terms_days": "soon"}, 422, "validation_error"),
+        ({"name": "X", "vip": True}, 422, "validation_error"),
+        ({"name": 42}, 422, "validation_error"),
+    ],
+)
+def test_bad_customer_input_is_refused_and_nothing_is_created(
+    as_: Callable[[str], Api], body: dict[str, object], status: int, code: str
+) -> None:
+    api = as_("admin")
+    with unchanged():
+        response = api.post("/api/customers", body)
+    assert response.status == status
+    assert response.body["code"] == code
+
+
+def test_malformed_json_is_400(as_: Callable[[str], Api]) -> None:
+    api = as_("admin")
+    with unchanged():
+        response = api.post("/api/customers", raw='{"name": ')
+    assert response.status == 400
+    assert response.body == {
+        "detail": "The request body is not valid JSON.",
+        "code": "malformed_request",
+    }
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [("admin", 200), ("staff", 200), ("alice", 403), ("bob", 403), ("anonymous", 401)],
+)
+def test_who_may_list_customers(
+    as_: Callable[[str], Api], customer_a: Customer, customer_b: Customer, persona: str, status: int
+) -> None:
+    response = as_(persona).get("/api/customers")
+    assert response.status == status
+    if status == 200:
+        assert response.body["count"] == 2
+        assert [c["name"] for c in response.body["items"]] == ["Acme Builders", "Globex Studio"]
+
+
+def test_customer_list_pages(
+    as_: Callable[[str], Api], customer_a: Customer, customer_b: Customer
+) -> None:
+    page = as_("staff").get("/api/customers?limit=1&offset=1")
+    assert page.body["count"] == 2
+    assert [c["name"] for c in page.body["items"]] == ["Globex Studio"]
+    assert as_("staff").get("/api/customers?limit=0").status == 422
+    assert as_("staff").get("/api/customers?limit=abc").status == 422
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [("admin", 200), ("staff", 200), ("alice", 403), ("bob", 403), ("anonymous", 401)],
+)
+def test_who_may_read_a_customer(
+    as_: Callable[[str], Api], customer_a: Customer, persona: str, status: int
+) -> None:
+    response = as_(persona).get(f"/api/customers/{customer_a.pk}")
+    assert response.status == status
+    if status == 200:
+        assert response.body["name"] == "Acme Builders"
+
+
+@pytest.mark.parametrize("customer_id", ["999999", "9223372036854775808", "0"])
+def test_unknown_customer_ids_are_404(as_: Callable[[str], Api], customer_id: str) -> None:
+    response = as_("staff").get(f"/api/customers/{customer_id}")
+    assert response.status == 404
+    assert response.body["code"] in {"customer_not_found", "not_found"}
+
+
+def test_a_non_numeric_id_is_a_json_422_naming_the_field(as_: Callable[[str], Api]) -> None:
+    response = as_("staff").get("/api/customers/abc")
+    assert response.status == 422
+    assert response.body["code"] == "validation_error"
+    assert response.body["errors"][0]["field"] == "customer_id"
+
+
+def test_an_unknown_api_path_is_a_json_404(as_: Callable[[str], Api]) -> None:
+    response = as_("staff").get("/api/nothing-here")
+    assert response.status == 404
+    assert response.body["code"] == "not_found"
