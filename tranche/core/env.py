@@ -116,6 +116,8 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict[str, Any]:
 
 
 def sqlite_database(name: Path) -> dict[str, Any]:
+    # SQLite creates the file but not its folder; a fresh clone has no var/ yet.
+    name.parent.mkdir(parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(name),
