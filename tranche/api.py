@@ -11,6 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from tranche.accounts.api import auth_router, customers_router
 from tranche.accounts.auth import API_AUTH
+from tranche.billing.api import router as billing_router
 from tranche.core.api import router as health_router
 from tranche.core.errors import DomainError
 from tranche.core.parser import DecimalJSONParser
@@ -35,6 +36,7 @@ api.add_router("/auth", auth_router)
 api.add_router("/customers", customers_router)
 api.add_router("/quotes", quotes_router)
 api.add_router("/projects", projects_router)
+api.add_router("", billing_router)
 
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:

@@ -48,6 +48,7 @@ USE_I18N = True
 LANGUAGE_CODE = "en-us"
 
 DEFAULT_CURRENCY = (env_str("DEFAULT_CURRENCY") or "USD").upper()
+BUSINESS_NAME = env_str("BUSINESS_NAME") or "Tranche"
 
 # --- HTTPS: on in production. Off by default so `make run` works on plain http://127.0.0.1.
 HTTPS = env_bool("HTTPS", False)
@@ -88,7 +89,11 @@ INSTALLED_APPS = [
     "tranche.accounts",
     "tranche.sales",
     "tranche.projects",
+    "tranche.billing",
+    "tranche.notifications",
     "tranche.web",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -159,4 +164,49 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
     "loggers": {"axes": {"level": "WARNING"}},
+}
+
+# --- Billing
+# Python format string; {year} and {seq} are available. Numbers restart every year.
+INVOICE_NUMBER_FORMAT = env_str("INVOICE_NUMBER_FORMAT") or "INV-{year}-{seq:05d}"
+try:
+    INVOICE_NUMBER_FORMAT.format(year=2026, seq=1)
+except (KeyError, IndexError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        f"INVOICE_NUMBER_FORMAT {INVOICE_NUMBER_FORMAT!r} is not a valid format: {exc}. "
+        "Use {year} and {seq}, e.g. INV-{year}-{seq:05d}."
+    ) from None
+
+# --- Payments: Stripe when a secret key is set, else the built-in sandbox.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY") or ""
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY") or ""
+STRIPE_API_BASE = env_str("STRIPE_API_BASE") or ""
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 15, minimum=1)
+# The sandbox moves no money; outside DEBUG it must be asked for explicitly.
+PAYMENTS_SANDBOX = env_bool("PAYMENTS_SANDBOX", False)
+
+# --- Email: SMTP when EMAIL_HOST is set, else files under var/mail/.
+EMAIL_HOST = env_str("EMAIL_HOST") or ""
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER") or ""
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD") or ""
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or f"{BUSINESS_NAME} <billing@localhost>"
+
+# --- Background work: the database queue, or in-process right after commit.
+TASKS_IMMEDIATE = env_bool("TASKS_IMMEDIATE", False)
+TASKS = {
+    "default": {
+        "BACKEND": (
+            "django_tasks.backends.immediate.ImmediateBackend"
+            if TASKS_IMMEDIATE
+            else "django_tasks_db.DatabaseBackend"
+        )
+    }
 }

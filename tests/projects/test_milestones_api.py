@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import User
-from tranche.projects.models import Milestone, MilestoneStatus, Project
+from tranche.projects.models import Milestone, Project
+from tranche.projects.services import milestone_complete
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +20,7 @@ def titles(project: Project) -> list[tuple[int, str]]:
 
 
 def complete(milestone: Milestone, by: User) -> None:
-    """Stand-in for the completion workflow of the billing issue."""
-    Milestone.objects.filter(pk=milestone.pk).update(
-        status=MilestoneStatus.COMPLETED, completed_at=timezone.now(), completed_by=by
-    )
+    milestone_complete(actor=by, project_id=milestone.project_id, milestone_id=milestone.pk)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +66,7 @@ def test_who_may_add_a_milestone(
         "actual_date": None,
         "completed_at": None,
         "completed_by_id": None,
+        "invoice_id": None,
         "created_at": response.body["created_at"],
         "updated_at": response.body["updated_at"],
     }

@@ -6,3 +6,6 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else-0123456789")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("BASE_URL", "http://testserver")
+os.environ.setdefault("PAYMENTS_SANDBOX", "1")
+os.environ.setdefault("TASKS_IMMEDIATE", "1")
+os.environ.setdefault("BUSINESS_NAME", "Harbour Build Co")

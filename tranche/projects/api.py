@@ -5,13 +5,15 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from tranche.accounts.access import require_staff
+from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.auth import actor
+from tranche.billing.schemas import InvoiceOut
 from tranche.core.errors import Invalid
 from tranche.core.schemas import PageParams
 from tranche.projects import selectors, services
 from tranche.projects.models import Project
 from tranche.projects.schemas import (
+    CompletionOut,
     MilestoneIn,
     MilestoneList,
     MilestoneOut,
@@ -87,3 +89,29 @@ def delete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
     project = selectors.access_project(user, project_id)
     services.milestone_delete(actor=user, project_id=project.pk, milestone_id=milestone_id)
     return Status(204, None)
+
+
+@router.patch("/{project_id}/milestones/{milestone_id}/complete", response=CompletionOut)
+def complete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> CompletionOut:
+    user = actor(request)
+    require_staff(user)
+    project = selectors.access_project(user, project_id)
+    done = services.milestone_complete(actor=user, project_id=project.pk, milestone_id=milestone_id)
+    return CompletionOut(
+        message=(
+            "Milestone was already completed."
+            if done.already_completed
+            else "Milestone completed successfully."
+        ),
+        milestone=_milestone_out(project, milestone_id),
+        draft_invoice=InvoiceOut.of(done.invoice) if done.invoice else None,
+    )
+
+
+@router.patch("/{project_id}/milestones/{milestone_id}/reopen", response=MilestoneOut)
+def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> MilestoneOut:
+    user = actor(request)
+    require_admin(user)
+    project = selectors.access_project(user, project_id)
+    services.milestone_reopen(actor=user, project_id=project.pk, milestone_id=milestone_id)
+    return _milestone_out(project, milestone_id)

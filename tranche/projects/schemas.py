@@ -6,6 +6,7 @@ from decimal import Decimal
 from ninja import Schema
 from pydantic import Field
 
+from tranche.billing.schemas import InvoiceOut
 from tranche.core.money import ZERO, format_amount
 from tranche.core.schemas import Input, Percentage, Text200
 from tranche.projects.models import Milestone
@@ -29,11 +30,14 @@ class MilestoneOut(Schema):
     actual_date: date | None
     completed_at: datetime | None
     completed_by_id: int | None
+    invoice_id: int | None
     created_at: datetime
     updated_at: datetime
 
     @staticmethod
-    def of(milestone: Milestone, *, amount: Decimal, currency: str) -> MilestoneOut:
+    def of(
+        milestone: Milestone, *, amount: Decimal, currency: str, invoice_id: int | None
+    ) -> MilestoneOut:
         return MilestoneOut(
             id=milestone.pk,
             project_id=milestone.project_id,
@@ -47,6 +51,7 @@ class MilestoneOut(Schema):
             actual_date=milestone.actual_date,
             completed_at=milestone.completed_at,
             completed_by_id=milestone.completed_by_id,
+            invoice_id=invoice_id,
             created_at=milestone.created_at,
             updated_at=milestone.updated_at,
         )
@@ -55,7 +60,9 @@ class MilestoneOut(Schema):
 def milestones_out(detail: ProjectDetail) -> list[MilestoneOut]:
     currency = detail.project.currency
     return [
-        MilestoneOut.of(m, amount=detail.amounts[m.pk], currency=currency)
+        MilestoneOut.of(
+            m, amount=detail.amounts[m.pk], currency=currency, invoice_id=detail.invoices.get(m.pk)
+        )
         for m in detail.milestones
     ]
 
@@ -115,3 +122,9 @@ class MilestonePatch(Input):
     billing_percentage: Percentage | None = None
     planned_date: date | None = None
     position: int | None = Field(None, ge=1, le=10_000)
+
+
+class CompletionOut(Schema):
+    message: str
+    milestone: MilestoneOut
+    draft_invoice: InvoiceOut | None

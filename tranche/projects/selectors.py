@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
+from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.core.db import valid_id
 from tranche.core.errors import NotFound
 from tranche.core.money import ZERO, allocate
@@ -20,6 +21,21 @@ class ProjectDetail:
     project: Project
     milestones: list[Milestone]
     amounts: dict[int, Decimal]
+    # milestone id -> id of its live (not cancelled) invoice
+    invoices: dict[int, int]
+
+
+def live_invoice(milestone: Milestone) -> Invoice | None:
+    return milestone.invoices.exclude(status=InvoiceStatus.CANCELLED).first()
+
+
+def _live_invoice_ids(milestones: list[Milestone]) -> dict[int, int]:
+    rows = (
+        Invoice.objects.filter(milestone__in=milestones)
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .values_list("milestone_id", "pk")
+    )
+    return {milestone_id: pk for milestone_id, pk in rows if milestone_id is not None}
 
 
 def project_list(*, user: User) -> QuerySet[Project]:
@@ -53,14 +69,19 @@ def milestone_amounts(project: Project, milestones: list[Milestone]) -> dict[int
 
 def project_detail(project: Project) -> ProjectDetail:
     milestones = list(project.milestones.order_by("position", "id"))
-    return ProjectDetail(project, milestones, milestone_amounts(project, milestones))
+    return ProjectDetail(
+        project, milestones, milestone_amounts(project, milestones), _live_invoice_ids(milestones)
+    )
 
 
 def project_details(projects: list[Project]) -> list[ProjectDetail]:
     """Details of many projects with one milestone query."""
     by_project: dict[int, list[Milestone]] = {p.pk: [] for p in projects}
-    for milestone in Milestone.objects.filter(project__in=projects).order_by("position", "id"):
+    all_milestones = list(Milestone.objects.filter(project__in=projects).order_by("position", "id"))
+    for milestone in all_milestones:
         by_project[milestone.project_id].append(milestone)
+    invoices = _live_invoice_ids(all_milestones)
     return [
-        ProjectDetail(p, by_project[p.pk], milestone_amounts(p, by_project[p.pk])) for p in projects
+        ProjectDetail(p, by_project[p.pk], milestone_amounts(p, by_project[p.pk]), invoices)
+        for p in projects
     ]

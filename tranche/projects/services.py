@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
@@ -15,8 +16,10 @@ from tranche.core.errors import Conflict, Invalid, NotFound
 from tranche.core.money import ZERO
 from tranche.projects.models import Milestone, MilestoneStatus, Project
 from tranche.projects.schedule import check_billing, check_schedule_total
+from tranche.projects.selectors import live_invoice, milestone_amounts
 
 if TYPE_CHECKING:
+    from tranche.billing.models import Invoice
     from tranche.sales.models import Quote
 
 
@@ -208,3 +211,70 @@ def milestone_delete(*, actor: User, project_id: int, milestone_id: int) -> None
         remaining = [m for m in milestones if m.pk != milestone.pk]
         milestone.delete()
         Milestone.objects.bulk_update(_renumber(remaining), ["position"])
+
+
+@dataclass(frozen=True)
+class Completion:
+    milestone: Milestone
+    invoice: Invoice | None
+    already_completed: bool
+
+
+def milestone_complete(
+    *, actor: User, project_id: int, milestone_id: int, now: datetime | None = None
+) -> Completion:
+    """Mark a milestone completed; a billable one gets its draft invoice in the same
+    transaction. Completing it again changes nothing and returns the same invoice."""
+    from tranche.billing.services import invoice_create_for_milestone
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The project lock serialises completions (and schedule edits) of one project, so
+        # concurrent completions of a milestone queue here and find it completed.
+        project = _lock_project(project_id)
+        milestones = _milestones(project)
+        milestone = _find(milestones, milestone_id, project)
+        if milestone.status == MilestoneStatus.COMPLETED:
+            return Completion(milestone, live_invoice(milestone), already_completed=True)
+        milestone.status = MilestoneStatus.COMPLETED
+        milestone.completed_at = now
+        milestone.completed_by = actor
+        milestone.actual_date = timezone.localdate(now)
+        milestone.updated_at = now
+        milestone.save(
+            update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
+        )
+        invoice = None
+        if milestone.is_billable:
+            amount = milestone_amounts(project, milestones)[milestone.pk]
+            invoice = invoice_create_for_milestone(
+                actor=actor, project=project, milestone=milestone, amount=amount, now=now
+            ) or live_invoice(milestone)
+    return Completion(milestone, invoice, already_completed=False)
+
+
+def milestone_reopen(
+    *, actor: User, project_id: int, milestone_id: int, now: datetime | None = None
+) -> Milestone:
+    """Set a completed milestone back to pending; its draft invoice is cancelled. A sent
+    invoice must be cancelled by an admin first."""
+    from tranche.billing.services import invoice_cancel_draft_for_reopen
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        project = _lock_project(project_id)
+        milestone = _find(_milestones(project), milestone_id, project)
+        if milestone.status == MilestoneStatus.PENDING:
+            return milestone
+        invoice = live_invoice(milestone)
+        if invoice is not None:
+            invoice_cancel_draft_for_reopen(actor=actor, invoice=invoice, now=now)
+        milestone.status = MilestoneStatus.PENDING
+        milestone.completed_at = None
+        milestone.completed_by = None
+        milestone.actual_date = None
+        milestone.updated_at = now
+        milestone.save(
+            update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
+        )
+    return milestone

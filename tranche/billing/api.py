@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from tranche.accounts.access import require_admin
+from tranche.accounts.auth import actor
+from tranche.billing import selectors, services
+from tranche.billing.models import Invoice
+from tranche.billing.schemas import (
+    BulkSendIn,
+    BulkSendOut,
+    BulkSendResult,
+    CancelIn,
+    InvoiceDetailOut,
+    InvoiceEventOut,
+    InvoiceFilters,
+    InvoiceOut,
+    InvoicePageOut,
+    InvoicePatch,
+    InvoiceSentOut,
+    ProjectInvoicesOut,
+    ProjectSummaryOut,
+)
+from tranche.core.errors import DomainError, Invalid
+from tranche.projects.selectors import access_project
+
+router = Router(tags=["invoices"])
+
+
+def _detail(invoice: Invoice) -> InvoiceDetailOut:
+    return InvoiceDetailOut(
+        **InvoiceOut.of(invoice).model_dump(),
+        events=[InvoiceEventOut.of(e) for e in selectors.invoice_events(invoice)],
+    )
+
+
+@router.get("/projects/{project_id}/invoices", response=ProjectInvoicesOut)
+def project_invoices(request: HttpRequest, project_id: int) -> ProjectInvoicesOut:
+    user = actor(request)
+    project = access_project(user, project_id)
+    items, summary = selectors.project_invoices(user=user, project=project)
+    return ProjectInvoicesOut(
+        items=[InvoiceOut.of(i) for i in items], summary=ProjectSummaryOut.of(summary)
+    )
+
+
+@router.get("/projects/{project_id}/invoices/{invoice_id}", response=InvoiceDetailOut)
+def get_invoice(request: HttpRequest, project_id: int, invoice_id: int) -> InvoiceDetailOut:
+    user = actor(request)
+    invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
+    return _detail(invoice)
+
+
+@router.patch("/projects/{project_id}/invoices/{invoice_id}", response=InvoiceDetailOut)
+def edit_invoice(
+    request: HttpRequest, project_id: int, invoice_id: int, payload: InvoicePatch
+) -> InvoiceDetailOut:
+    user = actor(request)
+    require_admin(user)
+    invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
+    changes: dict[str, Any] = payload.model_dump(exclude_unset=True)
+    if any(value is None for value in changes.values()):
+        raise Invalid("Fields may be left out, but not set to null.", code="null_not_allowed")
+    return _detail(services.invoice_update_draft(actor=user, invoice_id=invoice.pk, **changes))
+
+
+@router.post("/projects/{project_id}/invoices/{invoice_id}/send", response=InvoiceSentOut)
+def send_invoice(request: HttpRequest, project_id: int, invoice_id: int) -> InvoiceSentOut:
+    user = actor(request)
+    require_admin(user)
+    invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
+    sent = services.invoice_send(actor=user, invoice_id=invoice.pk)
+    return InvoiceSentOut(message="Invoice sent successfully.", invoice=InvoiceOut.of(sent))
+
+
+@router.post("/projects/{project_id}/invoices/{invoice_id}/cancel", response=InvoiceDetailOut)
+def cancel_invoice(
+    request: HttpRequest, project_id: int, invoice_id: int, payload: CancelIn
+) -> InvoiceDetailOut:
+    user = actor(request)
+    require_admin(user)
+    invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
+    return _detail(
+        services.invoice_cancel(actor=user, invoice_id=invoice.pk, reason=payload.reason)
+    )
+
+
+@router.get("/invoices", response=InvoicePageOut)
+def list_invoices(request: HttpRequest, filters: Query[InvoiceFilters]) -> InvoicePageOut:
+    page = selectors.invoice_page(user=actor(request), **filters.model_dump())
+    return InvoicePageOut.of(page)
+
+
+@router.post("/invoices/send", response=BulkSendOut)
+def send_invoices(request: HttpRequest, payload: BulkSendIn) -> BulkSendOut:
+    """Send several drafts; each succeeds or fails on its own."""
+    user = actor(request)
+    require_admin(user)
+    results = []
+    for invoice_id in dict.fromkeys(payload.invoice_ids):
+        try:
+            selectors.access_invoice(user, invoice_id)
+            sent = services.invoice_send(actor=user, invoice_id=invoice_id)
+        except DomainError as exc:
+            results.append(
+                BulkSendResult(invoice_id=invoice_id, ok=False, detail=exc.detail, code=exc.code)
+            )
+        else:
+            results.append(
+                BulkSendResult(invoice_id=invoice_id, ok=True, invoice=InvoiceOut.of(sent))
+            )
+    return BulkSendOut(results=results)

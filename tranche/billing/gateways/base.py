@@ -1,0 +1,47 @@
+"""What billing needs from a payment provider. Implementations: `stripe.py`, `sandbox.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class GatewayError(Exception):
+    """The provider failed or could not be reached. The message is safe to show an admin."""
+
+
+@dataclass(frozen=True)
+class IntentRequest:
+    amount_minor: int
+    currency: str  # ISO 4217, upper case
+    description: str
+    metadata: dict[str, str]
+    receipt_email: str
+    # The same key always yields the same PaymentIntent at the provider, so a retried
+    # send (after a timeout or a lost response) cannot create a second one.
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    status: str
+    amount_minor: int
+    currency: str
+    # Only ever handed to the pay page; never stored, logged, or put in a URL or email.
+    client_secret: str | None = None
+    amount_received_minor: int = 0
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    def create_intent(self, request: IntentRequest) -> Intent: ...
+
+    def update_intent(
+        self, intent_id: str, *, description: str, metadata: dict[str, str]
+    ) -> None: ...
+
+    def cancel_intent(self, intent_id: str) -> None: ...
+
+    def retrieve_intent(self, intent_id: str) -> Intent: ...

@@ -1,0 +1,93 @@
+"""Stripe, through the official SDK. The only module that imports `stripe`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import stripe
+
+from tranche.billing.gateways.base import GatewayError, Intent, IntentRequest
+
+logger = logging.getLogger(__name__)
+
+
+def _describe(exc: stripe.StripeError) -> str:
+    if isinstance(exc, stripe.APIConnectionError):
+        return "Stripe could not be reached (connection failed or timed out)"
+    if isinstance(exc, stripe.AuthenticationError):
+        return "Stripe refused the API key (check STRIPE_SECRET_KEY)"
+    message = getattr(exc, "user_message", None) or exc.__class__.__name__
+    return f"Stripe answered with an error: {message}"
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def __init__(self, *, secret_key: str, api_base: str = "", timeout: float = 15) -> None:
+        options: dict[str, Any] = {
+            # The SDK retries connection failures itself, reusing the idempotency key.
+            "max_network_retries": 1,
+            "http_client": stripe.RequestsClient(timeout=timeout),
+        }
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self.client = stripe.StripeClient(secret_key, **options)
+
+    def _intent(self, obj: Any) -> Intent:
+        data = obj.to_dict()
+        return Intent(
+            id=data["id"],
+            status=data.get("status", ""),
+            amount_minor=int(data.get("amount") or 0),
+            currency=str(data.get("currency", "")).upper(),
+            client_secret=data.get("client_secret"),
+            amount_received_minor=int(data.get("amount_received") or 0),
+        )
+
+    def create_intent(self, request: IntentRequest) -> Intent:
+        params: dict[str, Any] = {
+            "amount": request.amount_minor,
+            "currency": request.currency.lower(),
+            "description": request.description,
+            "metadata": request.metadata,
+            "automatic_payment_methods": {"enabled": True},
+        }
+        if request.receipt_email:
+            params["receipt_email"] = request.receipt_email
+        try:
+            created = self.client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            logger.warning("Stripe create PaymentIntent failed: %s", exc.__class__.__name__)
+            raise GatewayError(_describe(exc)) from exc
+        return self._intent(created)
+
+    def update_intent(self, intent_id: str, *, description: str, metadata: dict[str, str]) -> None:
+        try:
+            self.client.v1.payment_intents.update(
+                intent_id, params={"description": description, "metadata": metadata}
+            )
+        except stripe.StripeError as exc:
+            raise GatewayError(_describe(exc)) from exc
+
+    def cancel_intent(self, intent_id: str) -> None:
+        try:
+            self.client.v1.payment_intents.cancel(intent_id)
+        except stripe.InvalidRequestError as exc:
+            # Cancelling twice is not an error for us: the intent is cancelled either way.
+            if getattr(exc, "code", None) == "payment_intent_unexpected_state":
+                current = self.retrieve_intent(intent_id)
+                if current.status == "canceled":
+                    return
+            raise GatewayError(_describe(exc)) from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(_describe(exc)) from exc
+
+    def retrieve_intent(self, intent_id: str) -> Intent:
+        try:
+            return self._intent(self.client.v1.payment_intents.retrieve(intent_id))
+        except stripe.StripeError as exc:
+            raise GatewayError(_describe(exc)) from exc

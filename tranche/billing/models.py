@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from tranche.core.fields import money_field
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PENDING = "pending", "Pending"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    PAID = "paid", "Paid"
+    OVERDUE = "overdue", "Overdue"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+SENT_STATUSES = (
+    InvoiceStatus.PENDING,
+    InvoiceStatus.PARTIALLY_PAID,
+    InvoiceStatus.PAID,
+    InvoiceStatus.OVERDUE,
+)
+OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.OVERDUE)
+
+
+class InvoiceType(models.TextChoices):
+    MILESTONE = "milestone", "Milestone"
+
+
+class Invoice(models.Model):
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="invoices"
+    )
+    quote = models.ForeignKey(
+        "sales.Quote", on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    milestone = models.ForeignKey(
+        "projects.Milestone",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invoices",
+    )
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="invoices"
+    )
+    # Drafts have no number: it is taken from the gap-free sequence when the invoice is sent.
+    number = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    invoice_type = models.CharField(
+        max_length=16, choices=InvoiceType.choices, default=InvoiceType.MILESTONE
+    )
+    currency = models.CharField(max_length=3)
+    amount = money_field()
+    amount_paid = money_field(default=Decimal(0))
+    description = models.CharField(max_length=500)
+    issue_date = models.DateField()
+    due_date = models.DateField()
+    # An admin's own due date survives sending; otherwise sending sets today + terms.
+    due_date_fixed = models.BooleanField(default=False)
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField(blank=True, default="")
+
+    payment_gateway = models.CharField(max_length=16, blank=True, default="")
+    # The Stripe PaymentIntent id, or the sandbox's reference.
+    provider_reference = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    pay_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    payment_link = models.URLField(max_length=500, blank=True, default="")
+    # Set while a send is talking to the payment provider, so a second send is refused
+    # without holding a row lock across the provider call.
+    send_claimed_at = models.DateTimeField(null=True, blank=True)
+
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancel_reason = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One live invoice per milestone: concurrent completions race on this index,
+            # and the loser finds the winner's invoice instead of making a second one.
+            models.UniqueConstraint(
+                fields=["milestone"],
+                condition=Q(milestone__isnull=False) & ~Q(status=InvoiceStatus.CANCELLED),
+                name="invoice_one_live_per_milestone",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="invoice_amount_positive"),
+            models.CheckConstraint(
+                condition=(Q(status=InvoiceStatus.DRAFT) & Q(number__isnull=True))
+                | (Q(status__in=SENT_STATUSES) & Q(number__isnull=False))
+                | Q(status=InvoiceStatus.CANCELLED),
+                name="invoice_number_iff_sent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_date"]),
+            models.Index(fields=["customer", "-id"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft invoice {self.pk}"
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.amount - self.amount_paid
+
+
+class InvoiceNumberSequence(models.Model):
+    """The last number handed out per calendar year. Its row is locked by the send
+    transaction, so numbers are unique, gap-free and in the order invoices were sent."""
+
+    year = models.PositiveIntegerField(unique=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class InvoiceEvent(models.Model):
+    """The audit trail: who did what to an invoice, and when."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=32)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on invoice {self.invoice_id}"

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from tranche.billing.models import InvoiceNumberSequence
+
+
+def next_invoice_number(year: int) -> str:
+    """Take the next number of `year`'s sequence. Call inside the send transaction: the
+    sequence row stays locked until it commits, and a rollback gives the number back."""
+    try:
+        with transaction.atomic():
+            InvoiceNumberSequence.objects.create(year=year)
+    except IntegrityError:
+        pass  # the year's row exists already (perhaps created by a concurrent send)
+    sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return settings.INVOICE_NUMBER_FORMAT.format(year=year, seq=sequence.last_number)

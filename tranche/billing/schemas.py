@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+from tranche.billing.models import Invoice, InvoiceEvent
+from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary
+from tranche.core.money import format_amount
+from tranche.core.schemas import Id, Input, MoneyIn
+
+
+class InvoiceOut(Schema):
+    id: int
+    number: str | None
+    status: str
+    invoice_type: str
+    project_id: int
+    quote_id: int | None
+    milestone_id: int | None
+    currency: str
+    amount: str
+    amount_paid: str
+    amount_due: str
+    description: str
+    issue_date: date
+    due_date: date
+    customer_name: str
+    customer_email: str
+    payment_gateway: str | None
+    payment_link: str | None
+    stripe_payment_intent_id: str | None
+    sent_at: datetime | None
+    paid_at: datetime | None
+    cancelled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def of(invoice: Invoice) -> InvoiceOut:
+        currency = invoice.currency
+        return InvoiceOut(
+            id=invoice.pk,
+            number=invoice.number,
+            status=invoice.status,
+            invoice_type=invoice.invoice_type,
+            project_id=invoice.project_id,
+            quote_id=invoice.quote_id,
+            milestone_id=invoice.milestone_id,
+            currency=currency,
+            amount=format_amount(invoice.amount, currency),
+            amount_paid=format_amount(invoice.amount_paid, currency),
+            amount_due=format_amount(invoice.amount_due, currency),
+            description=invoice.description,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            customer_name=invoice.customer_name,
+            customer_email=invoice.customer_email,
+            payment_gateway=invoice.payment_gateway or None,
+            payment_link=invoice.payment_link or None,
+            stripe_payment_intent_id=(
+                invoice.provider_reference if invoice.payment_gateway == "stripe" else None
+            ),
+            sent_at=invoice.sent_at,
+            paid_at=invoice.paid_at,
+            cancelled_at=invoice.cancelled_at,
+            created_at=invoice.created_at,
+            updated_at=invoice.updated_at,
+        )
+
+
+class InvoiceEventOut(Schema):
+    kind: str
+    actor_id: int | None
+    actor_email: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+    @staticmethod
+    def of(event: InvoiceEvent) -> InvoiceEventOut:
+        return InvoiceEventOut(
+            kind=event.kind,
+            actor_id=event.actor_id,
+            actor_email=event.actor.email if event.actor else None,
+            details=event.details,
+            created_at=event.created_at,
+        )
+
+
+class InvoiceDetailOut(InvoiceOut):
+    events: list[InvoiceEventOut]
+
+
+class ProjectSummaryOut(Schema):
+    currency: str
+    contract_total: str
+    invoiced_amount: str
+    paid_amount: str
+    outstanding_amount: str
+    draft_amount: str
+    unbilled_amount: str
+
+    @staticmethod
+    def of(summary: ProjectSummary) -> ProjectSummaryOut:
+        c = summary.currency
+        return ProjectSummaryOut(
+            currency=c,
+            contract_total=format_amount(summary.contract_total, c),
+            invoiced_amount=format_amount(summary.invoiced_amount, c),
+            paid_amount=format_amount(summary.paid_amount, c),
+            outstanding_amount=format_amount(summary.outstanding_amount, c),
+            draft_amount=format_amount(summary.draft_amount, c),
+            unbilled_amount=format_amount(summary.unbilled_amount, c),
+        )
+
+
+class ProjectInvoicesOut(Schema):
+    items: list[InvoiceOut]
+    summary: ProjectSummaryOut
+
+
+class CurrencyTotalsOut(Schema):
+    currency: str
+    draft_count: int
+    draft_amount: str
+    outstanding_amount: str
+    overdue_amount: str
+    paid_amount: str
+
+    @staticmethod
+    def of(t: CurrencyTotals) -> CurrencyTotalsOut:
+        c = t.currency
+        return CurrencyTotalsOut(
+            currency=c,
+            draft_count=t.draft_count,
+            draft_amount=format_amount(t.draft_amount, c),
+            outstanding_amount=format_amount(t.outstanding_amount, c),
+            overdue_amount=format_amount(t.overdue_amount, c),
+            paid_amount=format_amount(t.paid_amount, c),
+        )
+
+
+class InvoicePageOut(Schema):
+    items: list[InvoiceOut]
+    next_cursor: str | None
+    totals: list[CurrencyTotalsOut]
+
+    @staticmethod
+    def of(page: InvoicePage) -> InvoicePageOut:
+        return InvoicePageOut(
+            items=[InvoiceOut.of(i) for i in page.items],
+            next_cursor=page.next_cursor,
+            totals=[CurrencyTotalsOut.of(t) for t in page.totals],
+        )
+
+
+class InvoiceFilters(Schema):
+    status: str | None = None
+    project_id: int | None = None
+    customer_id: int | None = None
+    limit: int = Field(25, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=200)
+
+
+class InvoicePatch(Input):
+    amount: MoneyIn | None = None
+    description: str | None = Field(None, min_length=1, max_length=500)
+    due_date: date | None = None
+
+
+class InvoiceSentOut(Schema):
+    message: str
+    invoice: InvoiceOut
+
+
+class CancelIn(Input):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class BulkSendIn(Input):
+    invoice_ids: list[Id] = Field(min_length=1, max_length=100)
+
+
+class BulkSendResult(Schema):
+    invoice_id: int
+    ok: bool
+    invoice: InvoiceOut | None = None
+    detail: str | None = None
+    code: str | None = None
+
+
+class BulkSendOut(Schema):
+    results: list[BulkSendResult]

@@ -1,0 +1,188 @@
+"""Financial reads, always scoped to the caller: staff see everything, a customer user
+sees their own customer's invoices that are not drafts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet, Sum
+
+from tranche.accounts.access import customer_scope
+from tranche.accounts.models import User
+from tranche.billing.models import (
+    OPEN_STATUSES,
+    SENT_STATUSES,
+    Invoice,
+    InvoiceEvent,
+    InvoiceStatus,
+)
+from tranche.core.db import valid_id
+from tranche.core.errors import Invalid, NotFound
+from tranche.core.money import ZERO, round_money
+from tranche.projects.models import Project
+
+
+def invoice_queryset(*, user: User) -> QuerySet[Invoice]:
+    invoices = Invoice.objects.select_related("project")
+    scope = customer_scope(user)
+    if scope is None:
+        return invoices
+    return invoices.filter(customer_id=scope).exclude(status=InvoiceStatus.DRAFT)
+
+
+def access_invoice(user: User, invoice_id: int, *, project: Project | None = None) -> Invoice:
+    """The invoice if this user may see it (and it belongs to `project`, when given);
+    404 alike for missing, someone else's, another project's, or (for customers) a draft."""
+    invoices = invoice_queryset(user=user)
+    if project is not None:
+        invoices = invoices.filter(project=project)
+    found = invoices.filter(pk=invoice_id).first() if valid_id(invoice_id) else None
+    if found is None:
+        raise NotFound(f"Invoice {invoice_id} does not exist.", code="invoice_not_found")
+    return found
+
+
+def invoice_events(invoice: Invoice) -> list[InvoiceEvent]:
+    return list(invoice.events.select_related("actor"))
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    currency: str
+    contract_total: Decimal
+    invoiced_amount: Decimal
+    paid_amount: Decimal
+    outstanding_amount: Decimal
+    draft_amount: Decimal
+    unbilled_amount: Decimal
+
+
+def project_invoices(*, user: User, project: Project) -> tuple[list[Invoice], ProjectSummary]:
+    """The project's financials tab: its invoices (as this user may see them) and totals
+    over all of them."""
+    visible = list(invoice_queryset(user=user).filter(project=project).order_by("-id"))
+    rows = project.invoices.exclude(status=InvoiceStatus.CANCELLED).values_list(
+        "status", "amount", "amount_paid"
+    )
+    invoiced = paid = draft = ZERO
+    for status, amount, amount_paid in rows:
+        if status == InvoiceStatus.DRAFT:
+            draft += amount
+        else:
+            invoiced += amount
+            paid += amount_paid
+    summary = ProjectSummary(
+        currency=project.currency,
+        contract_total=project.contract_total,
+        invoiced_amount=invoiced,
+        paid_amount=paid,
+        outstanding_amount=invoiced - paid,
+        draft_amount=draft,
+        unbilled_amount=project.contract_total - invoiced - draft,
+    )
+    return visible, summary
+
+
+@dataclass(frozen=True)
+class CurrencyTotals:
+    currency: str
+    draft_count: int
+    draft_amount: Decimal
+    outstanding_amount: Decimal
+    overdue_amount: Decimal
+    paid_amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    items: list[Invoice]
+    next_cursor: str | None
+    totals: list[CurrencyTotals]
+
+
+def _encode_cursor(invoice_id: int) -> str:
+    return base64.urlsafe_b64encode(f"i:{invoice_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, value = raw.split(":", 1)
+        invoice_id = int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Invalid("The cursor is not one this API gave out.", code="cursor_invalid") from None
+    if kind != "i" or not valid_id(invoice_id):
+        raise Invalid("The cursor is not one this API gave out.", code="cursor_invalid")
+    return invoice_id
+
+
+def invoice_page(
+    *,
+    user: User,
+    status: str | None = None,
+    project_id: int | None = None,
+    customer_id: int | None = None,
+    limit: int = 25,
+    cursor: str | None = None,
+) -> InvoicePage:
+    """The global financials view: newest first, keyset-paginated on the id (stable while
+    invoices are added), with per-currency totals over the whole filter."""
+    invoices = invoice_queryset(user=user)
+    if status is not None:
+        if status not in InvoiceStatus.values:
+            raise Invalid(
+                f"Unknown status {status!r}; use one of {', '.join(InvoiceStatus.values)}.",
+                code="status_invalid",
+            )
+        invoices = invoices.filter(status=status)
+    if project_id is not None:
+        invoices = invoices.filter(project_id=project_id if valid_id(project_id) else 0)
+    if customer_id is not None:
+        invoices = invoices.filter(customer_id=customer_id if valid_id(customer_id) else 0)
+
+    page = invoices.order_by("-id")
+    if cursor:
+        page = page.filter(id__lt=_decode_cursor(cursor))
+    items = list(page[: limit + 1])
+    next_cursor = _encode_cursor(items[limit - 1].pk) if len(items) > limit else None
+    return InvoicePage(items[:limit], next_cursor, _totals(invoices))
+
+
+def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
+    groups = (
+        invoices.order_by()  # no ORDER BY, or the ordering column joins the GROUP BY
+        .values("currency", "status")
+        .annotate(count=Count("id"), amount=Sum("amount"), paid=Sum("amount_paid"))
+    )
+    sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    counts: dict[str, int] = defaultdict(int)
+    for group in groups:
+        currency, status = group["currency"], group["status"]
+        # SQLite sums decimals as floats: round back to the currency at once.
+        amount = round_money(Decimal(group["amount"]), currency)
+        paid = round_money(Decimal(group["paid"]), currency)
+        totals = sums[currency]
+        if status == InvoiceStatus.DRAFT:
+            counts[currency] += group["count"]
+            totals["draft"] += amount
+        if status in OPEN_STATUSES:
+            totals["outstanding"] += amount - paid
+        if status == InvoiceStatus.OVERDUE:
+            totals["overdue"] += amount - paid
+        if status in SENT_STATUSES:
+            totals["paid"] += paid
+    return [
+        CurrencyTotals(
+            currency=currency,
+            draft_count=counts[currency],
+            draft_amount=sums[currency]["draft"],
+            outstanding_amount=sums[currency]["outstanding"],
+            overdue_amount=sums[currency]["overdue"],
+            paid_amount=sums[currency]["paid"],
+        )
+        for currency in sorted(sums)
+    ]

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import logging
+
+from django_tasks import task
+
+from tranche.billing.gateways import GatewayError
+from tranche.billing.services import invoice_sync_intent
+
+logger = logging.getLogger(__name__)
+
+
+@task()
+def sync_payment_intent(invoice_id: int) -> None:
+    try:
+        invoice_sync_intent(invoice_id=invoice_id)
+    except GatewayError as exc:
+        # Cosmetic for the provider's dashboard; payment matching uses invoice_id.
+        logger.warning("Could not add the invoice number to its PaymentIntent: %s", exc)
