@@ -14,6 +14,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 ## Serve the portal with demo data on the SQLite default at http://127.0.0.1:8000
+# The demo runs on the payment sandbox unless you configure Stripe.
+run: export PAYMENTS_SANDBOX ?= 1
 run: $(STAMP)
 	$(BIN)/tranche migrate --verbosity 0
 	$(BIN)/tranche demo --if-empty

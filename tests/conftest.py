@@ -3,11 +3,15 @@ customer A), `bob` (a customer user of customer B); `anonymous` sends no credent
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests.factories import CustomerFactory, UserFactory, make_project, make_quote
+from tests.fakes.smtp_server import SmtpServer
+from tests.fakes.stripe_server import API_KEY as STRIPE_KEY
+from tests.fakes.stripe_server import FakeStripe, FakeStripeServer
 from tests.helpers import Api
 from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.services import token_create
@@ -69,3 +73,33 @@ def project_a(admin: User, customer_a: Customer) -> Project:
 @pytest.fixture
 def project_b(admin: User, customer_b: Customer) -> Project:
     return make_project(actor=admin, customer=customer_b, title="Studio for B")
+
+
+@pytest.fixture
+def fake_stripe(settings: Any) -> Iterator[FakeStripe]:
+    """Stripe is the gateway, served by the fake on 127.0.0.1; the client times out fast."""
+    with FakeStripeServer() as fake:
+        settings.STRIPE_SECRET_KEY = STRIPE_KEY
+        settings.STRIPE_API_BASE = fake.url
+        settings.STRIPE_TIMEOUT_SECONDS = 1
+        fake.hang_seconds = 2.5
+        yield fake
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[SmtpServer]:
+    """Email really leaves over SMTP to a local server."""
+    server = SmtpServer()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 3
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def after_commit(django_capture_on_commit_callbacks: Any) -> Any:
+    return django_capture_on_commit_callbacks

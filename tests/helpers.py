@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.apps import apps
 from django.test import Client
@@ -72,3 +72,11 @@ def unchanged() -> Iterator[None]:
     yield
     after = db_state()
     assert after == before, "the refused request changed the database"
+
+
+class AfterCommit(Protocol):
+    """pytest-django's `django_capture_on_commit_callbacks`: with execute=True, what the
+    code under test queued for after commit runs (the test's own transaction never
+    commits)."""
+
+    def __call__(self, *, using: str = ..., execute: bool = ...) -> Any: ...

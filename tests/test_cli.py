@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,3 +230,45 @@ def test_bad_settings_stop_the_process_with_a_clear_message(
     result = run_cli("check", env={"VAR_DIR": str(tmp_path), **env})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_delivers_queued_email_through_the_database_queue(
+    tmp_path: Path, settings: Any, admin: User, customer_a: Customer
+) -> None:
+    """The email task goes through django-tasks-db's queue, and `tranche worker --once`
+    (a separate process) runs it; the file backend writes the message under VAR_DIR."""
+    from django.db import connection
+    from django_tasks_db.models import DBTaskResult
+
+    from tests.billing.helpers import draft_for
+    from tests.factories import make_project
+    from tranche.billing.services import invoice_send
+    from tranche.notifications.models import OutboxEmail
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    draft = draft_for(make_project(actor=admin, customer=customer_a), 1, admin)
+    invoice_send(actor=admin, invoice_id=draft.pk)
+    assert OutboxEmail.objects.get().status == "pending"
+    assert DBTaskResult.objects.filter(task_path__endswith="deliver_email").count() == 1
+
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        url = f"sqlite:///{db['NAME']}"
+    result = run_cli(
+        "worker",
+        "--once",
+        env={
+            "DATABASE_URL": url,
+            "SECRET_KEY": "x" * 50,
+            "VAR_DIR": str(tmp_path),
+            "TASKS_IMMEDIATE": "0",
+        },
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert OutboxEmail.objects.get().status == "sent"
+    [written] = list((tmp_path / "mail").iterdir())
+    assert "accounts@acme.example" in written.read_text()

@@ -53,6 +53,9 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--no-worker", action="store_true", help="do not start the background worker"
+    )
     args = parser.parse_args(argv)
     _setup()
     from django.core.management import call_command
@@ -76,6 +79,8 @@ def run(argv: Sequence[str]) -> int:
             ]
         )
     ]
+    if not args.no_worker:
+        children.append(subprocess.Popen([sys.executable, "-m", "tranche.cli", "worker"]))
     print(f"Tranche is serving on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -87,6 +92,55 @@ def run(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     codes = [child.wait() for child in children]
     return max(codes, default=0) if any(codes) else 0
+
+
+def worker(argv: Sequence[str]) -> int:
+    """django-tasks-db's worker for queued tasks, and every SWEEP_SECONDS a sweep that
+    delivers emails whose retry is due (or whose task was lost with a crashed process)."""
+    parser = argparse.ArgumentParser(prog="tranche worker", description="Run background work.")
+    parser.add_argument("--once", action="store_true", help="process what is due, then exit")
+    parser.add_argument("--sweep-seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    _setup()
+    import time
+
+    from django.conf import settings
+    from django.db import connections
+
+    from tranche.notifications.services import outbox_deliver_due
+
+    queue: subprocess.Popen[bytes] | None = None
+    if not settings.TASKS_IMMEDIATE:
+        command = [sys.executable, "-m", "tranche.cli", "db_worker", "--no-startup-delay"]
+        if args.once:
+            queue = subprocess.Popen([*command, "--batch"])  # noqa: S603
+            queue.wait()
+        else:
+            queue = subprocess.Popen([*command, "--interval", "1"])  # noqa: S603
+
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if queue is not None and queue.poll() is None:
+            queue.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        sent = outbox_deliver_due()
+        if sent:
+            print(f"Delivered {sent} queued email(s).", flush=True)
+        connections.close_all()
+        if args.once or stopping:
+            break
+        deadline = time.monotonic() + args.sweep_seconds
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.5)
+    if queue is not None:
+        return queue.wait() if not args.once else queue.returncode or 0
+    return 0
 
 
 def demo(argv: Sequence[str]) -> int:
@@ -154,7 +208,13 @@ def token(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": run, "demo": demo, "createuser": createuser, "token": token}
+COMMANDS = {
+    "run": run,
+    "worker": worker,
+    "demo": demo,
+    "createuser": createuser,
+    "token": token,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
