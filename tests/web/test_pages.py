@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -52,3 +54,50 @@ def test_a_wrong_password_on_the_sign_in_page_says_so(staff: User) -> None:
     response = Client().post("/login/", {"username": staff.email, "password": "nope"})
     assert response.status_code == 200
     assert "Email or password is incorrect." in response.content.decode()
+
+
+def test_staff_complete_a_milestone_and_an_admin_sends_its_draft_from_the_pages(
+    staff: User, admin: User, project_a: Project, after_commit: Any
+) -> None:
+    from django.core import mail
+
+    from tranche.billing.models import Invoice
+
+    milestone = project_a.milestones.get(position=1)
+    staff_browser = signed_in(staff)
+    response = staff_browser.post(f"/projects/{project_a.pk}/milestones/{milestone.pk}/complete")
+    assert response.status_code == 302
+    invoice = Invoice.objects.get()
+    page = staff_browser.get(f"/projects/{project_a.pk}/").content.decode()
+    assert "Draft" in page
+    assert "Send</button>" not in page  # staff may not send
+    assert staff_browser.post(f"/invoices/{invoice.pk}/send").status_code == 404
+
+    admin_browser = signed_in(admin)
+    assert "Send</button>" in admin_browser.get("/financials/").content.decode()
+    with after_commit(execute=True):
+        sent = admin_browser.post(f"/invoices/{invoice.pk}/send", {"next": "/financials/"})
+    assert sent["Location"] == "/financials/"
+    invoice.refresh_from_db()
+    assert invoice.status == "pending"
+    assert len(mail.outbox) == 1
+    assert "Invoice sent" in admin_browser.get("/financials/").content.decode()
+
+
+def test_a_customer_cannot_complete_milestones_or_see_drafts_on_the_pages(
+    alice: User, admin: User, project_a: Project
+) -> None:
+    from tranche.projects.services import milestone_complete
+
+    milestone = project_a.milestones.get(position=1)
+    milestone_complete(actor=admin, project_id=project_a.pk, milestone_id=milestone.pk)
+    browser = signed_in(alice)
+    assert (
+        browser.post(f"/projects/{project_a.pk}/milestones/{milestone.pk}/complete").status_code
+        == 404
+    )
+    page = browser.get(f"/projects/{project_a.pk}/").content.decode()
+    assert "Mark complete" not in page
+    assert "Payment for completed milestone" not in page
+    assert browser.get("/financials/").status_code == 200
+    assert "Payment for completed milestone" not in browser.get("/financials/").content.decode()

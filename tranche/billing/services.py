@@ -327,6 +327,7 @@ def _queue_invoice_email(invoice: Invoice, kind: str, *, now: datetime) -> None:
             "invoice": invoice,
             "project": project,
             "business_name": settings.BUSINESS_NAME,
+            "greeting_name": invoice.customer.contact_name or invoice.customer_name,
             "amount": format_for_people(invoice.amount, invoice.currency),
             "amount_due": format_for_people(invoice.amount_due, invoice.currency),
             "sandbox": invoice.payment_gateway == "sandbox",

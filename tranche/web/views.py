@@ -2,13 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import User
-from tranche.core.errors import NotFound
+from tranche.billing import selectors as billing
+from tranche.billing.models import InvoiceStatus
+from tranche.billing.services import invoice_send
+from tranche.core.errors import DomainError, NotFound
 from tranche.projects.selectors import access_project, project_detail, project_details, project_list
+from tranche.projects.services import milestone_complete, milestone_reopen
 
 
 def _user(request: HttpRequest) -> User:
@@ -24,11 +31,100 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def project(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = _user(request)
     try:
-        found = access_project(_user(request), project_id)
+        found = access_project(user, project_id)
     except NotFound:
         raise Http404("No such project.") from None
-    return render(request, "web/project.html", {"detail": project_detail(found)})
+    invoices, summary = billing.project_invoices(user=user, project=found)
+    return render(
+        request,
+        "web/project.html",
+        {"detail": project_detail(found), "invoices": invoices, "summary": summary},
+    )
+
+
+@login_required
+def financials(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    status = request.GET.get("status") or None
+    try:
+        page = billing.invoice_page(
+            user=user, status=status, cursor=request.GET.get("cursor"), limit=50
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("financials")
+    return render(
+        request,
+        "web/financials.html",
+        {"page": page, "status": status, "statuses": InvoiceStatus.choices},
+    )
+
+
+def _act(request: HttpRequest, action: Any, success: str) -> None:
+    try:
+        action()
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, success)
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else fallback)
+
+
+@login_required
+@require_POST
+def complete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> HttpResponse:
+    user = _user(request)
+    try:
+        require_staff(user)
+        found = access_project(user, project_id)
+    except DomainError:
+        raise Http404("No such project.") from None
+    _act(
+        request,
+        lambda: milestone_complete(actor=user, project_id=found.pk, milestone_id=milestone_id),
+        "Milestone completed. A billable milestone now has a draft invoice to review.",
+    )
+    return redirect("project", project_id=found.pk)
+
+
+@login_required
+@require_POST
+def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> HttpResponse:
+    user = _user(request)
+    try:
+        require_admin(user)
+        found = access_project(user, project_id)
+    except DomainError:
+        raise Http404("No such project.") from None
+    _act(
+        request,
+        lambda: milestone_reopen(actor=user, project_id=found.pk, milestone_id=milestone_id),
+        "Milestone reopened.",
+    )
+    return redirect("project", project_id=found.pk)
+
+
+@login_required
+@require_POST
+def send_invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    user = _user(request)
+    try:
+        require_admin(user)
+        invoice = billing.access_invoice(user, invoice_id)
+    except DomainError:
+        raise Http404("No such invoice.") from None
+    _act(
+        request,
+        lambda: invoice_send(actor=user, invoice_id=invoice.pk),
+        "Invoice sent: it is numbered and the customer has been emailed the payment link.",
+    )
+    return _back(request, f"/projects/{invoice.project_id}/")
 
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
