@@ -182,6 +182,8 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY") or ""
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY") or ""
 STRIPE_API_BASE = env_str("STRIPE_API_BASE") or ""
 STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 15, minimum=1)
+# Comma-separated: while rotating, configure the old and the new secret together.
+STRIPE_WEBHOOK_SECRETS = env_list("STRIPE_WEBHOOK_SECRET", [])
 # The sandbox moves no money; outside DEBUG it must be asked for explicitly.
 PAYMENTS_SANDBOX = env_bool("PAYMENTS_SANDBOX", False)
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Schema, Status
 
 from tranche.accounts.access import require_admin
 from tranche.accounts.auth import actor
 from tranche.billing import selectors, services
 from tranche.billing.models import Invoice
+from tranche.billing.payments import payment_record_manual
 from tranche.billing.schemas import (
     BulkSendIn,
     BulkSendOut,
@@ -21,9 +22,13 @@ from tranche.billing.schemas import (
     InvoicePageOut,
     InvoicePatch,
     InvoiceSentOut,
+    PaymentIn,
+    PaymentOut,
+    PaymentRecordedOut,
     ProjectInvoicesOut,
     ProjectSummaryOut,
 )
+from tranche.billing.webhooks import webhook_receive
 from tranche.core.errors import DomainError, Invalid
 from tranche.projects.selectors import access_project
 
@@ -33,6 +38,7 @@ router = Router(tags=["invoices"])
 def _detail(invoice: Invoice) -> InvoiceDetailOut:
     return InvoiceDetailOut(
         **InvoiceOut.of(invoice).model_dump(),
+        payments=[PaymentOut.of(p) for p in invoice.payments.all()],
         events=[InvoiceEventOut.of(e) for e in selectors.invoice_events(invoice)],
     )
 
@@ -86,6 +92,39 @@ def cancel_invoice(
     return _detail(
         services.invoice_cancel(actor=user, invoice_id=invoice.pk, reason=payload.reason)
     )
+
+
+@router.post(
+    "/projects/{project_id}/invoices/{invoice_id}/payments", response={201: PaymentRecordedOut}
+)
+def record_payment(
+    request: HttpRequest, project_id: int, invoice_id: int, payload: PaymentIn
+) -> Status[PaymentRecordedOut]:
+    user = actor(request)
+    require_admin(user)
+    invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
+    recorded = payment_record_manual(actor=user, invoice_id=invoice.pk, **payload.model_dump())
+    assert recorded.payment is not None
+    return Status(
+        201,
+        PaymentRecordedOut(
+            payment=PaymentOut.of(recorded.payment), invoice=InvoiceOut.of(recorded.invoice)
+        ),
+    )
+
+
+class WebhookOut(Schema):
+    received: bool
+    outcome: str
+
+
+@router.post("/webhooks/stripe", auth=None, response=WebhookOut, tags=["webhooks"])
+def stripe_webhook(request: HttpRequest) -> WebhookOut:
+    """Stripe calls this; the signature is the credential."""
+    outcome = webhook_receive(
+        payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+    )
+    return WebhookOut(received=True, outcome=outcome)
 
 
 @router.get("/invoices", response=InvoicePageOut)

@@ -150,3 +150,67 @@ class InvoiceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on invoice {self.invoice_id}"
+
+
+class PaymentMethod(models.TextChoices):
+    STRIPE = "stripe", "Stripe"
+    SANDBOX = "sandbox", "Sandbox"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    CASH = "cash", "Cash"
+    CHECK = "check", "Check"
+    OTHER = "other", "Other"
+
+
+MANUAL_METHODS = (
+    PaymentMethod.BANK_TRANSFER,
+    PaymentMethod.CASH,
+    PaymentMethod.CHECK,
+    PaymentMethod.OTHER,
+)
+
+
+class Payment(models.Model):
+    """Money in (or, negative, a refund out). An invoice's amount_paid is their sum."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=16, choices=PaymentMethod.choices)
+    # Unique when present: the same provider outcome (a PaymentIntent that succeeded, a
+    # refund) is recorded once however many events report it.
+    provider_reference = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    received_on = models.DateField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="payment_amount_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} on invoice {self.invoice_id}"
+
+
+class StripeEvent(models.Model):
+    """Every verified webhook event, stored once (its id is unique) before it is acted on.
+    One that cannot be settled yet (its invoice is not visible, its payment not recorded)
+    stays unprocessed and is retried by the worker."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["processed_at", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

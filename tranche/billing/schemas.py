@@ -6,7 +6,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from tranche.billing.models import Invoice, InvoiceEvent
+from tranche.billing.models import Invoice, InvoiceEvent, Payment
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary
 from tranche.core.money import format_amount
 from tranche.core.schemas import Id, Input, MoneyIn
@@ -89,8 +89,48 @@ class InvoiceEventOut(Schema):
         )
 
 
+class PaymentOut(Schema):
+    id: int
+    amount: str
+    currency: str
+    method: str
+    reference: str | None
+    received_on: date
+    recorded_by_id: int | None
+    note: str
+    created_at: datetime
+
+    @staticmethod
+    def of(payment: Payment) -> PaymentOut:
+        return PaymentOut(
+            id=payment.pk,
+            amount=format_amount(payment.amount, payment.currency),
+            currency=payment.currency,
+            method=payment.method,
+            reference=payment.provider_reference,
+            received_on=payment.received_on,
+            recorded_by_id=payment.recorded_by_id,
+            note=payment.note,
+            created_at=payment.created_at,
+        )
+
+
 class InvoiceDetailOut(InvoiceOut):
+    payments: list[PaymentOut]
     events: list[InvoiceEventOut]
+
+
+class PaymentIn(Input):
+    amount: MoneyIn
+    method: str = Field(min_length=1, max_length=20)
+    received_on: date
+    reference: str = Field("", max_length=200)
+    note: str = Field("", max_length=500)
+
+
+class PaymentRecordedOut(Schema):
+    payment: PaymentOut
+    invoice: InvoiceOut
 
 
 class ProjectSummaryOut(Schema):

@@ -53,7 +53,7 @@ def record_event(
     )
 
 
-def _lock_invoice(invoice_id: int) -> Invoice:
+def lock_invoice(invoice_id: int) -> Invoice:
     return lock_one(Invoice, invoice_id, not_found=f"Invoice {invoice_id} does not exist.")
 
 
@@ -149,7 +149,7 @@ def invoice_update_draft(
 ) -> Invoice:
     now = now or timezone.now()
     with transaction.atomic():
-        invoice = _lock_invoice(invoice_id)
+        invoice = lock_invoice(invoice_id)
         _require_draft(invoice, "edited")
         _require_unclaimed(invoice, now)
         changes: dict[str, str] = {}
@@ -216,7 +216,7 @@ def _intent_request(invoice: Invoice) -> IntentRequest:
 
 def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
     with transaction.atomic():
-        invoice = _lock_invoice(invoice_id)
+        invoice = lock_invoice(invoice_id)
         _require_draft(invoice, "sent")
         _require_unclaimed(invoice, now)
         if not invoice.customer_email:
@@ -250,7 +250,7 @@ def invoice_send(
         intent = gateway.create_intent(request)
     except GatewayError as exc:
         with transaction.atomic():
-            invoice = _lock_invoice(invoice_id)
+            invoice = lock_invoice(invoice_id)
             if invoice.send_claimed_at == now:
                 invoice.send_claimed_at = None
                 invoice.save(update_fields=["send_claimed_at"])
@@ -262,7 +262,7 @@ def invoice_send(
         ) from exc
 
     with transaction.atomic():
-        invoice = _lock_invoice(invoice_id)
+        invoice = lock_invoice(invoice_id)
         if invoice.status != InvoiceStatus.DRAFT or invoice.send_claimed_at != now:
             # Our claim expired and another send finished the job meanwhile.
             _require_draft(invoice, "sent")
@@ -291,7 +291,7 @@ def invoice_send(
             gateway=gateway.name,
             provider_reference=intent.id,
         )
-        _queue_invoice_email(invoice, "invoice_sent", now=now)
+        queue_invoice_email(invoice, "invoice_sent", now=now)
         after_commit(lambda: _enqueue_intent_sync(invoice_id))
     return invoice
 
@@ -316,7 +316,7 @@ def invoice_sync_intent(*, invoice_id: int, gateway: PaymentGateway | None = Non
     )
 
 
-def _queue_invoice_email(invoice: Invoice, kind: str, *, now: datetime) -> None:
+def queue_invoice_email(invoice: Invoice, kind: str, *, now: datetime) -> None:
     project = invoice.project
     outbox_enqueue(
         key=f"invoice:{invoice.pk}:{kind}",
@@ -364,7 +364,7 @@ def invoice_cancel(
         _require_unclaimed(invoice, now)
 
     with transaction.atomic():
-        invoice = _lock_invoice(invoice_id)
+        invoice = lock_invoice(invoice_id)
         check(invoice)
         intent_id = invoice.provider_reference
     if intent_id:
@@ -378,7 +378,7 @@ def invoice_cancel(
                 code="payment_provider_error",
             ) from exc
     with transaction.atomic():
-        invoice = _lock_invoice(invoice_id)
+        invoice = lock_invoice(invoice_id)
         check(invoice)
         was_sent = invoice.status != InvoiceStatus.DRAFT
         invoice.status = InvoiceStatus.CANCELLED
@@ -391,13 +391,13 @@ def invoice_cancel(
         )
         record_event(invoice, "cancelled", actor=actor, now=now, reason=reason)
         if was_sent:
-            _queue_invoice_email(invoice, "invoice_cancelled", now=now)
+            queue_invoice_email(invoice, "invoice_cancelled", now=now)
     return invoice
 
 
 def invoice_cancel_draft_for_reopen(*, actor: User, invoice: Invoice, now: datetime) -> None:
     """Milestone reopening, inside its transaction: the draft goes; a sent invoice stays."""
-    invoice = _lock_invoice(invoice.pk)
+    invoice = lock_invoice(invoice.pk)
     if invoice.status != InvoiceStatus.DRAFT:
         raise Conflict(
             f"Invoice {invoice.number} was already sent for this milestone. Cancel the "

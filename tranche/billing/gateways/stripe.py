@@ -91,3 +91,30 @@ class StripeGateway:
             return self._intent(self.client.v1.payment_intents.retrieve(intent_id))
         except stripe.StripeError as exc:
             raise GatewayError(_describe(exc)) from exc
+
+
+class WebhookInvalid(Exception):
+    pass
+
+
+# Stripe's own default; never 0, which would accept a replay of any old event.
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+def verify_webhook(payload: bytes, signature: str, secrets: list[str]) -> dict[str, Any]:
+    """The event, if `signature` was made by Stripe with one of `secrets` within the
+    tolerance; raises WebhookInvalid otherwise."""
+    if not signature:
+        raise WebhookInvalid("The Stripe-Signature header is missing.")
+    for secret in secrets:
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, signature, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError:
+            continue
+        except ValueError:
+            raise WebhookInvalid("The payload is not valid JSON.") from None
+        data: dict[str, Any] = event.to_dict()
+        return data
+    raise WebhookInvalid("The Stripe-Signature header does not match this payload.")

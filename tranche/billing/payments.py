@@ -1,0 +1,240 @@
+"""Money in and out of invoices: one settlement path for the pay page, Stripe webhooks,
+reconciliation and payments recorded by hand.
+
+`amount_paid` is always recomputed from the Payment rows under the invoice's row lock,
+and the status follows from it, so the same facts give the same status whatever order
+they arrive in; only a refund lowers what was paid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from tranche.accounts.models import User
+from tranche.billing.models import (
+    MANUAL_METHODS,
+    SENT_STATUSES,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+)
+from tranche.billing.services import lock_invoice, queue_invoice_email, record_event
+from tranche.core.errors import Conflict, Invalid
+from tranche.core.money import ZERO, format_for_people, has_currency_precision
+
+
+class NotYetSettleable(Exception):
+    """The event refers to something not visible yet (an invoice whose send has not
+    committed, a refund of a payment not recorded yet): try again later."""
+
+
+def status_for(invoice: Invoice, today: date) -> str:
+    if invoice.amount_paid >= invoice.amount:
+        return InvoiceStatus.PAID
+    if invoice.due_date < today:
+        return InvoiceStatus.OVERDUE
+    return InvoiceStatus.PARTIALLY_PAID if invoice.amount_paid > 0 else InvoiceStatus.PENDING
+
+
+def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
+    """Recompute what was paid and move the status; the receipt goes out once."""
+    paid = invoice.payments.aggregate(total=Sum("amount"))["total"]
+    invoice.amount_paid = Decimal(paid or ZERO).quantize(Decimal("0.001"))
+    if invoice.status == InvoiceStatus.CANCELLED:
+        invoice.updated_at = now
+        invoice.save(update_fields=["amount_paid", "updated_at"])
+        return
+    before = invoice.status
+    invoice.status = status_for(invoice, timezone.localdate(now))
+    if invoice.status == InvoiceStatus.PAID:
+        invoice.paid_at = invoice.paid_at or now
+    else:
+        invoice.paid_at = None
+    invoice.updated_at = now
+    invoice.save(update_fields=["amount_paid", "status", "paid_at", "updated_at"])
+    if invoice.status != before:
+        record_event(
+            invoice, "status_changed", actor=actor, now=now, old=before, new=invoice.status
+        )
+    if invoice.status == InvoiceStatus.PAID:
+        queue_invoice_email(invoice, "invoice_paid", now=now)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    payment: Payment | None  # None when this provider reference was recorded before
+    invoice: Invoice
+
+
+def _insert_payment(invoice: Invoice, **fields: object) -> Payment | None:
+    try:
+        with transaction.atomic():
+            return Payment.objects.create(invoice=invoice, currency=invoice.currency, **fields)
+    except IntegrityError:
+        return None
+
+
+def payment_record_manual(
+    *,
+    actor: User,
+    invoice_id: int,
+    amount: Decimal,
+    method: str,
+    received_on: date,
+    reference: str = "",
+    note: str = "",
+    now: datetime | None = None,
+) -> Recorded:
+    """An admin records money received outside Stripe (a bank transfer, cash, a check)."""
+    now = now or timezone.now()
+    if method not in MANUAL_METHODS:
+        raise Invalid(
+            f"Method must be one of {', '.join(MANUAL_METHODS)}.", code="payment_method_invalid"
+        )
+    if received_on > timezone.localdate(now):
+        raise Invalid("A payment cannot be received in the future.", code="received_on_future")
+    with transaction.atomic():
+        invoice = lock_invoice(invoice_id)
+        if invoice.status not in SENT_STATUSES or invoice.status == InvoiceStatus.PAID:
+            raise Conflict(
+                f"{invoice} is {invoice.status.replace('_', ' ')}; only a sent invoice with an "
+                "amount due can take payments.",
+                code="invoice_not_payable",
+            )
+        if amount <= 0:
+            raise Invalid("The amount must be greater than zero.", code="amount_not_positive")
+        if not has_currency_precision(amount, invoice.currency):
+            raise Invalid(
+                f"{amount} has more decimal places than {invoice.currency} allows.",
+                code="amount_precision",
+            )
+        if amount > invoice.amount_due:
+            raise Invalid(
+                f"{format_for_people(amount, invoice.currency)} is more than the amount due "
+                f"({format_for_people(invoice.amount_due, invoice.currency)}).",
+                code="amount_exceeds_due",
+            )
+        payment = _insert_payment(
+            invoice,
+            amount=amount,
+            method=method,
+            provider_reference=reference.strip() or None,
+            received_on=received_on,
+            recorded_by=actor,
+            note=note.strip(),
+            created_at=now,
+        )
+        if payment is None:
+            raise Conflict(
+                f"A payment with reference {reference.strip()!r} is already recorded.",
+                code="payment_reference_taken",
+            )
+        record_event(
+            invoice, "payment_recorded", actor=actor, now=now, amount=str(amount), method=method
+        )
+        _settle(invoice, now=now, actor=actor)
+    return Recorded(payment, invoice)
+
+
+def _invoice_for_intent(intent_id: str) -> Invoice:
+    found = (
+        Invoice.objects.filter(provider_reference=intent_id).values_list("pk", flat=True).first()
+    )
+    if found is None:
+        raise NotYetSettleable(f"No sent invoice has PaymentIntent {intent_id} yet.")
+    return lock_invoice(found)
+
+
+def settle_intent_succeeded(
+    *,
+    intent_id: str,
+    amount_received: Decimal,
+    currency: str,
+    method: str,
+    now: datetime | None = None,
+    actor: User | None = None,
+    source: str,
+) -> Recorded:
+    """A PaymentIntent succeeded: record `amount_received` once for its invoice."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = _invoice_for_intent(intent_id)
+        if currency.upper() != invoice.currency:
+            raise Invalid(
+                f"Payment in {currency.upper()} for an invoice in {invoice.currency}.",
+                code="currency_mismatch",
+            )
+        payment = _insert_payment(
+            invoice,
+            amount=amount_received,
+            method=method,
+            provider_reference=intent_id,
+            received_on=timezone.localdate(now),
+            recorded_by=actor,
+            note=f"via {source}",
+            created_at=now,
+        )
+        if payment is not None:
+            kind = (
+                "payment_on_cancelled_invoice"
+                if invoice.status == InvoiceStatus.CANCELLED
+                else "payment_recorded"
+            )
+            record_event(
+                invoice,
+                kind,
+                actor=actor,
+                now=now,
+                amount=str(amount_received),
+                method=method,
+                source=source,
+            )
+            _settle(invoice, now=now, actor=actor)
+    return Recorded(payment, invoice)
+
+
+def settle_refund(
+    *,
+    intent_id: str,
+    charge_id: str,
+    refunded_total: Decimal,
+    currency: str,
+    now: datetime | None = None,
+) -> Recorded:
+    """A charge's refunds now total `refunded_total` (cumulative, as Stripe reports it):
+    record the part not recorded yet as a negative payment."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = _invoice_for_intent(intent_id)
+        if not invoice.payments.filter(provider_reference=intent_id).exists():
+            raise NotYetSettleable(f"The payment of {intent_id} is not recorded yet.")
+        if currency.upper() != invoice.currency:
+            raise Invalid("Refund currency differs from the invoice's.", code="currency_mismatch")
+        prefix = f"refund:{charge_id}:"
+        already = -(
+            invoice.payments.filter(provider_reference__startswith=prefix).aggregate(
+                total=Sum("amount")
+            )["total"]
+            or ZERO
+        )
+        delta = refunded_total - already
+        payment = None
+        if delta > 0:
+            payment = _insert_payment(
+                invoice,
+                amount=-delta,
+                method=invoice.payment_gateway or "stripe",
+                provider_reference=f"{prefix}{refunded_total}",
+                received_on=timezone.localdate(now),
+                note="refund",
+                created_at=now,
+            )
+        if payment is not None:
+            record_event(invoice, "refund_recorded", actor=None, now=now, amount=str(-delta))
+            _settle(invoice, now=now, actor=None)
+    return Recorded(payment, invoice)
