@@ -133,7 +133,7 @@ def test_refunds_record_negative_payments_and_move_the_status_back(sent: Invoice
     sent.refresh_from_db()
     assert (sent.status, sent.amount_paid, sent.paid_at) == (
         InvoiceStatus.PARTIALLY_PAID,
-        200,
+        Decimal(200),
         None,
     )
     # Stripe reports refunds cumulatively; the same total again records nothing more.
