@@ -107,6 +107,7 @@ def worker(argv: Sequence[str]) -> int:
     from django.conf import settings
     from django.db import connections
 
+    from tranche.billing.periodic import run_periodic
     from tranche.notifications.services import outbox_deliver_due
 
     queue: subprocess.Popen[bytes] | None = None
@@ -128,7 +129,11 @@ def worker(argv: Sequence[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    next_tick = 0.0
     while True:
+        if time.monotonic() >= next_tick:
+            print(run_periodic(), flush=True)
+            next_tick = time.monotonic() + settings.TICK_MINUTES * 60
         sent = outbox_deliver_due()
         if sent:
             print(f"Delivered {sent} queued email(s).", flush=True)
@@ -140,6 +145,16 @@ def worker(argv: Sequence[str]) -> int:
             time.sleep(0.5)
     if queue is not None:
         return queue.wait() if not args.once else queue.returncode or 0
+    return 0
+
+
+def tick(argv: Sequence[str]) -> int:
+    """Mark overdue invoices, queue reminders, retry waiting webhook events, send emails."""
+    argparse.ArgumentParser(prog="tranche tick", description=tick.__doc__).parse_args(argv)
+    _setup()
+    from tranche.billing.periodic import run_periodic
+
+    print(run_periodic())
     return 0
 
 
@@ -211,6 +226,7 @@ def token(argv: Sequence[str]) -> int:
 COMMANDS = {
     "run": run,
     "worker": worker,
+    "tick": tick,
     "demo": demo,
     "createuser": createuser,
     "token": token,

@@ -177,6 +177,15 @@ except (KeyError, IndexError, ValueError) as exc:
         "Use {year} and {seq}, e.g. INV-{year}-{seq:05d}."
     ) from None
 
+# Reminder steps in days relative to the due date: 3 days before, on the day, 7 and 14 after.
+try:
+    REMINDER_DAYS = sorted({int(d) for d in env_list("REMINDER_DAYS", ["-3", "0", "7", "14"])})
+except ValueError:
+    raise ImproperlyConfigured(
+        "REMINDER_DAYS must be whole numbers of days separated by commas, e.g. -3,0,7,14."
+    ) from None
+TICK_MINUTES = env_int("TICK_MINUTES", 15, minimum=1)
+
 # --- Payments: Stripe when a secret key is set, else the built-in sandbox.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY") or ""
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY") or ""

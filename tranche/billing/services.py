@@ -316,10 +316,14 @@ def invoice_sync_intent(*, invoice_id: int, gateway: PaymentGateway | None = Non
     )
 
 
-def queue_invoice_email(invoice: Invoice, kind: str, *, now: datetime) -> None:
+def queue_invoice_email(
+    invoice: Invoice, kind: str, *, now: datetime, step: str = "", **extra: object
+) -> None:
+    """Queue one of the customer emails about `invoice`; the key makes each (kind, step)
+    go out at most once per invoice."""
     project = invoice.project
     outbox_enqueue(
-        key=f"invoice:{invoice.pk}:{kind}",
+        key=f"invoice:{invoice.pk}:{kind}{':' + step if step else ''}",
         kind=kind,
         to=invoice.customer_email,
         template=kind,
@@ -330,7 +334,9 @@ def queue_invoice_email(invoice: Invoice, kind: str, *, now: datetime) -> None:
             "greeting_name": invoice.customer.contact_name or invoice.customer_name,
             "amount": format_for_people(invoice.amount, invoice.currency),
             "amount_due": format_for_people(invoice.amount_due, invoice.currency),
+            "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
             "sandbox": invoice.payment_gateway == "sandbox",
+            **extra,
         },
         now=now,
     )
