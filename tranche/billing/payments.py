@@ -18,13 +18,15 @@ from django.utils import timezone
 from tranche.accounts.models import User
 from tranche.billing.models import (
     MANUAL_METHODS,
+    OPEN_STATUSES,
     SENT_STATUSES,
     Invoice,
     InvoiceStatus,
     Payment,
+    PaymentMethod,
 )
 from tranche.billing.services import lock_invoice, queue_invoice_email, record_event
-from tranche.core.errors import Conflict, Invalid
+from tranche.core.errors import Conflict, DomainError, Invalid
 from tranche.core.money import ZERO, format_for_people, has_currency_precision
 
 
@@ -238,3 +240,47 @@ def settle_refund(
             record_event(invoice, "refund_recorded", actor=None, now=now, amount=str(-delta))
             _settle(invoice, now=now, actor=None)
     return Recorded(payment, invoice)
+
+
+SANDBOX_CARD_PAYS = "4242424242424242"
+SANDBOX_CARD_DECLINED = "4000000000000002"
+
+
+class PaymentDeclined(DomainError):
+    status = 402
+    code = "card_declined"
+
+
+def sandbox_pay(*, invoice_id: int, card_number: str, now: datetime | None = None) -> Recorded:
+    """The sandbox's pay page: the test card pays what is due, the decline card fails."""
+    now = now or timezone.now()
+    digits = "".join(ch for ch in card_number if ch.isdigit())
+    with transaction.atomic():
+        invoice = lock_invoice(invoice_id)
+        if invoice.payment_gateway != "sandbox" or not invoice.provider_reference:
+            raise Conflict("This invoice is not paid through the sandbox.", code="not_sandbox")
+        if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
+            raise Conflict(
+                f"{invoice} is {invoice.get_status_display().lower()}; there is nothing to pay.",
+                code="invoice_not_payable",
+            )
+        if digits == SANDBOX_CARD_DECLINED:
+            record_event(
+                invoice, "payment_failed", actor=None, now=now, message="Sandbox card declined"
+            )
+        elif digits == SANDBOX_CARD_PAYS:
+            return settle_intent_succeeded(
+                intent_id=invoice.provider_reference,
+                amount_received=invoice.amount_due,
+                currency=invoice.currency,
+                method=PaymentMethod.SANDBOX,
+                now=now,
+                source="sandbox pay page",
+            )
+        else:
+            raise Invalid(
+                "In the sandbox, pay with the test card 4242 4242 4242 4242 (or see a decline "
+                "with 4000 0000 0000 0002).",
+                code="sandbox_card_unknown",
+            )
+    raise PaymentDeclined("Your card was declined. No money was taken; try another card.")

@@ -186,3 +186,14 @@ def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
         )
         for currency in sorted(sums)
     ]
+
+
+def invoice_for_pay_token(token: str) -> Invoice | None:
+    """The sent, not cancelled invoice behind a payment link; None for anything else."""
+    if not token or len(token) > 64:
+        return None
+    return (
+        Invoice.objects.select_related("project", "milestone")
+        .filter(pay_token=token, status__in=SENT_STATUSES)
+        .first()
+    )

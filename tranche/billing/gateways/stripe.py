@@ -51,7 +51,9 @@ class StripeGateway:
             "currency": request.currency.lower(),
             "description": request.description,
             "metadata": request.metadata,
-            "automatic_payment_methods": {"enabled": True},
+            # Only methods that complete without leaving the pay page: a redirect would
+            # bring the customer back with the client secret in the URL.
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
         if request.receipt_email:
             params["receipt_email"] = request.receipt_email

@@ -1,0 +1,97 @@
+"""The public pay page. The token in the URL is the credential: anything it does not
+open (unknown, cancelled) gets the same friendly 404, revealing nothing."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from tranche.billing.gateways import GatewayError, get_gateway
+from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
+from tranche.billing.payments import NotYetSettleable, sandbox_pay, settle_intent_succeeded
+from tranche.billing.selectors import invoice_for_pay_token
+from tranche.core.errors import DomainError
+from tranche.core.money import format_for_people, from_minor_units
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "billing/pay_missing.html", {"business_name": settings.BUSINESS_NAME}, status=404
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def pay(request: HttpRequest, token: str) -> HttpResponse:
+    invoice = invoice_for_pay_token(token)
+    if invoice is None:
+        return _not_found(request)
+    if request.method == "POST":
+        try:
+            sandbox_pay(invoice_id=invoice.pk, card_number=request.POST.get("card_number", ""))
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        return redirect("pay", token=token)
+
+    payable = invoice.status in OPEN_STATUSES and invoice.amount_due > 0
+    context: dict[str, object] = {
+        "business_name": settings.BUSINESS_NAME,
+        "invoice": invoice,
+        "amount": format_for_people(invoice.amount, invoice.currency),
+        "amount_due": format_for_people(invoice.amount_due, invoice.currency),
+        "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
+        "payable": payable,
+        "sandbox": invoice.payment_gateway == PaymentMethod.SANDBOX,
+    }
+    if payable and invoice.payment_gateway == PaymentMethod.STRIPE:
+        context.update(_stripe_context(invoice))
+    return render(request, "billing/pay.html", context)
+
+
+def _stripe_context(invoice: Invoice) -> dict[str, object]:
+    assert invoice.provider_reference
+    try:
+        intent = get_gateway().retrieve_intent(invoice.provider_reference)
+    except (GatewayError, DomainError):
+        return {"stripe_unavailable": True}
+    # The client secret goes into this page only: never a URL, a log line or an email.
+    return {
+        "stripe": {
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "client_secret": intent.client_secret,
+        }
+    }
+
+
+@never_cache
+@require_GET
+def pay_done(request: HttpRequest, token: str) -> HttpResponse:
+    """Where the Payment Element sends the customer after confirming: ask Stripe how the
+    PaymentIntent ended and settle through the same path as the webhook."""
+    invoice = invoice_for_pay_token(token)
+    if invoice is None:
+        return _not_found(request)
+    if invoice.payment_gateway == PaymentMethod.STRIPE and invoice.provider_reference:
+        try:
+            intent = get_gateway().retrieve_intent(invoice.provider_reference)
+            if intent.status == "succeeded":
+                settle_intent_succeeded(
+                    intent_id=intent.id,
+                    amount_received=from_minor_units(intent.amount_received_minor, intent.currency),
+                    currency=intent.currency,
+                    method=PaymentMethod.STRIPE,
+                    source="pay page",
+                )
+            elif intent.status == "processing":
+                messages.info(
+                    request, "Your payment is processing; this page will show it once it clears."
+                )
+        except (GatewayError, NotYetSettleable, DomainError):
+            messages.info(
+                request, "We could not confirm your payment yet; it will show here shortly."
+            )
+    return redirect("pay", token=token)
