@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck test-sqlite test-postgres format clean
+.PHONY: run test lint typecheck test-sqlite test-postgres browser format clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,11 +31,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	DEBUG=1 $(BIN)/mypy
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) browser
 	env -u DATABASE_URL $(BIN)/pytest
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) browser
 	scripts/with-postgres $(BIN)/pytest
+
+browser:
+	@scripts/ensure-chromium
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -158,6 +158,22 @@ def tick(argv: Sequence[str]) -> int:
     return 0
 
 
+def reconcile(argv: Sequence[str]) -> int:
+    """Settle Stripe payments of unpaid invoices sent over an hour ago that succeeded
+    without a webhook; prints what it changed."""
+    argparse.ArgumentParser(prog="tranche reconcile", description=reconcile.__doc__).parse_args(
+        argv
+    )
+    _setup()
+    from tranche.billing.reconcile import reconcile_payments
+
+    checked, lines = reconcile_payments()
+    for line in lines:
+        print(line)
+    print(f"reconcile: {checked} invoice(s) checked, {len(lines)} change(s) or problem(s).")
+    return 0
+
+
 def demo(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="tranche demo", description="Load demo data.")
     parser.add_argument(
@@ -227,6 +243,7 @@ COMMANDS = {
     "run": run,
     "worker": worker,
     "tick": tick,
+    "reconcile": reconcile,
     "demo": demo,
     "createuser": createuser,
     "token": token,
