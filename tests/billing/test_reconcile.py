@@ -37,8 +37,8 @@ def test_a_payment_that_succeeded_without_a_webhook_is_settled_once(
     assert main(["reconcile"]) == 0
     output = capsys.readouterr().out
     assert (
-        f"{paid.number}: recorded $300.00 paid through {paid.provider_reference}; the invoice is now paid"
-        in output
+        f"{paid.number}: recorded $300.00 paid through {paid.provider_reference}; "
+        "the invoice is now paid" in output
     )
     assert "reconcile: 2 invoice(s) checked, 1 change(s)" in output
     statuses = {i.pk: i.status for i in Invoice.objects.all()}
@@ -65,6 +65,7 @@ def test_when_the_provider_is_down_it_says_so_and_changes_nothing(
     checked, lines = reconcile_payments()
     assert checked == 1
     assert lines == [
-        f"{invoice.number}: could not ask the provider (Stripe refused the API key (check STRIPE_SECRET_KEY))"
+        f"{invoice.number}: could not ask the provider "
+        "(Stripe refused the API key (check STRIPE_SECRET_KEY))"
     ]
     assert Payment.objects.count() == 0
