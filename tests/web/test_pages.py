@@ -101,3 +101,24 @@ def test_a_customer_cannot_complete_milestones_or_see_drafts_on_the_pages(
     assert "Payment for completed milestone" not in page
     assert browser.get("/financials/").status_code == 200
     assert "Payment for completed milestone" not in browser.get("/financials/").content.decode()
+
+
+def test_an_admin_reopens_a_milestone_from_the_page_and_staff_cannot(
+    staff: User, admin: User, project_a: Project
+) -> None:
+    from tranche.billing.models import Invoice
+    from tranche.projects.services import milestone_complete
+
+    milestone = project_a.milestones.get(position=1)
+    milestone_complete(actor=staff, project_id=project_a.pk, milestone_id=milestone.pk)
+    path = f"/projects/{project_a.pk}/milestones/{milestone.pk}/reopen"
+    assert signed_in(staff).post(path).status_code == 404
+    milestone.refresh_from_db()
+    assert milestone.status == "completed"
+
+    browser = signed_in(admin)
+    assert browser.post(path).status_code == 302
+    milestone.refresh_from_db()
+    assert milestone.status == "pending"
+    assert Invoice.objects.get().status == "cancelled"
+    assert "Milestone reopened." in browser.get(f"/projects/{project_a.pk}/").content.decode()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -76,38 +77,53 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponse:
     return redirect(target if target.startswith("/") and not target.startswith("//") else fallback)
 
 
-@login_required
-@require_POST
-def complete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> HttpResponse:
+def _milestone_action(
+    request: HttpRequest,
+    project_id: int,
+    milestone_id: int,
+    *,
+    allowed: Callable[[User], None],
+    service: Callable[..., object],
+    success: str,
+) -> HttpResponse:
     user = _user(request)
     try:
-        require_staff(user)
+        allowed(user)
         found = access_project(user, project_id)
     except DomainError:
         raise Http404("No such project.") from None
     _act(
         request,
-        lambda: milestone_complete(actor=user, project_id=found.pk, milestone_id=milestone_id),
-        "Milestone completed. A billable milestone now has a draft invoice to review.",
+        lambda: service(actor=user, project_id=found.pk, milestone_id=milestone_id),
+        success,
     )
     return redirect("project", project_id=found.pk)
+
+
+@login_required
+@require_POST
+def complete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> HttpResponse:
+    return _milestone_action(
+        request,
+        project_id,
+        milestone_id,
+        allowed=require_staff,
+        service=milestone_complete,
+        success="Milestone completed. A billable milestone now has a draft invoice to review.",
+    )
 
 
 @login_required
 @require_POST
 def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> HttpResponse:
-    user = _user(request)
-    try:
-        require_admin(user)
-        found = access_project(user, project_id)
-    except DomainError:
-        raise Http404("No such project.") from None
-    _act(
+    return _milestone_action(
         request,
-        lambda: milestone_reopen(actor=user, project_id=found.pk, milestone_id=milestone_id),
-        "Milestone reopened.",
+        project_id,
+        milestone_id,
+        allowed=require_admin,
+        service=milestone_reopen,
+        success="Milestone reopened.",
     )
-    return redirect("project", project_id=found.pk)
 
 
 @login_required
