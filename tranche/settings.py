@@ -6,6 +6,7 @@ clear error on a bad value.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -129,6 +130,9 @@ TEMPLATES = [
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# `tranche run` collects static files here; whitenoise warns on every start until it exists.
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Accounts
 AUTH_USER_MODEL = "accounts.User"
