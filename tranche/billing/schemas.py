@@ -12,6 +12,11 @@ from tranche.core.money import format_amount
 from tranche.core.schemas import Id, Input, MoneyIn
 
 
+def _amounts(source: object, currency: str, *names: str) -> dict[str, str]:
+    """The named Decimal attributes of `source`, as the API writes money."""
+    return {name: format_amount(getattr(source, name), currency) for name in names}
+
+
 class InvoiceOut(Schema):
     id: int
     number: str | None
@@ -144,15 +149,18 @@ class ProjectSummaryOut(Schema):
 
     @staticmethod
     def of(summary: ProjectSummary) -> ProjectSummaryOut:
-        c = summary.currency
         return ProjectSummaryOut(
-            currency=c,
-            contract_total=format_amount(summary.contract_total, c),
-            invoiced_amount=format_amount(summary.invoiced_amount, c),
-            paid_amount=format_amount(summary.paid_amount, c),
-            outstanding_amount=format_amount(summary.outstanding_amount, c),
-            draft_amount=format_amount(summary.draft_amount, c),
-            unbilled_amount=format_amount(summary.unbilled_amount, c),
+            currency=summary.currency,
+            **_amounts(
+                summary,
+                summary.currency,
+                "contract_total",
+                "invoiced_amount",
+                "paid_amount",
+                "outstanding_amount",
+                "draft_amount",
+                "unbilled_amount",
+            ),
         )
 
 
@@ -171,14 +179,12 @@ class CurrencyTotalsOut(Schema):
 
     @staticmethod
     def of(t: CurrencyTotals) -> CurrencyTotalsOut:
-        c = t.currency
         return CurrencyTotalsOut(
-            currency=c,
+            currency=t.currency,
             draft_count=t.draft_count,
-            draft_amount=format_amount(t.draft_amount, c),
-            outstanding_amount=format_amount(t.outstanding_amount, c),
-            overdue_amount=format_amount(t.overdue_amount, c),
-            paid_amount=format_amount(t.paid_amount, c),
+            **_amounts(
+                t, t.currency, "draft_amount", "outstanding_amount", "overdue_amount", "paid_amount"
+            ),
         )
 
 
