@@ -97,3 +97,29 @@ def test_an_unscheduled_share_is_not_billed_by_any_milestone(
     body = as_("staff").get(f"/api/projects/{project.pk}").body
     assert body["billable_percentage"] == "50.00"
     assert [m["amount"] for m in body["milestones"]] == ["25.00", "25.00"]
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [
+        ("admin", {"A", "B"}),
+        ("staff", {"A", "B"}),
+        ("alice", {"A"}),
+        ("bob", {"B"}),
+        ("anonymous", None),
+    ],
+)
+def test_who_sees_which_projects_in_the_list(
+    as_: Callable[[str], Api],
+    project_a: Project,
+    project_b: Project,
+    persona: str,
+    expected: set[str] | None,
+) -> None:
+    response = as_(persona).get("/api/projects")
+    if expected is None:
+        assert response.status == 401
+        return
+    names = {"Kitchen for A": "A", "Studio for B": "B"}
+    assert {names[p["name"]] for p in response.body["items"]} == expected
+    assert response.body["count"] == len(expected)

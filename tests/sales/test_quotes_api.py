@@ -360,3 +360,32 @@ def test_another_customers_user_cannot_learn_that_a_quote_exists(
     assert accept.status == 403  # customers may not accept at all: refused before any lookup
     assert bob.get(f"/api/quotes/{quote_a.pk}").status == 404
     assert bob.get("/api/quotes/999999").status == 404
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [
+        ("admin", {"A", "B"}),
+        ("staff", {"A", "B"}),
+        ("alice", {"A"}),
+        ("bob", {"B"}),
+        ("anonymous", None),
+    ],
+)
+def test_who_sees_which_quotes_in_the_list(
+    as_: Callable[[str], Api],
+    admin: Any,
+    customer_a: Customer,
+    customer_b: Customer,
+    persona: str,
+    expected: set[str] | None,
+) -> None:
+    from tests.factories import make_quote
+
+    make_quote(actor=admin, customer=customer_a, title="A")
+    make_quote(actor=admin, customer=customer_b, title="B")
+    response = as_(persona).get("/api/quotes")
+    if expected is None:
+        assert response.status == 401
+        return
+    assert {q["title"] for q in response.body["items"]} == expected
