@@ -44,8 +44,11 @@ def _prepare_environment() -> None:
 
 def _setup() -> None:
     import django
+    from django.apps import apps
 
-    django.setup()
+    # Once per process: setting up again would also reconfigure logging.
+    if not apps.ready:
+        django.setup()
 
 
 def run(argv: Sequence[str]) -> int:
