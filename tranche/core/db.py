@@ -1,8 +1,8 @@
-"""Helpers for guarded writes: row locks in a stable order, and work after commit."""
+"""Helpers for guarded writes: row locks, and work after commit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -29,13 +29,6 @@ def lock_one(model: type[M], pk: int, *, not_found: str) -> M:
         return model._default_manager.select_for_update().get(pk=pk)
     except ObjectDoesNotExist:
         raise NotFound(not_found) from None
-
-
-def lock_many(model: type[M], pks: Iterable[int]) -> list[M]:
-    """Lock rows in primary-key order, the one order every caller uses, so two
-    transactions locking overlapping sets cannot deadlock."""
-    rows = model._default_manager.select_for_update().filter(pk__in=sorted(set(pks)))
-    return list(rows.order_by("pk"))
 
 
 def after_commit(func: Callable[[], object]) -> None:

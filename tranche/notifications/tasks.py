@@ -2,14 +2,9 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from tranche.notifications.services import outbox_deliver, outbox_deliver_due
+from tranche.notifications.services import outbox_deliver
 
 
 @task()
 def deliver_email(email_id: int) -> bool:
     return outbox_deliver(email_id=email_id)
-
-
-@task()
-def deliver_due_emails() -> int:
-    return outbox_deliver_due()
