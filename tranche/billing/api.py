@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from tranche.accounts.access import require_admin
 from tranche.accounts.auth import actor
@@ -27,6 +27,7 @@ from tranche.billing.schemas import (
     PaymentRecordedOut,
     ProjectInvoicesOut,
     ProjectSummaryOut,
+    WebhookOut,
 )
 from tranche.billing.webhooks import webhook_receive
 from tranche.core.errors import DomainError, Invalid
@@ -111,11 +112,6 @@ def record_payment(
             payment=PaymentOut.of(recorded.payment), invoice=InvoiceOut.of(recorded.invoice)
         ),
     )
-
-
-class WebhookOut(Schema):
-    received: bool
-    outcome: str
 
 
 @router.post("/webhooks/stripe", auth=None, response=WebhookOut, tags=["webhooks"])

@@ -143,7 +143,7 @@ def payment_record_manual(
     return Recorded(payment, invoice)
 
 
-def _invoice_for_intent(intent_id: str) -> Invoice:
+def lock_invoice_for_intent(intent_id: str) -> Invoice:
     found = (
         Invoice.objects.filter(provider_reference=intent_id).values_list("pk", flat=True).first()
     )
@@ -165,7 +165,7 @@ def settle_intent_succeeded(
     """A PaymentIntent succeeded: record `amount_received` once for its invoice."""
     now = now or timezone.now()
     with transaction.atomic():
-        invoice = _invoice_for_intent(intent_id)
+        invoice = lock_invoice_for_intent(intent_id)
         if currency.upper() != invoice.currency:
             raise Invalid(
                 f"Payment in {currency.upper()} for an invoice in {invoice.currency}.",
@@ -212,7 +212,7 @@ def settle_refund(
     record the part not recorded yet as a negative payment."""
     now = now or timezone.now()
     with transaction.atomic():
-        invoice = _invoice_for_intent(intent_id)
+        invoice = lock_invoice_for_intent(intent_id)
         if not invoice.payments.filter(provider_reference=intent_id).exists():
             raise NotYetSettleable(f"The payment of {intent_id} is not recorded yet.")
         if currency.upper() != invoice.currency:

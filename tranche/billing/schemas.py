@@ -239,3 +239,8 @@ class BulkSendResult(Schema):
 
 class BulkSendOut(Schema):
     results: list[BulkSendResult]
+
+
+class WebhookOut(Schema):
+    received: bool
+    outcome: str

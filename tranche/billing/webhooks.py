@@ -16,8 +16,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tranche.billing.gateways.stripe import WebhookInvalid, verify_webhook
-from tranche.billing.models import Invoice, PaymentMethod, StripeEvent
-from tranche.billing.payments import NotYetSettleable, settle_intent_succeeded, settle_refund
+from tranche.billing.models import PaymentMethod, StripeEvent
+from tranche.billing.payments import (
+    NotYetSettleable,
+    lock_invoice_for_intent,
+    settle_intent_succeeded,
+    settle_refund,
+)
 from tranche.billing.services import record_event
 from tranche.core.errors import DomainError
 from tranche.core.money import from_minor_units
@@ -115,9 +120,7 @@ def _handle(event: dict[str, Any], now: datetime) -> str:
 
 def _audit(kind: str, obj: dict[str, Any], now: datetime) -> str:
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().filter(provider_reference=obj["id"]).first()
-        if invoice is None:
-            raise NotYetSettleable(f"No sent invoice has PaymentIntent {obj['id']} yet.")
+        invoice = lock_invoice_for_intent(obj["id"])
         error = (obj.get("last_payment_error") or {}).get("message", "")
         name = "payment_failed" if kind.endswith("payment_failed") else "intent_canceled"
         record_event(invoice, name, actor=None, now=now, message=error)
