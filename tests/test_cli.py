@@ -1,44 +1,57 @@
-"""The `tranche` command: createuser, token, demo, and Django passthrough."""
+"""The `tranche` command: `run`, and the management commands createuser, token, demo,
+worker and Django's own."""
 
 from __future__ import annotations
 
+import io
 import os
+import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import ApiToken, Customer, Role, User
-from tranche.cli import main
 from tranche.projects.models import Milestone, Project
 
 pytestmark = pytest.mark.django_db
 
 
+def command(*args: str) -> tuple[int, str, str]:
+    """A management command as `tranche <args>` runs it: exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue(), str(exc)
+    return 0, out.getvalue(), err.getvalue()
+
+
 def test_createuser_makes_a_user_who_can_sign_in(
-    capsys: pytest.CaptureFixture[str], customer_a: Customer
+    monkeypatch: pytest.MonkeyPatch, customer_a: Customer
 ) -> None:
-    code = main(
-        [
-            "createuser",
-            "--email",
-            "New@Acme.example",
-            "--password",
-            "a long passphrase",
-            "--role",
-            "customer",
-            "--customer-id",
-            str(customer_a.pk),
-        ]
+    monkeypatch.setenv("TRANCHE_PASSWORD", "a long passphrase")
+    code, out, _ = command(
+        "createuser",
+        "--email",
+        "New@Acme.example",
+        "--role",
+        "customer",
+        "--customer-id",
+        str(customer_a.pk),
     )
 
     assert code == 0
     user = User.objects.get(email="new@acme.example")
     assert (user.role, user.customer_id) == (Role.CUSTOMER, customer_a.pk)
-    assert "Created customer new@acme.example" in capsys.readouterr().out
+    assert "Created customer new@acme.example" in out
     assert (
         Api(None)
         .post("/api/auth/token", {"email": "new@acme.example", "password": "a long passphrase"})
@@ -47,89 +60,77 @@ def test_createuser_makes_a_user_who_can_sign_in(
     )
 
 
+LONG = "a long passphrase"
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "password", "message"),
     [
-        (
-            ["--email", "x@y.example", "--password", "a long passphrase", "--role", "customer"],
-            "needs a customer",
-        ),
-        (
-            [
-                "--email",
-                "x@y.example",
-                "--password",
-                "a long passphrase",
-                "--role",
-                "customer",
-                "--customer-id",
-                "999",
-            ],
-            "does not exist",
-        ),
-        (
-            [
-                "--email",
-                "x@y.example",
-                "--password",
-                "a long passphrase",
-                "--role",
-                "staff",
-                "--customer-id",
-                "1",
-            ],
-            "Only customer users",
-        ),
-        (
-            ["--email", "not-an-email", "--password", "a long passphrase", "--role", "staff"],
-            "not an email",
-        ),
-        (["--email", "x@y.example", "--password", "short", "--role", "staff"], "too short"),
-        (
-            [
-                "--email",
-                "admin@tranche.example",
-                "--password",
-                "a long passphrase",
-                "--role",
-                "staff",
-            ],
-            "already exists",
-        ),
+        ("--email x@y.example --role customer", LONG, "needs a customer"),
+        ("--email x@y.example --role customer --customer-id 999", LONG, "does not exist"),
+        ("--email x@y.example --role staff --customer-id 1", LONG, "Only customer users"),
+        ("--email not-an-email --role staff", LONG, "not an email"),
+        ("--email x@y.example --role staff", "short", "too short"),
+        ("--email admin@tranche.example --role staff", LONG, "already exists"),
     ],
 )
 def test_createuser_refuses_bad_input_and_creates_nothing(
-    capsys: pytest.CaptureFixture[str], admin: User, args: list[str], message: str
+    monkeypatch: pytest.MonkeyPatch,
+    admin: User,
+    args: str,
+    password: str,
+    message: str,
 ) -> None:
+    monkeypatch.setenv("TRANCHE_PASSWORD", password)
     with unchanged():
-        code = main(["createuser", *args])
+        code, _, err = command("createuser", *args.split())
     assert code == 2
-    assert message in capsys.readouterr().err
+    assert message in err
 
 
-def test_token_prints_a_working_token(capsys: pytest.CaptureFixture[str], staff: User) -> None:
-    assert main(["token", "staff@tranche.example"]) == 0
-    token = capsys.readouterr().out.strip()
+def test_createuser_takes_no_password_argument_and_needs_one_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A password in argv is readable by every local user (ps) and lands in shell history."""
+    monkeypatch.delenv("TRANCHE_PASSWORD", raising=False)
+    with open(os.devnull) as not_a_terminal, unchanged():
+        monkeypatch.setattr("sys.stdin", not_a_terminal)
+        without = command("createuser", "--email", "x@y.example", "--role", "staff")
+        with_argument = command(
+            "createuser", "--email", "x@y.example", "--role", "staff", "--password", LONG
+        )
+    assert without[0] == 2
+    assert "Set TRANCHE_PASSWORD" in without[2]
+    assert with_argument[0] != 0
+    assert "unrecognized arguments: --password" in with_argument[2]
+
+
+def test_token_prints_a_working_token(staff: User) -> None:
+    code, out, _ = command("token", "staff@tranche.example")
+    assert code == 0
+    token = out.strip()
     assert ApiToken.objects.filter(user=staff).count() == 1
     assert Api(token).get("/api/projects").status == 200
 
 
-def test_token_for_an_unknown_email_fails(capsys: pytest.CaptureFixture[str]) -> None:
+def test_token_for_an_unknown_email_fails() -> None:
     with unchanged():
-        assert main(["token", "ghost@tranche.example"]) == 2
-    assert "no active user" in capsys.readouterr().err
+        code, _, err = command("token", "ghost@tranche.example")
+    assert code == 2
+    assert "no active user" in err
 
 
-def test_demo_is_idempotent_and_prints_the_logins(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+def test_demo_is_idempotent_and_prints_the_logins() -> None:
+    assert command("demo")[0] == 0
     counts = (
         User.objects.count(),
         Customer.objects.count(),
         Project.objects.count(),
         Milestone.objects.count(),
     )
-    assert main(["demo"]) == 0
-    assert main(["demo", "--if-empty"]) == 0
+    assert command("demo")[0] == 0
+    code, output, _ = command("demo", "--if-empty")
+    assert code == 0
     assert (
         User.objects.count(),
         Customer.objects.count(),
@@ -137,7 +138,6 @@ def test_demo_is_idempotent_and_prints_the_logins(capsys: pytest.CaptureFixture[
         Milestone.objects.count(),
     ) == counts
     assert counts == (3, 2, 1, 4)
-    output = capsys.readouterr().out
     for email in ("admin@example.com", "staff@example.com", "client@acme.example"):
         assert email in output
     project = Project.objects.get()
@@ -152,12 +152,11 @@ def test_demo_is_idempotent_and_prints_the_logins(capsys: pytest.CaptureFixture[
     assert client.status == 201
 
 
-def test_demo_if_empty_leaves_a_real_database_alone(
-    capsys: pytest.CaptureFixture[str], admin: User
-) -> None:
+def test_demo_if_empty_leaves_a_real_database_alone(admin: User) -> None:
     with unchanged():
-        assert main(["demo", "--if-empty"]) == 0
-    assert "not loaded" in capsys.readouterr().out
+        code, out, _ = command("demo", "--if-empty")
+    assert code == 0
+    assert "not loaded" in out
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -272,3 +271,74 @@ def test_worker_delivers_queued_email_through_the_database_queue(
     assert OutboxEmail.objects.get().status == "sent"
     [written] = list((tmp_path / "mail").iterdir())
     assert "accounts@acme.example" in written.read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _run_env(tmp_path: Path) -> dict[str, str]:
+    return {"DEBUG": "0", "VAR_DIR": str(tmp_path), "PAYMENTS_SANDBOX": "1", "TICK_MINUTES": "60"}
+
+
+@pytest.mark.slow
+def test_run_on_a_taken_port_stops_at_once_with_an_error_and_never_says_serving(
+    tmp_path: Path,
+) -> None:
+    """It used to wait on the worker forever after gunicorn failed to bind."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = run_cli("run", "--port", str(port), env=_run_env(tmp_path))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "serving" not in result.stdout
+
+
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+@pytest.mark.slow
+def test_run_says_serving_once_it_answers_and_stops_everything_when_a_child_dies(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DATABASE_URL", "HTTPS", "TASKS_IMMEDIATE"}
+    }
+    env.update(_run_env(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tranche.cli", "run", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        while line and "serving" not in line:
+            line = process.stdout.readline()
+        assert f"serving on http://127.0.0.1:{port}/" in line
+        # Said only once the server answers: the health check succeeds right away.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as answer:
+            assert answer.status == 200
+
+        _web, worker = sorted(_children(process.pid))
+        os.kill(worker, signal.SIGKILL)
+
+        assert process.wait(timeout=30) == 128 + signal.SIGKILL
+        assert "the worker exited" in (process.stderr.read() if process.stderr else "")
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -22,3 +22,8 @@ def access_customer(user: User, customer_id: int) -> Customer:
     if customer is None:
         raise NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
     return customer
+
+
+def active_user_by_email(email: str) -> User | None:
+    """For operators at the command line, not for requests: emails are stored lower-case."""
+    return User.objects.filter(email=email.strip().lower(), is_active=True).first()

@@ -1,0 +1,130 @@
+"""`tranche worker`: everything that happens without a request.
+
+- django-tasks-db's `db_worker`, in a child process, runs queued tasks (email delivery,
+  PaymentIntent syncs); it records a task that raises as failed and goes on.
+- Every TICK_MINUTES, the periodic pass (as `tranche tick`); every --sweep-seconds, the
+  email sweep, which delivers retries that are due and emails whose task was lost.
+
+Nothing one item or one pass does may stop the worker: a pass that raises is logged and
+the next one runs on time, and a queue process that dies is started again."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from argparse import ArgumentParser
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from tranche.billing.periodic import run_periodic
+from tranche.notifications.services import outbox_deliver_due
+
+logger = logging.getLogger("tranche.worker")
+
+# A queue process that keeps dying is restarted at most this often.
+RESTART_DELAY_SECONDS = 5.0
+
+
+def guarded(name: str, step: Callable[[], object]) -> object | None:
+    """Run one step of the loop; a failure is logged and the loop goes on."""
+    try:
+        return step()
+    except Exception:
+        logger.exception("The worker's %s failed; it will run again at its next turn.", name)
+        return None
+
+
+class QueueProcess:
+    """django-tasks-db's db_worker as a child process, restarted if it dies."""
+
+    def __init__(self, *, once: bool) -> None:
+        self.command = [sys.executable, "-m", "tranche.cli", "db_worker", "--no-startup-delay"]
+        self.command += ["--batch"] if once else ["--interval", "1"]
+        self.child: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    def start(self) -> None:
+        self.child = subprocess.Popen(self.command)  # noqa: S603 - our interpreter, fixed args
+        self.started_at = time.monotonic()
+
+    def keep_alive(self) -> None:
+        if self.child is None or self.child.poll() is None:
+            return
+        if time.monotonic() - self.started_at < RESTART_DELAY_SECONDS:
+            return
+        logger.error(
+            "The task queue process exited with %s; starting it again.", self.child.returncode
+        )
+        self.start()
+
+    def stop(self, *, timeout: float | None = 30) -> int:
+        """Wait for the child to end; with a timeout, ask it to stop first."""
+        if self.child is None:
+            return 0
+        if timeout is not None and self.child.poll() is None:
+            self.child.terminate()
+        try:
+            return self.child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            return self.child.wait()
+
+
+class Command(BaseCommand):
+    help = "Run queued tasks, the email sweep and the periodic pass until stopped."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--once", action="store_true", help="process what is due, then exit")
+        parser.add_argument("--sweep-seconds", type=float, default=30.0)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        once: bool = options["once"]
+        queue = None if settings.TASKS_IMMEDIATE else QueueProcess(once=once)
+        stopping = False
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        batch_code = 0
+        if queue is not None:
+            queue.start()
+            if once:
+                # --batch runs what is queued, then exits by itself.
+                batch_code = queue.stop(timeout=None)
+        next_tick = 0.0
+        while True:
+            if time.monotonic() >= next_tick:
+                # The next pass is scheduled before this one runs, so a pass that fails
+                # (or takes long) does not make the worker run it back to back.
+                next_tick = time.monotonic() + settings.TICK_MINUTES * 60
+                summary = guarded("periodic pass", run_periodic)
+                if summary is not None:
+                    self.stdout.write(str(summary))
+            sent = guarded("email sweep", outbox_deliver_due)
+            if sent:
+                self.stdout.write(f"Delivered {sent} queued email(s).")
+            if once or stopping:
+                break
+            # A failure may have left a broken connection behind, and a long-lived one
+            # would hold server resources while idle: the next turn opens new ones.
+            connections.close_all()
+            if queue is not None:
+                queue.keep_alive()
+            deadline = time.monotonic() + options["sweep_seconds"]
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(0.5)
+        if queue is not None and not once:
+            queue.stop()
+        if batch_code:
+            raise CommandError(f"The task queue process exited with {batch_code}.")
