@@ -7,6 +7,7 @@ from ninja import Query, Router, Status
 
 from tranche.accounts.access import require_admin
 from tranche.accounts.auth import actor
+from tranche.accounts.models import User
 from tranche.billing import selectors, services
 from tranche.billing.models import Invoice
 from tranche.billing.payments import payment_record_manual
@@ -15,6 +16,13 @@ from tranche.billing.schemas import (
     BulkSendOut,
     BulkSendResult,
     CancelIn,
+    CustomerInvoiceDetailOut,
+    CustomerInvoiceEventOut,
+    CustomerInvoiceOut,
+    CustomerInvoicePageOut,
+    CustomerPaymentOut,
+    CustomerProjectInvoicesOut,
+    CustomerProjectSummaryOut,
     InvoiceDetailOut,
     InvoiceEventOut,
     InvoiceFilters,
@@ -36,29 +44,63 @@ from tranche.projects.selectors import access_project
 router = Router(tags=["invoices"])
 
 
-def _detail(invoice: Invoice) -> InvoiceDetailOut:
+# Reads a customer can reach answer in one of two shapes, chosen by the caller's role:
+# the staff shape, or the customer's allow-listed one (DESIGN.md rule 15). Endpoints only
+# staff can reach keep the staff shape alone.
+
+
+def _detail(invoice: Invoice, *, user: User) -> InvoiceDetailOut:
     return InvoiceDetailOut(
         **InvoiceOut.of(invoice).model_dump(),
         payments=[PaymentOut.of(p) for p in invoice.payments.all()],
-        events=[InvoiceEventOut.of(e) for e in selectors.invoice_events(invoice)],
+        events=[InvoiceEventOut.of(e) for e in selectors.invoice_events(invoice, user=user)],
     )
 
 
-@router.get("/projects/{project_id}/invoices", response=ProjectInvoicesOut)
-def project_invoices(request: HttpRequest, project_id: int) -> ProjectInvoicesOut:
+def _customer_detail(invoice: Invoice, *, user: User) -> CustomerInvoiceDetailOut:
+    return CustomerInvoiceDetailOut(
+        **CustomerInvoiceOut.of(invoice).model_dump(),
+        payments=[CustomerPaymentOut.of(p) for p in invoice.payments.all()],
+        events=[
+            CustomerInvoiceEventOut.of(e) for e in selectors.invoice_events(invoice, user=user)
+        ],
+    )
+
+
+@router.get(
+    "/projects/{project_id}/invoices",
+    response=ProjectInvoicesOut | CustomerProjectInvoicesOut,
+    description="Staff get `ProjectInvoicesOut`; a customer gets `CustomerProjectInvoicesOut`.",
+)
+def project_invoices(
+    request: HttpRequest, project_id: int
+) -> ProjectInvoicesOut | CustomerProjectInvoicesOut:
     user = actor(request)
     project = access_project(user, project_id)
     items, summary = selectors.project_invoices(user=user, project=project)
+    if not user.is_staff_member:
+        return CustomerProjectInvoicesOut(
+            items=[CustomerInvoiceOut.of(i) for i in items],
+            summary=CustomerProjectSummaryOut.of(summary),
+        )
     return ProjectInvoicesOut(
         items=[InvoiceOut.of(i) for i in items], summary=ProjectSummaryOut.of(summary)
     )
 
 
-@router.get("/projects/{project_id}/invoices/{invoice_id}", response=InvoiceDetailOut)
-def get_invoice(request: HttpRequest, project_id: int, invoice_id: int) -> InvoiceDetailOut:
+@router.get(
+    "/projects/{project_id}/invoices/{invoice_id}",
+    response=InvoiceDetailOut | CustomerInvoiceDetailOut,
+    description="Staff get `InvoiceDetailOut`; a customer gets `CustomerInvoiceDetailOut`.",
+)
+def get_invoice(
+    request: HttpRequest, project_id: int, invoice_id: int
+) -> InvoiceDetailOut | CustomerInvoiceDetailOut:
     user = actor(request)
     invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
-    return _detail(invoice)
+    if not user.is_staff_member:
+        return _customer_detail(invoice, user=user)
+    return _detail(invoice, user=user)
 
 
 @router.patch("/projects/{project_id}/invoices/{invoice_id}", response=InvoiceDetailOut)
@@ -71,7 +113,9 @@ def edit_invoice(
     changes: dict[str, Any] = payload.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise Invalid("Fields may be left out, but not set to null.", code="null_not_allowed")
-    return _detail(services.invoice_update_draft(actor=user, invoice_id=invoice.pk, **changes))
+    return _detail(
+        services.invoice_update_draft(actor=user, invoice_id=invoice.pk, **changes), user=user
+    )
 
 
 @router.post("/projects/{project_id}/invoices/{invoice_id}/send", response=InvoiceSentOut)
@@ -91,7 +135,8 @@ def cancel_invoice(
     require_admin(user)
     invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
     return _detail(
-        services.invoice_cancel(actor=user, invoice_id=invoice.pk, reason=payload.reason)
+        services.invoice_cancel(actor=user, invoice_id=invoice.pk, reason=payload.reason),
+        user=user,
     )
 
 
@@ -123,9 +168,18 @@ def stripe_webhook(request: HttpRequest) -> WebhookOut:
     return WebhookOut(received=True, outcome=outcome)
 
 
-@router.get("/invoices", response=InvoicePageOut)
-def list_invoices(request: HttpRequest, filters: Query[InvoiceFilters]) -> InvoicePageOut:
-    page = selectors.invoice_page(user=actor(request), **filters.model_dump())
+@router.get(
+    "/invoices",
+    response=InvoicePageOut | CustomerInvoicePageOut,
+    description="Staff get `InvoicePageOut`; a customer gets `CustomerInvoicePageOut`.",
+)
+def list_invoices(
+    request: HttpRequest, filters: Query[InvoiceFilters]
+) -> InvoicePageOut | CustomerInvoicePageOut:
+    user = actor(request)
+    page = selectors.invoice_page(user=user, **filters.model_dump())
+    if not user.is_staff_member:
+        return CustomerInvoicePageOut.of(page)
     return InvoicePageOut.of(page)
 
 

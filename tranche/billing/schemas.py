@@ -244,3 +244,167 @@ class BulkSendOut(Schema):
 class WebhookOut(Schema):
     received: bool
     outcome: str
+
+
+# --- what a customer sees ------------------------------------------------------------------
+# Built from an allow-list, not by removing fields from the staff shapes: a field added to
+# a staff shape later stays staff-only until someone decides a customer may see it. No
+# notes, staff identities, provider ids or drafts (a customer is never given a draft).
+
+
+class CustomerInvoiceOut(Schema):
+    id: int
+    number: str
+    status: str
+    project_id: int
+    milestone_id: int | None
+    currency: str
+    amount: str
+    amount_paid: str
+    amount_due: str
+    description: str
+    issue_date: date
+    due_date: date
+    customer_name: str
+    customer_email: str
+    payment_link: str | None
+    sent_at: datetime | None
+    paid_at: datetime | None
+    cancelled_at: datetime | None
+
+    @staticmethod
+    def of(invoice: Invoice) -> CustomerInvoiceOut:
+        # Customers are only ever given sent invoices (see selectors.invoice_queryset).
+        assert invoice.number is not None
+        currency = invoice.currency
+        return CustomerInvoiceOut(
+            id=invoice.pk,
+            number=invoice.number,
+            status=invoice.status,
+            project_id=invoice.project_id,
+            milestone_id=invoice.milestone_id,
+            currency=currency,
+            amount=format_amount(invoice.amount, currency),
+            amount_paid=format_amount(invoice.amount_paid, currency),
+            amount_due=format_amount(invoice.amount_due, currency),
+            description=invoice.description,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            customer_name=invoice.customer_name,
+            customer_email=invoice.customer_email,
+            payment_link=invoice.payment_link or None,
+            sent_at=invoice.sent_at,
+            paid_at=invoice.paid_at,
+            cancelled_at=invoice.cancelled_at,
+        )
+
+
+class CustomerPaymentOut(Schema):
+    id: int
+    amount: str
+    currency: str
+    method: str
+    received_on: date
+
+    @staticmethod
+    def of(payment: Payment) -> CustomerPaymentOut:
+        return CustomerPaymentOut(
+            id=payment.pk,
+            amount=format_amount(payment.amount, payment.currency),
+            currency=payment.currency,
+            method=payment.method,
+            received_on=payment.received_on,
+        )
+
+
+class CustomerInvoiceEventOut(Schema):
+    """One step of the invoice's history. The stored details also hold provider ids,
+    webhook ids and staff-written reasons, so only these named values are taken out."""
+
+    kind: str
+    created_at: datetime
+    number: str | None
+    amount: str | None
+    method: str | None
+    status: str | None
+
+    @staticmethod
+    def of(event: InvoiceEvent) -> CustomerInvoiceEventOut:
+        details = event.details
+
+        def value(name: str, *kinds: str) -> str | None:
+            found = details.get(name) if event.kind in kinds else None
+            return None if found is None else str(found)
+
+        return CustomerInvoiceEventOut(
+            kind=event.kind,
+            created_at=event.created_at,
+            number=value("number", "sent"),
+            amount=value(
+                "amount", "payment_recorded", "payment_on_cancelled_invoice", "refund_recorded"
+            ),
+            method=value("method", "payment_recorded", "payment_on_cancelled_invoice"),
+            status=value("new", "status_changed"),
+        )
+
+
+class CustomerInvoiceDetailOut(CustomerInvoiceOut):
+    payments: list[CustomerPaymentOut]
+    events: list[CustomerInvoiceEventOut]
+
+
+class CustomerProjectSummaryOut(Schema):
+    """Totals over the invoices the customer was sent; what is in draft stays unsaid."""
+
+    currency: str
+    contract_total: str
+    invoiced_amount: str
+    paid_amount: str
+    outstanding_amount: str
+
+    @staticmethod
+    def of(summary: ProjectSummary) -> CustomerProjectSummaryOut:
+        return CustomerProjectSummaryOut(
+            currency=summary.currency,
+            **_amounts(
+                summary,
+                summary.currency,
+                "contract_total",
+                "invoiced_amount",
+                "paid_amount",
+                "outstanding_amount",
+            ),
+        )
+
+
+class CustomerProjectInvoicesOut(Schema):
+    items: list[CustomerInvoiceOut]
+    summary: CustomerProjectSummaryOut
+
+
+class CustomerCurrencyTotalsOut(Schema):
+    currency: str
+    outstanding_amount: str
+    overdue_amount: str
+    paid_amount: str
+
+    @staticmethod
+    def of(t: CurrencyTotals) -> CustomerCurrencyTotalsOut:
+        return CustomerCurrencyTotalsOut(
+            currency=t.currency,
+            **_amounts(t, t.currency, "outstanding_amount", "overdue_amount", "paid_amount"),
+        )
+
+
+class CustomerInvoicePageOut(Schema):
+    items: list[CustomerInvoiceOut]
+    next_cursor: str | None
+    totals: list[CustomerCurrencyTotalsOut]
+
+    @staticmethod
+    def of(page: InvoicePage) -> CustomerInvoicePageOut:
+        return CustomerInvoicePageOut(
+            items=[CustomerInvoiceOut.of(i) for i in page.items],
+            next_cursor=page.next_cursor,
+            totals=[CustomerCurrencyTotalsOut.of(t) for t in page.totals],
+        )

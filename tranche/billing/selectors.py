@@ -1,5 +1,6 @@
 """Financial reads, always scoped to the caller: staff see everything, a customer user
-sees their own customer's invoices that are not drafts."""
+sees their own customer's invoices that were sent (a draft, even a cancelled one that
+never went out, is the business's own work in progress)."""
 
 from __future__ import annotations
 
@@ -31,12 +32,15 @@ def invoice_queryset(*, user: User) -> QuerySet[Invoice]:
     scope = customer_scope(user)
     if scope is None:
         return invoices
-    return invoices.filter(customer_id=scope).exclude(status=InvoiceStatus.DRAFT)
+    # The number is taken when an invoice is sent and kept when it is cancelled, so it
+    # tells a sent invoice from a draft whatever the status is now.
+    return invoices.filter(customer_id=scope, number__isnull=False)
 
 
 def access_invoice(user: User, invoice_id: int, *, project: Project | None = None) -> Invoice:
     """The invoice if this user may see it (and it belongs to `project`, when given);
-    404 alike for missing, someone else's, another project's, or (for customers) a draft."""
+    404 alike for missing, someone else's, another project's, or (for customers) one that
+    was never sent."""
     invoices = invoice_queryset(user=user)
     if project is not None:
         invoices = invoices.filter(project=project)
@@ -46,8 +50,23 @@ def access_invoice(user: User, invoice_id: int, *, project: Project | None = Non
     return found
 
 
-def invoice_events(invoice: Invoice) -> list[InvoiceEvent]:
-    return list(invoice.events.select_related("actor"))
+# What a customer may follow of an invoice's history: sending and money moving. Drafting,
+# editing, send failures and the provider's own chatter are the business's.
+CUSTOMER_EVENT_KINDS = (
+    "sent",
+    "payment_recorded",
+    "payment_on_cancelled_invoice",
+    "refund_recorded",
+    "status_changed",
+    "cancelled",
+)
+
+
+def invoice_events(invoice: Invoice, *, user: User) -> list[InvoiceEvent]:
+    events = invoice.events.select_related("actor")
+    if customer_scope(user) is not None:
+        events = events.filter(kind__in=CUSTOMER_EVENT_KINDS)
+    return list(events)
 
 
 @dataclass(frozen=True)
@@ -62,10 +81,11 @@ class ProjectSummary:
 
 
 def project_invoices(*, user: User, project: Project) -> tuple[list[Invoice], ProjectSummary]:
-    """The project's financials tab: its invoices (as this user may see them) and totals
-    over all of them."""
-    visible = list(invoice_queryset(user=user).filter(project=project).order_by("-id"))
-    rows = project.invoices.exclude(status=InvoiceStatus.CANCELLED).values_list(
+    """The project's financials tab: its invoices and totals, both over what this user
+    may see (for a customer, a draft is still unbilled)."""
+    visible_qs = invoice_queryset(user=user).filter(project=project)
+    visible = list(visible_qs.order_by("-id"))
+    rows = visible_qs.exclude(status=InvoiceStatus.CANCELLED).values_list(
         "status", "amount", "amount_paid"
     )
     invoiced = paid = draft = ZERO

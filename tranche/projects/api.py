@@ -7,6 +7,7 @@ from ninja import Query, Router, Status
 
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.auth import actor
+from tranche.accounts.models import User
 from tranche.billing.schemas import InvoiceOut
 from tranche.core.errors import Invalid
 from tranche.core.schemas import PageParams
@@ -14,44 +15,75 @@ from tranche.projects import selectors, services
 from tranche.projects.models import Project
 from tranche.projects.schemas import (
     CompletionOut,
+    CustomerMilestoneList,
+    CustomerProjectOut,
+    CustomerProjectPage,
     MilestoneIn,
     MilestoneList,
     MilestoneOut,
     MilestonePatch,
     ProjectOut,
     ProjectPage,
+    customer_milestones_out,
     milestones_out,
 )
 
 router = Router(tags=["projects"])
 
 
-def _milestone_out(project: Project, milestone_id: int) -> MilestoneOut:
-    """A milestone as the API shows it: its amount depends on the whole schedule."""
-    return next(
-        m for m in milestones_out(selectors.project_detail(project)) if m.id == milestone_id
-    )
+def _milestone_out(user: User, project: Project, milestone_id: int) -> MilestoneOut:
+    """A milestone as the API shows staff: its amount depends on the whole schedule."""
+    detail = selectors.project_detail(project, user=user)
+    return next(m for m in milestones_out(detail) if m.id == milestone_id)
 
 
-@router.get("", response=ProjectPage)
-def list_projects(request: HttpRequest, page: Query[PageParams]) -> ProjectPage:
-    projects = selectors.project_list(user=actor(request))
+# Reads a customer can reach answer in the staff shape or the customer's allow-listed one
+# (DESIGN.md rule 15), chosen by the caller's role.
+
+
+@router.get(
+    "",
+    response=ProjectPage | CustomerProjectPage,
+    description="Staff get `ProjectPage`; a customer gets `CustomerProjectPage`.",
+)
+def list_projects(
+    request: HttpRequest, page: Query[PageParams]
+) -> ProjectPage | CustomerProjectPage:
+    user = actor(request)
+    projects = selectors.project_list(user=user)
     items = list(projects[page.offset : page.offset + page.limit])
-    return ProjectPage(
-        items=[ProjectOut.of(d) for d in selectors.project_details(items)], count=projects.count()
-    )
+    details = selectors.project_details(items, user=user)
+    if not user.is_staff_member:
+        return CustomerProjectPage(
+            items=[CustomerProjectOut.of(d) for d in details], count=projects.count()
+        )
+    return ProjectPage(items=[ProjectOut.of(d) for d in details], count=projects.count())
 
 
-@router.get("/{project_id}", response=ProjectOut)
-def get_project(request: HttpRequest, project_id: int) -> ProjectOut:
-    project = selectors.access_project(actor(request), project_id)
-    return ProjectOut.of(selectors.project_detail(project))
+@router.get(
+    "/{project_id}",
+    response=ProjectOut | CustomerProjectOut,
+    description="Staff get `ProjectOut`; a customer gets `CustomerProjectOut`.",
+)
+def get_project(request: HttpRequest, project_id: int) -> ProjectOut | CustomerProjectOut:
+    user = actor(request)
+    detail = selectors.project_detail(selectors.access_project(user, project_id), user=user)
+    if not user.is_staff_member:
+        return CustomerProjectOut.of(detail)
+    return ProjectOut.of(detail)
 
 
-@router.get("/{project_id}/milestones", response=MilestoneList)
-def list_milestones(request: HttpRequest, project_id: int) -> MilestoneList:
-    project = selectors.access_project(actor(request), project_id)
-    return MilestoneList(items=milestones_out(selectors.project_detail(project)))
+@router.get(
+    "/{project_id}/milestones",
+    response=MilestoneList | CustomerMilestoneList,
+    description="Staff get `MilestoneList`; a customer gets `CustomerMilestoneList`.",
+)
+def list_milestones(request: HttpRequest, project_id: int) -> MilestoneList | CustomerMilestoneList:
+    user = actor(request)
+    detail = selectors.project_detail(selectors.access_project(user, project_id), user=user)
+    if not user.is_staff_member:
+        return CustomerMilestoneList(items=customer_milestones_out(detail))
+    return MilestoneList(items=milestones_out(detail))
 
 
 @router.post("/{project_id}/milestones", response={201: MilestoneOut})
@@ -62,7 +94,7 @@ def create_milestone(
     require_staff(user)
     project = selectors.access_project(user, project_id)
     milestone = services.milestone_create(actor=user, project_id=project.pk, **payload.model_dump())
-    return Status(201, _milestone_out(project, milestone.pk))
+    return Status(201, _milestone_out(user, project, milestone.pk))
 
 
 @router.patch("/{project_id}/milestones/{milestone_id}", response=MilestoneOut)
@@ -79,7 +111,7 @@ def update_milestone(
     services.milestone_update(
         actor=user, project_id=project.pk, milestone_id=milestone_id, **changes
     )
-    return _milestone_out(project, milestone_id)
+    return _milestone_out(user, project, milestone_id)
 
 
 @router.delete("/{project_id}/milestones/{milestone_id}", response={204: None})
@@ -103,7 +135,7 @@ def complete_milestone(request: HttpRequest, project_id: int, milestone_id: int)
             if done.already_completed
             else "Milestone completed successfully."
         ),
-        milestone=_milestone_out(project, milestone_id),
+        milestone=_milestone_out(user, project, milestone_id),
         draft_invoice=InvoiceOut.of(done.invoice) if done.invoice else None,
     )
 
@@ -114,4 +146,4 @@ def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
     require_admin(user)
     project = selectors.access_project(user, project_id)
     services.milestone_reopen(actor=user, project_id=project.pk, milestone_id=milestone_id)
-    return _milestone_out(project, milestone_id)
+    return _milestone_out(user, project, milestone_id)

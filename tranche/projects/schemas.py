@@ -128,3 +128,87 @@ class CompletionOut(Schema):
     message: str
     milestone: MilestoneOut
     draft_invoice: InvoiceOut | None
+
+
+# --- what a customer sees ------------------------------------------------------------------
+# Allow-listed like the billing customer shapes: no staff identities (completed_by_id), no
+# internal bookkeeping, and a milestone's invoice id only when its invoice was sent to them
+# (ProjectDetail.invoices is already scoped to the viewer).
+
+
+class CustomerMilestoneOut(Schema):
+    id: int
+    project_id: int
+    title: str
+    position: int
+    status: str
+    is_billable: bool
+    billing_percentage: str | None
+    amount: str
+    planned_date: date | None
+    actual_date: date | None
+    completed_at: datetime | None
+    invoice_id: int | None
+
+    @staticmethod
+    def of(
+        milestone: Milestone, *, amount: Decimal, currency: str, invoice_id: int | None
+    ) -> CustomerMilestoneOut:
+        return CustomerMilestoneOut(
+            id=milestone.pk,
+            project_id=milestone.project_id,
+            title=milestone.title,
+            position=milestone.position,
+            status=milestone.status,
+            is_billable=milestone.is_billable,
+            billing_percentage=format_percentage(milestone.billing_percentage),
+            amount=format_amount(amount, currency),
+            planned_date=milestone.planned_date,
+            actual_date=milestone.actual_date,
+            completed_at=milestone.completed_at,
+            invoice_id=invoice_id,
+        )
+
+
+def customer_milestones_out(detail: ProjectDetail) -> list[CustomerMilestoneOut]:
+    currency = detail.project.currency
+    return [
+        CustomerMilestoneOut.of(
+            m, amount=detail.amounts[m.pk], currency=currency, invoice_id=detail.invoices.get(m.pk)
+        )
+        for m in detail.milestones
+    ]
+
+
+class CustomerProjectOut(Schema):
+    id: int
+    name: str
+    customer_id: int
+    customer_name: str
+    currency: str
+    contract_total: str
+    created_at: datetime
+    milestones: list[CustomerMilestoneOut]
+
+    @staticmethod
+    def of(detail: ProjectDetail) -> CustomerProjectOut:
+        project = detail.project
+        return CustomerProjectOut(
+            id=project.pk,
+            name=project.name,
+            customer_id=project.customer_id,
+            customer_name=project.customer.name,
+            currency=project.currency,
+            contract_total=format_amount(project.contract_total, project.currency),
+            created_at=project.created_at,
+            milestones=customer_milestones_out(detail),
+        )
+
+
+class CustomerProjectPage(Schema):
+    items: list[CustomerProjectOut]
+    count: int
+
+
+class CustomerMilestoneList(Schema):
+    items: list[CustomerMilestoneOut]

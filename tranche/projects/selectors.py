@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.selectors import invoice_queryset
 from tranche.core.db import valid_id
 from tranche.core.errors import NotFound
 from tranche.core.money import ZERO, allocate
@@ -21,7 +22,7 @@ class ProjectDetail:
     project: Project
     milestones: list[Milestone]
     amounts: dict[int, Decimal]
-    # milestone id -> id of its live (not cancelled) invoice
+    # milestone id -> id of its live (not cancelled) invoice, if the viewer may see it
     invoices: dict[int, int]
 
 
@@ -29,9 +30,11 @@ def live_invoice(milestone: Milestone) -> Invoice | None:
     return milestone.invoices.exclude(status=InvoiceStatus.CANCELLED).first()
 
 
-def _live_invoice_ids(milestones: list[Milestone]) -> dict[int, int]:
+def _live_invoice_ids(milestones: list[Milestone], *, user: User) -> dict[int, int]:
+    """Only invoices `user` may open: a customer is not told a draft exists."""
     rows = (
-        Invoice.objects.filter(milestone__in=milestones)
+        invoice_queryset(user=user)
+        .filter(milestone__in=milestones)
         .exclude(status=InvoiceStatus.CANCELLED)
         .values_list("milestone_id", "pk")
     )
@@ -67,20 +70,23 @@ def milestone_amounts(project: Project, milestones: list[Milestone]) -> dict[int
     return amounts
 
 
-def project_detail(project: Project) -> ProjectDetail:
+def project_detail(project: Project, *, user: User) -> ProjectDetail:
     milestones = list(project.milestones.order_by("position", "id"))
     return ProjectDetail(
-        project, milestones, milestone_amounts(project, milestones), _live_invoice_ids(milestones)
+        project,
+        milestones,
+        milestone_amounts(project, milestones),
+        _live_invoice_ids(milestones, user=user),
     )
 
 
-def project_details(projects: list[Project]) -> list[ProjectDetail]:
+def project_details(projects: list[Project], *, user: User) -> list[ProjectDetail]:
     """Details of many projects with one milestone query."""
     by_project: dict[int, list[Milestone]] = {p.pk: [] for p in projects}
     all_milestones = list(Milestone.objects.filter(project__in=projects).order_by("position", "id"))
     for milestone in all_milestones:
         by_project[milestone.project_id].append(milestone)
-    invoices = _live_invoice_ids(all_milestones)
+    invoices = _live_invoice_ids(all_milestones, user=user)
     return [
         ProjectDetail(p, by_project[p.pk], milestone_amounts(p, by_project[p.pk]), invoices)
         for p in projects

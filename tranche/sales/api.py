@@ -47,7 +47,7 @@ def accept_quote(request: HttpRequest, quote_id: int) -> Status[AcceptOut]:
     require_staff(user)
     quote = selectors.access_quote(user, quote_id)
     project = services.quote_accept(actor=user, quote_id=quote.pk)
-    return Status(201, AcceptOut(project=ProjectOut.of(project_detail(project))))
+    return Status(201, AcceptOut(project=ProjectOut.of(project_detail(project, user=user))))
 
 
 @router.post("/{quote_id}/decline", response=QuoteOut)

@@ -26,8 +26,9 @@ def _user(request: HttpRequest) -> User:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = list(project_list(user=_user(request))[:50])
-    return render(request, "web/home.html", {"details": project_details(projects)})
+    user = _user(request)
+    projects = list(project_list(user=user)[:50])
+    return render(request, "web/home.html", {"details": project_details(projects, user=user)})
 
 
 @login_required
@@ -41,7 +42,7 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(
         request,
         "web/project.html",
-        {"detail": project_detail(found), "invoices": invoices, "summary": summary},
+        {"detail": project_detail(found, user=user), "invoices": invoices, "summary": summary},
     )
 
 
