@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
@@ -10,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tranche.core.money import (
+    CurrencyMismatch,
+    Money,
     UnknownCurrency,
     allocate,
     format_amount,
@@ -130,3 +133,42 @@ def test_currency_codes_are_checked_and_normalised() -> None:
     for bad in ("US", "DOLLARS", "XYZ", "12$"):
         with pytest.raises(UnknownCurrency):
             normalize_currency(bad)
+
+
+def test_money_formats_itself_for_people_and_for_the_api() -> None:
+    kwd = Money(Decimal("1.5"), "KWD")
+    assert (kwd.api, str(kwd)) == ("1.500", "KWD1.500")
+    assert (Money(Decimal("1000.005"), "USD").api, str(Money(Decimal(1000), "JPY"))) == (
+        "1000.01",
+        "¥1,000",
+    )
+    assert Money.from_minor(360005, "USD") == Money(Decimal("3600.05"), "USD")
+    assert Money(Decimal("3600.05"), "USD").minor_units == 360005
+
+
+def test_money_adds_and_compares_within_one_currency() -> None:
+    total = Money(Decimal("3600.05"), "USD")
+    paid = Money(Decimal("1000.00"), "USD")
+    assert total - paid == Money(Decimal("2600.05"), "USD")
+    assert paid + paid < total
+    assert -paid == Money(Decimal("-1000.00"), "USD")
+    assert (total - total).is_zero
+
+
+@pytest.mark.parametrize(
+    "combine",
+    [
+        lambda a, b: a + b,
+        lambda a, b: a - b,
+        lambda a, b: a < b,
+        lambda a, b: a >= b,
+    ],
+)
+def test_money_refuses_to_mix_currencies(combine: Callable[[Money, Money], object]) -> None:
+    with pytest.raises(CurrencyMismatch, match="Cannot combine USD with EUR"):
+        combine(Money(Decimal(1), "USD"), Money(Decimal(1), "EUR"))
+
+
+def test_money_refuses_a_float() -> None:
+    with pytest.raises(TypeError, match="Decimal amount, not float"):
+        Money(0.1, "USD")  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ in DecimalFields and rounded to the currency's own precision (JPY 0, USD 2, KWD 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import cache
@@ -101,3 +102,75 @@ def allocate(total: Decimal, percentages: Sequence[Decimal], currency: str) -> l
     for index in by_remainder[:leftover]:
         units[index] += 1
     return [from_minor_units(u, currency) for u in units]
+
+
+class CurrencyMismatch(ValueError):
+    """Two amounts in different currencies were combined: a bug, never a rounding matter."""
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount with its currency. It formats itself for people (`str`) and for the API
+    (`.api`), and arithmetic or comparison across currencies raises CurrencyMismatch."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money needs a Decimal amount, not {type(self.amount).__name__}.")
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(ZERO, currency)
+
+    @classmethod
+    def from_minor(cls, units: int, currency: str) -> Money:
+        return cls(from_minor_units(units, currency), currency)
+
+    def _same(self, other: Money) -> Money:
+        if not isinstance(other, Money):
+            return NotImplemented
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"Cannot combine {self.currency} with {other.currency}.")
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.amount + self._same(other).amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self.amount - self._same(other).amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        return self.amount < self._same(other).amount
+
+    def __le__(self, other: Money) -> bool:
+        return self.amount <= self._same(other).amount
+
+    def __gt__(self, other: Money) -> bool:
+        return self.amount > self._same(other).amount
+
+    def __ge__(self, other: Money) -> bool:
+        return self.amount >= self._same(other).amount
+
+    @property
+    def is_zero(self) -> bool:
+        return self.amount == 0
+
+    def rounded(self) -> Money:
+        return Money(round_money(self.amount, self.currency), self.currency)
+
+    @property
+    def minor_units(self) -> int:
+        return to_minor_units(self.amount, self.currency)
+
+    @property
+    def api(self) -> str:
+        """The API's string at the currency's precision: "1000.01", "1000", "1.500"."""
+        return format_amount(self.amount, self.currency)
+
+    def __str__(self) -> str:
+        return format_for_people(self.amount, self.currency)
