@@ -41,6 +41,8 @@ class FakeStripe:
     replies: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
+    # Every request as "METHOD /path", in order: what the client asked Stripe about.
+    requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -130,6 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fake = self.fake
         params = self._params()
+        fake.requests.append(f"POST {self.path}")
         if not self._authorised():
             return
         if fake.mode == "hang":
@@ -171,6 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def do_GET(self) -> None:
+        self.fake.requests.append(f"GET {self.path}")
         if not self._authorised():
             return
         parts = self.path.split("?")[0].strip("/").split("/")

@@ -16,6 +16,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from tranche.accounts.models import User
+from tranche.billing.gateways import sandbox_allowed
 from tranche.billing.models import (
     MANUAL_METHODS,
     OPEN_STATUSES,
@@ -243,6 +244,10 @@ def settle_refund(
 
 
 SANDBOX_CARD_PAYS = "4242424242424242"
+SANDBOX_OFF = (
+    "This invoice was issued in test mode (the sandbox), which is switched off now, so it "
+    "cannot be paid online. Please contact us to pay it."
+)
 SANDBOX_CARD_DECLINED = "4000000000000002"
 
 
@@ -252,13 +257,17 @@ class PaymentDeclined(DomainError):
 
 
 def sandbox_pay(*, invoice_id: int, card_number: str, now: datetime | None = None) -> Recorded:
-    """The sandbox's pay page: the test card pays what is due, the decline card fails."""
+    """The sandbox's pay page: the test card pays what is due, the decline card fails.
+    Only while the sandbox is allowed now: an invoice sent from the sandbox stays unpaid
+    by test cards once the installation takes real money."""
     now = now or timezone.now()
     digits = "".join(ch for ch in card_number if ch.isdigit())
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
-        if invoice.payment_gateway != "sandbox" or not invoice.provider_reference:
+        if invoice.payment_gateway != PaymentMethod.SANDBOX or not invoice.provider_reference:
             raise Conflict("This invoice is not paid through the sandbox.", code="not_sandbox")
+        if not sandbox_allowed():
+            raise Conflict(SANDBOX_OFF, code="sandbox_disabled")
         if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
             raise Conflict(
                 f"{invoice} is {invoice.get_status_display().lower()}; there is nothing to pay.",

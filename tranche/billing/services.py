@@ -17,7 +17,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tranche.accounts.models import User
-from tranche.billing.gateways import GatewayError, IntentRequest, PaymentGateway, get_gateway
+from tranche.billing.gateways import (
+    GatewayError,
+    IntentRequest,
+    PaymentGateway,
+    gateway_for,
+    get_gateway,
+)
 from tranche.billing.models import Invoice, InvoiceEvent, InvoiceStatus, InvoiceType
 from tranche.billing.numbering import next_invoice_number
 from tranche.core.db import after_commit, lock_one
@@ -302,12 +308,12 @@ def _enqueue_intent_sync(invoice_id: int) -> None:
     sync_payment_intent.enqueue(invoice_id)
 
 
-def invoice_sync_intent(*, invoice_id: int, gateway: PaymentGateway | None = None) -> None:
+def invoice_sync_intent(*, invoice_id: int) -> None:
     """Give the provider's PaymentIntent the invoice number, known only after sending."""
     invoice = Invoice.objects.select_related("project").get(pk=invoice_id)
     if not invoice.provider_reference or not invoice.number:
         return
-    gateway = gateway or get_gateway()
+    gateway = gateway_for(invoice.payment_gateway)
     request = _intent_request(invoice)
     gateway.update_intent(
         invoice.provider_reference,
@@ -348,9 +354,10 @@ def invoice_cancel(
     invoice_id: int,
     reason: str,
     now: datetime | None = None,
-    gateway: PaymentGateway | None = None,
 ) -> Invoice:
-    """Cancel a draft, or a sent invoice with no payments (it keeps its number)."""
+    """Cancel a draft, or a sent invoice with no payments (it keeps its number). Its
+    PaymentIntent is cancelled at the gateway the invoice was sent with, whatever is
+    configured for new invoices today."""
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
@@ -373,11 +380,13 @@ def invoice_cancel(
         invoice = lock_invoice(invoice_id)
         check(invoice)
         intent_id = invoice.provider_reference
+        gateway_name = invoice.payment_gateway
     if intent_id:
         # Stop the customer paying it before we say it is cancelled; no lock is held while
         # the provider answers, so the state is checked again below.
+        gateway = gateway_for(gateway_name)
         try:
-            (gateway or get_gateway()).cancel_intent(intent_id)
+            gateway.cancel_intent(intent_id)
         except GatewayError as exc:
             raise ProviderError(
                 f"{exc}. The invoice was not cancelled; try again in a few minutes.",

@@ -6,6 +6,7 @@ from django_tasks import task
 
 from tranche.billing.gateways import GatewayError
 from tranche.billing.services import invoice_sync_intent
+from tranche.core.errors import ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -14,6 +15,6 @@ logger = logging.getLogger(__name__)
 def sync_payment_intent(invoice_id: int) -> None:
     try:
         invoice_sync_intent(invoice_id=invoice_id)
-    except GatewayError as exc:
+    except (GatewayError, ProviderError) as exc:
         # Cosmetic for the provider's dashboard; payment matching uses invoice_id.
         logger.warning("Could not add the invoice number to its PaymentIntent: %s", exc)

@@ -1,5 +1,8 @@
 """The public pay page. The token in the URL is the credential: anything it does not
-open (unknown, cancelled) gets the same friendly 404, revealing nothing."""
+open (unknown, cancelled) gets the same friendly 404, revealing nothing.
+
+The page offers a way to pay only through the gateway the invoice was sent with, and
+the sandbox form only while the sandbox is allowed."""
 
 from __future__ import annotations
 
@@ -10,9 +13,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tranche.billing.gateways import GatewayError, get_gateway
+from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
-from tranche.billing.payments import NotYetSettleable, sandbox_pay, settle_intent_succeeded
+from tranche.billing.payments import (
+    SANDBOX_OFF,
+    NotYetSettleable,
+    sandbox_pay,
+    settle_intent_succeeded,
+)
 from tranche.billing.selectors import invoice_for_pay_token
 from tranche.core.errors import DomainError
 from tranche.core.money import format_for_people, from_minor_units
@@ -38,6 +46,7 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("pay", token=token)
 
     payable = invoice.status in OPEN_STATUSES and invoice.amount_due > 0
+    sandbox = invoice.payment_gateway == PaymentMethod.SANDBOX
     context: dict[str, object] = {
         "business_name": settings.BUSINESS_NAME,
         "invoice": invoice,
@@ -45,8 +54,10 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         "amount_due": format_for_people(invoice.amount_due, invoice.currency),
         "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
         "payable": payable,
-        "sandbox": invoice.payment_gateway == PaymentMethod.SANDBOX,
+        "sandbox": sandbox and sandbox_allowed(),
     }
+    if payable and sandbox and not sandbox_allowed():
+        context["unavailable"] = SANDBOX_OFF
     if payable and invoice.payment_gateway == PaymentMethod.STRIPE:
         context.update(_stripe_context(invoice))
     return render(request, "billing/pay.html", context)
@@ -55,9 +66,12 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
 def _stripe_context(invoice: Invoice) -> dict[str, object]:
     assert invoice.provider_reference
     try:
-        intent = get_gateway().retrieve_intent(invoice.provider_reference)
+        intent = gateway_for(invoice.payment_gateway).retrieve_intent(invoice.provider_reference)
     except (GatewayError, DomainError):
-        return {"stripe_unavailable": True}
+        return {
+            "unavailable": "Online payment is unavailable right now. Please try again in a "
+            "few minutes."
+        }
     # The client secret goes into this page only: never a URL, a log line or an email.
     return {
         "stripe": {
@@ -77,7 +91,8 @@ def pay_done(request: HttpRequest, token: str) -> HttpResponse:
         return _not_found(request)
     if invoice.payment_gateway == PaymentMethod.STRIPE and invoice.provider_reference:
         try:
-            intent = get_gateway().retrieve_intent(invoice.provider_reference)
+            gateway = gateway_for(invoice.payment_gateway)
+            intent = gateway.retrieve_intent(invoice.provider_reference)
             if intent.status == "succeeded":
                 settle_intent_succeeded(
                     intent_id=intent.id,
