@@ -176,9 +176,14 @@ class Payment(models.Model):
     amount = money_field()
     currency = models.CharField(max_length=3)
     method = models.CharField(max_length=16, choices=PaymentMethod.choices)
-    # Unique when present: the same provider outcome (a PaymentIntent that succeeded, a
-    # refund) is recorded once however many events report it.
+    # The provider's identity of this money (a PaymentIntent that succeeded, a refund), set
+    # only by the settlement path. Unique, so the same provider outcome is recorded once
+    # however many events report it.
     provider_reference = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # What an admin typed for money received by hand (a bank reference, a check number).
+    # Free text, never unique across invoices and never a provider identity: a reference
+    # that happens to look like a PaymentIntent id must not block that intent's payment.
+    reference = models.CharField(max_length=200, blank=True, default="")
     received_on = models.DateField()
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -3,7 +3,11 @@ reconciliation and payments recorded by hand.
 
 `amount_paid` is always recomputed from the Payment rows under the invoice's row lock,
 and the status follows from it, so the same facts give the same status whatever order
-they arrive in; only a refund lowers what was paid."""
+they arrive in; only a refund lowers what was paid.
+
+Provider identities (PaymentIntent ids, refund keys) and the references an admin types
+for money received by hand live in separate columns: only the first are unique, so no
+manual entry can stand in for, or block, a provider's payment."""
 
 from __future__ import annotations
 
@@ -122,21 +126,26 @@ def payment_record_manual(
                 f"({format_for_people(invoice.amount_due, invoice.currency)}).",
                 code="amount_exceeds_due",
             )
-        payment = _insert_payment(
-            invoice,
+        reference = reference.strip()
+        # The same reference twice on one invoice is a double entry. Checked under the
+        # invoice's row lock, so two admins cannot both pass it; across invoices it is
+        # allowed (one transfer may pay several invoices).
+        if reference and invoice.payments.filter(reference=reference).exists():
+            raise Conflict(
+                f"A payment with reference {reference!r} is already recorded on {invoice}.",
+                code="payment_reference_taken",
+            )
+        payment = Payment.objects.create(
+            invoice=invoice,
+            currency=invoice.currency,
             amount=amount,
             method=method,
-            provider_reference=reference.strip() or None,
+            reference=reference,
             received_on=received_on,
             recorded_by=actor,
             note=note.strip(),
             created_at=now,
         )
-        if payment is None:
-            raise Conflict(
-                f"A payment with reference {reference.strip()!r} is already recorded.",
-                code="payment_reference_taken",
-            )
         record_event(
             invoice, "payment_recorded", actor=actor, now=now, amount=str(amount), method=method
         )

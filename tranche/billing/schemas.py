@@ -99,7 +99,8 @@ class PaymentOut(Schema):
     amount: str
     currency: str
     method: str
-    reference: str | None
+    reference: str | None  # what an admin typed for money received by hand
+    provider_reference: str | None  # the PaymentIntent (or refund) the money came through
     received_on: date
     recorded_by_id: int | None
     note: str
@@ -112,7 +113,8 @@ class PaymentOut(Schema):
             amount=format_amount(payment.amount, payment.currency),
             currency=payment.currency,
             method=payment.method,
-            reference=payment.provider_reference,
+            reference=payment.reference or None,
+            provider_reference=payment.provider_reference,
             received_on=payment.received_on,
             recorded_by_id=payment.recorded_by_id,
             note=payment.note,
