@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from tranche.core.fields import money_field
+from tranche.core.money import ZERO
 
 
 class InvoiceStatus(models.TextChoices):
@@ -120,7 +121,19 @@ class Invoice(models.Model):
 
     @property
     def amount_due(self) -> Decimal:
-        return self.amount - self.amount_paid
+        """What the customer still has to pay; never negative (see credit_owed)."""
+        return max(self.amount - self.amount_paid, ZERO)
+
+    @property
+    def credit_owed(self) -> Decimal:
+        """Money received beyond what the invoice asks for (a customer who paid twice, or
+        paid an invoice that was then cancelled): the business owes it back."""
+        owed = (
+            self.amount_paid
+            if self.status == InvoiceStatus.CANCELLED
+            else (self.amount_paid - self.amount)
+        )
+        return max(owed, ZERO)
 
 
 class InvoiceNumberSequence(models.Model):

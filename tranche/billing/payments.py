@@ -3,7 +3,9 @@ reconciliation and payments recorded by hand.
 
 `amount_paid` is always recomputed from the Payment rows under the invoice's row lock,
 and the status follows from it, so the same facts give the same status whatever order
-they arrive in; only a refund lowers what was paid.
+they arrive in; only a refund lowers what was paid. Money received beyond the amount
+(a customer who paid twice) is never a negative amount due: it is the invoice's
+`credit_owed`, flagged with an event.
 
 Provider identities (PaymentIntent ids, refund keys) and the references an admin types
 for money received by hand live in separate columns: only the first are unique, so no
@@ -30,9 +32,14 @@ from tranche.billing.models import (
     Payment,
     PaymentMethod,
 )
-from tranche.billing.services import lock_invoice, queue_invoice_email, record_event
+from tranche.billing.services import (
+    lock_invoice,
+    queue_intent_amount_sync,
+    queue_invoice_email,
+    record_event,
+)
 from tranche.core.errors import Conflict, DomainError, Invalid
-from tranche.core.money import ZERO, format_for_people, has_currency_precision
+from tranche.core.money import ZERO, format_amount, format_for_people, has_currency_precision
 
 
 class NotYetSettleable(Exception):
@@ -51,7 +58,17 @@ def status_for(invoice: Invoice, today: date) -> str:
 def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
     """Recompute what was paid and move the status; the receipt goes out once."""
     paid = invoice.payments.aggregate(total=Sum("amount"))["total"]
+    credit_before = invoice.credit_owed
     invoice.amount_paid = Decimal(paid or ZERO).quantize(Decimal("0.001"))
+    if invoice.credit_owed > credit_before:
+        # Someone has to give this money back: say so where staff look, once per increase.
+        record_event(
+            invoice,
+            "credit_owed",
+            actor=actor,
+            now=now,
+            amount=format_amount(invoice.credit_owed, invoice.currency),
+        )
     if invoice.status == InvoiceStatus.CANCELLED:
         invoice.updated_at = now
         invoice.save(update_fields=["amount_paid", "updated_at"])
@@ -150,6 +167,8 @@ def payment_record_manual(
             invoice, "payment_recorded", actor=actor, now=now, amount=str(amount), method=method
         )
         _settle(invoice, now=now, actor=actor)
+        # What is left to pay online changed (or nothing is left): the intent follows.
+        queue_intent_amount_sync(invoice)
     return Recorded(payment, invoice)
 
 
@@ -249,6 +268,7 @@ def settle_refund(
         if payment is not None:
             record_event(invoice, "refund_recorded", actor=None, now=now, amount=str(-delta))
             _settle(invoice, now=now, actor=None)
+            queue_intent_amount_sync(invoice)
     return Recorded(payment, invoice)
 
 

@@ -29,6 +29,7 @@ class InvoiceOut(Schema):
     amount: str
     amount_paid: str
     amount_due: str
+    credit_owed: str
     description: str
     issue_date: date
     due_date: date
@@ -58,6 +59,7 @@ class InvoiceOut(Schema):
             amount=format_amount(invoice.amount, currency),
             amount_paid=format_amount(invoice.amount_paid, currency),
             amount_due=format_amount(invoice.amount_due, currency),
+            credit_owed=format_amount(invoice.credit_owed, currency),
             description=invoice.description,
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
@@ -148,6 +150,7 @@ class ProjectSummaryOut(Schema):
     outstanding_amount: str
     draft_amount: str
     unbilled_amount: str
+    credit_owed_amount: str
 
     @staticmethod
     def of(summary: ProjectSummary) -> ProjectSummaryOut:
@@ -162,6 +165,7 @@ class ProjectSummaryOut(Schema):
                 "outstanding_amount",
                 "draft_amount",
                 "unbilled_amount",
+                "credit_owed_amount",
             ),
         )
 
@@ -178,6 +182,7 @@ class CurrencyTotalsOut(Schema):
     outstanding_amount: str
     overdue_amount: str
     paid_amount: str
+    credit_owed_amount: str
 
     @staticmethod
     def of(t: CurrencyTotals) -> CurrencyTotalsOut:
@@ -185,7 +190,13 @@ class CurrencyTotalsOut(Schema):
             currency=t.currency,
             draft_count=t.draft_count,
             **_amounts(
-                t, t.currency, "draft_amount", "outstanding_amount", "overdue_amount", "paid_amount"
+                t,
+                t.currency,
+                "draft_amount",
+                "outstanding_amount",
+                "overdue_amount",
+                "paid_amount",
+                "credit_owed_amount",
             ),
         )
 

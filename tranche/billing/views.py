@@ -1,8 +1,9 @@
 """The public pay page. The token in the URL is the credential: anything it does not
 open (unknown, cancelled) gets the same friendly 404, revealing nothing.
 
-The page offers a way to pay only through the gateway the invoice was sent with, and
-the sandbox form only while the sandbox is allowed."""
+The page offers a way to pay only when it charges exactly the amount due now: a Stripe
+PaymentIntent is checked (and brought to the amount due) before its client secret is
+handed out, and the sandbox form only while the sandbox is allowed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
+from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
 from tranche.billing.payments import (
     SANDBOX_OFF,
@@ -22,8 +24,9 @@ from tranche.billing.payments import (
     settle_intent_succeeded,
 )
 from tranche.billing.selectors import invoice_for_pay_token
+from tranche.billing.services import invoice_sync_intent_amount
 from tranche.core.errors import DomainError
-from tranche.core.money import format_for_people, from_minor_units
+from tranche.core.money import format_for_people, from_minor_units, to_minor_units
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
@@ -53,6 +56,7 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         "amount": format_for_people(invoice.amount, invoice.currency),
         "amount_due": format_for_people(invoice.amount_due, invoice.currency),
         "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
+        "credit_owed": format_for_people(invoice.credit_owed, invoice.currency),
         "payable": payable,
         "sandbox": sandbox and sandbox_allowed(),
     }
@@ -64,13 +68,28 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _stripe_context(invoice: Invoice) -> dict[str, object]:
-    assert invoice.provider_reference
+    """The Payment Element's settings, only for an intent that charges the amount due now;
+    otherwise why the page offers no way to pay."""
     try:
-        intent = gateway_for(invoice.payment_gateway).retrieve_intent(invoice.provider_reference)
+        intent = invoice_sync_intent_amount(invoice_id=invoice.pk)
     except (GatewayError, DomainError):
         return {
             "unavailable": "Online payment is unavailable right now. Please try again in a "
             "few minutes."
+        }
+    due = to_minor_units(invoice.amount_due, invoice.currency)
+    if intent is not None and intent.status == "processing":
+        return {"unavailable": "A payment is processing; this page will show it once it clears."}
+    if (
+        intent is None
+        or intent.status not in UNPAID_INTENT_STATUSES
+        or intent.amount_minor != due
+        or not intent.client_secret
+    ):
+        due_shown = format_for_people(invoice.amount_due, invoice.currency)
+        return {
+            "unavailable": f"Online payment is not available for the amount now due "
+            f"({due_shown}). Please contact {settings.BUSINESS_NAME} to pay it."
         }
     # The client secret goes into this page only: never a URL, a log line or an email.
     return {
