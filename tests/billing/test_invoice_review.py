@@ -37,6 +37,7 @@ def test_the_financials_tab_lists_invoices_and_sums_the_contract(
         "outstanding_amount": "300.00",
         "draft_amount": "300.00",
         "unbilled_amount": "400.00",
+        "credit_owed_amount": "0.00",
     }
 
 
@@ -127,6 +128,7 @@ def test_the_global_view_filters_pages_and_totals_per_currency(
                 "outstanding_amount": "0",
                 "overdue_amount": "0",
                 "paid_amount": "0",
+                "credit_owed_amount": "0",
             },
             {
                 "currency": "USD",
@@ -135,6 +137,7 @@ def test_the_global_view_filters_pages_and_totals_per_currency(
                 "outstanding_amount": "300.00",
                 "overdue_amount": "300.00",
                 "paid_amount": "0.00",
+                "credit_owed_amount": "0.00",
             },
         ]
     )

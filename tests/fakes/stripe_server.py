@@ -2,7 +2,8 @@
 
 The official SDK talks to it through STRIPE_API_BASE. Like Stripe, it answers a repeated
 Idempotency-Key with the first response. It counts what it was asked, and can be told to
-fail, to hang past the client's timeout, or to create the intent and lose the response."""
+fail, to hang past the client's timeout, or to create the intent and lose the response.
+Like Stripe, it changes the amount of an intent only while the intent is unpaid."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 API_KEY = "sk_test_tranche_fake_key"
+# Stripe's states in which a PaymentIntent has taken no money and its amount may change.
+UNPAID = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
 def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -41,6 +44,9 @@ class FakeStripe:
     replies: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
+    # Every request as "METHOD /path", in order: what the client asked Stripe about.
+    requests: list[str] = field(default_factory=list)
+    fail_updates: bool = False  # updates answer 500, as when Stripe has an outage
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -127,9 +133,23 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode()
         return _unflatten(parse_qsl(body, keep_blank_values=True))
 
+    def _unexpected_state(self, intent: dict[str, Any]) -> None:
+        self._reply(
+            400,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "payment_intent_unexpected_state",
+                    "message": f"This PaymentIntent's amount could not be updated because it "
+                    f"has a status of {intent['status']}.",
+                }
+            },
+        )
+
     def do_POST(self) -> None:
         fake = self.fake
         params = self._params()
+        fake.requests.append(f"POST {self.path}")
         if not self._authorised():
             return
         if fake.mode == "hang":
@@ -159,8 +179,18 @@ class _Handler(BaseHTTPRequestHandler):
                 if len(parts) == 4 and parts[3] == "cancel":
                     fake.cancels.append(intent["id"])
                     intent["status"] = "canceled"
+                elif fake.fail_updates:
+                    self._reply(
+                        500, {"error": {"type": "api_error", "message": "Stripe is unavailable."}}
+                    )
+                    return
+                elif "amount" in params and intent["status"] not in UNPAID:
+                    self._unexpected_state(intent)
+                    return
                 else:
                     fake.updates.append((intent["id"], params))
+                    if "amount" in params:
+                        intent["amount"] = int(params["amount"])
                     intent["metadata"] = {**intent["metadata"], **params.get("metadata", {})}
                     if "description" in params:
                         intent["description"] = params["description"]
@@ -171,6 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def do_GET(self) -> None:
+        self.fake.requests.append(f"GET {self.path}")
         if not self._authorised():
             return
         parts = self.path.split("?")[0].strip("/").split("/")

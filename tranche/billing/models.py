@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from tranche.core.fields import money_field
+from tranche.core.money import ZERO
 
 
 class InvoiceStatus(models.TextChoices):
@@ -120,7 +121,19 @@ class Invoice(models.Model):
 
     @property
     def amount_due(self) -> Decimal:
-        return self.amount - self.amount_paid
+        """What the customer still has to pay; never negative (see credit_owed)."""
+        return max(self.amount - self.amount_paid, ZERO)
+
+    @property
+    def credit_owed(self) -> Decimal:
+        """Money received beyond what the invoice asks for (a customer who paid twice, or
+        paid an invoice that was then cancelled): the business owes it back."""
+        owed = (
+            self.amount_paid
+            if self.status == InvoiceStatus.CANCELLED
+            else (self.amount_paid - self.amount)
+        )
+        return max(owed, ZERO)
 
 
 class InvoiceNumberSequence(models.Model):
@@ -176,9 +189,14 @@ class Payment(models.Model):
     amount = money_field()
     currency = models.CharField(max_length=3)
     method = models.CharField(max_length=16, choices=PaymentMethod.choices)
-    # Unique when present: the same provider outcome (a PaymentIntent that succeeded, a
-    # refund) is recorded once however many events report it.
+    # The provider's identity of this money (a PaymentIntent that succeeded, a refund), set
+    # only by the settlement path. Unique, so the same provider outcome is recorded once
+    # however many events report it.
     provider_reference = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # What an admin typed for money received by hand (a bank reference, a check number).
+    # Free text, never unique across invoices and never a provider identity: a reference
+    # that happens to look like a PaymentIntent id must not block that intent's payment.
+    reference = models.CharField(max_length=200, blank=True, default="")
     received_on = models.DateField()
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -3,7 +3,13 @@ reconciliation and payments recorded by hand.
 
 `amount_paid` is always recomputed from the Payment rows under the invoice's row lock,
 and the status follows from it, so the same facts give the same status whatever order
-they arrive in; only a refund lowers what was paid."""
+they arrive in; only a refund lowers what was paid. Money received beyond the amount
+(a customer who paid twice) is never a negative amount due: it is the invoice's
+`credit_owed`, flagged with an event.
+
+Provider identities (PaymentIntent ids, refund keys) and the references an admin types
+for money received by hand live in separate columns: only the first are unique, so no
+manual entry can stand in for, or block, a provider's payment."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from tranche.accounts.models import User
+from tranche.billing.gateways import sandbox_allowed
 from tranche.billing.models import (
     MANUAL_METHODS,
     OPEN_STATUSES,
@@ -25,9 +32,14 @@ from tranche.billing.models import (
     Payment,
     PaymentMethod,
 )
-from tranche.billing.services import lock_invoice, queue_invoice_email, record_event
+from tranche.billing.services import (
+    lock_invoice,
+    queue_intent_amount_sync,
+    queue_invoice_email,
+    record_event,
+)
 from tranche.core.errors import Conflict, DomainError, Invalid
-from tranche.core.money import ZERO, format_for_people, has_currency_precision
+from tranche.core.money import ZERO, format_amount, format_for_people, has_currency_precision
 
 
 class NotYetSettleable(Exception):
@@ -46,7 +58,17 @@ def status_for(invoice: Invoice, today: date) -> str:
 def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
     """Recompute what was paid and move the status; the receipt goes out once."""
     paid = invoice.payments.aggregate(total=Sum("amount"))["total"]
+    credit_before = invoice.credit_owed
     invoice.amount_paid = Decimal(paid or ZERO).quantize(Decimal("0.001"))
+    if invoice.credit_owed > credit_before:
+        # Someone has to give this money back: say so where staff look, once per increase.
+        record_event(
+            invoice,
+            "credit_owed",
+            actor=actor,
+            now=now,
+            amount=format_amount(invoice.credit_owed, invoice.currency),
+        )
     if invoice.status == InvoiceStatus.CANCELLED:
         invoice.updated_at = now
         invoice.save(update_fields=["amount_paid", "updated_at"])
@@ -121,25 +143,32 @@ def payment_record_manual(
                 f"({format_for_people(invoice.amount_due, invoice.currency)}).",
                 code="amount_exceeds_due",
             )
-        payment = _insert_payment(
-            invoice,
+        reference = reference.strip()
+        # The same reference twice on one invoice is a double entry. Checked under the
+        # invoice's row lock, so two admins cannot both pass it; across invoices it is
+        # allowed (one transfer may pay several invoices).
+        if reference and invoice.payments.filter(reference=reference).exists():
+            raise Conflict(
+                f"A payment with reference {reference!r} is already recorded on {invoice}.",
+                code="payment_reference_taken",
+            )
+        payment = Payment.objects.create(
+            invoice=invoice,
+            currency=invoice.currency,
             amount=amount,
             method=method,
-            provider_reference=reference.strip() or None,
+            reference=reference,
             received_on=received_on,
             recorded_by=actor,
             note=note.strip(),
             created_at=now,
         )
-        if payment is None:
-            raise Conflict(
-                f"A payment with reference {reference.strip()!r} is already recorded.",
-                code="payment_reference_taken",
-            )
         record_event(
             invoice, "payment_recorded", actor=actor, now=now, amount=str(amount), method=method
         )
         _settle(invoice, now=now, actor=actor)
+        # What is left to pay online changed (or nothing is left): the intent follows.
+        queue_intent_amount_sync(invoice)
     return Recorded(payment, invoice)
 
 
@@ -239,10 +268,15 @@ def settle_refund(
         if payment is not None:
             record_event(invoice, "refund_recorded", actor=None, now=now, amount=str(-delta))
             _settle(invoice, now=now, actor=None)
+            queue_intent_amount_sync(invoice)
     return Recorded(payment, invoice)
 
 
 SANDBOX_CARD_PAYS = "4242424242424242"
+SANDBOX_OFF = (
+    "This invoice was issued in test mode (the sandbox), which is switched off now, so it "
+    "cannot be paid online. Please contact us to pay it."
+)
 SANDBOX_CARD_DECLINED = "4000000000000002"
 
 
@@ -252,13 +286,17 @@ class PaymentDeclined(DomainError):
 
 
 def sandbox_pay(*, invoice_id: int, card_number: str, now: datetime | None = None) -> Recorded:
-    """The sandbox's pay page: the test card pays what is due, the decline card fails."""
+    """The sandbox's pay page: the test card pays what is due, the decline card fails.
+    Only while the sandbox is allowed now: an invoice sent from the sandbox stays unpaid
+    by test cards once the installation takes real money."""
     now = now or timezone.now()
     digits = "".join(ch for ch in card_number if ch.isdigit())
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
-        if invoice.payment_gateway != "sandbox" or not invoice.provider_reference:
+        if invoice.payment_gateway != PaymentMethod.SANDBOX or not invoice.provider_reference:
             raise Conflict("This invoice is not paid through the sandbox.", code="not_sandbox")
+        if not sandbox_allowed():
+            raise Conflict(SANDBOX_OFF, code="sandbox_disabled")
         if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
             raise Conflict(
                 f"{invoice} is {invoice.get_status_display().lower()}; there is nothing to pay.",

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db.models import F
 from django.utils import timezone
 
-from tranche.billing.gateways import GatewayError, PaymentGateway, get_gateway
+from tranche.billing.gateways import GatewayError, gateway_for
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
 from tranche.billing.payments import NotYetSettleable, settle_intent_succeeded
 from tranche.core.errors import DomainError
@@ -19,10 +19,9 @@ from tranche.core.money import format_for_people, from_minor_units
 MIN_AGE = timedelta(hours=1)
 
 
-def reconcile_payments(
-    *, now: datetime | None = None, gateway: PaymentGateway | None = None
-) -> tuple[int, list[str]]:
-    """Returns how many invoices were checked and a line for each change or problem."""
+def reconcile_payments(*, now: datetime | None = None) -> tuple[int, list[str]]:
+    """Returns how many invoices were checked and a line for each change or problem.
+    Each invoice is asked about at the gateway it was sent with."""
     now = now or timezone.now()
     candidates = Invoice.objects.filter(
         status__in=OPEN_STATUSES,
@@ -35,10 +34,11 @@ def reconcile_payments(
     for invoice in candidates.order_by("pk"):
         assert invoice.provider_reference
         checked += 1
-        gateway = gateway or get_gateway()
         try:
-            intent = gateway.retrieve_intent(invoice.provider_reference)
-        except GatewayError as exc:
+            intent = gateway_for(invoice.payment_gateway).retrieve_intent(
+                invoice.provider_reference
+            )
+        except (GatewayError, DomainError) as exc:
             lines.append(f"{invoice.number}: could not ask the provider ({exc})")
             continue
         if intent.status != "succeeded":

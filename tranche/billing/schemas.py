@@ -29,6 +29,7 @@ class InvoiceOut(Schema):
     amount: str
     amount_paid: str
     amount_due: str
+    credit_owed: str
     description: str
     issue_date: date
     due_date: date
@@ -58,6 +59,7 @@ class InvoiceOut(Schema):
             amount=format_amount(invoice.amount, currency),
             amount_paid=format_amount(invoice.amount_paid, currency),
             amount_due=format_amount(invoice.amount_due, currency),
+            credit_owed=format_amount(invoice.credit_owed, currency),
             description=invoice.description,
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
@@ -99,7 +101,8 @@ class PaymentOut(Schema):
     amount: str
     currency: str
     method: str
-    reference: str | None
+    reference: str | None  # what an admin typed for money received by hand
+    provider_reference: str | None  # the PaymentIntent (or refund) the money came through
     received_on: date
     recorded_by_id: int | None
     note: str
@@ -112,7 +115,8 @@ class PaymentOut(Schema):
             amount=format_amount(payment.amount, payment.currency),
             currency=payment.currency,
             method=payment.method,
-            reference=payment.provider_reference,
+            reference=payment.reference or None,
+            provider_reference=payment.provider_reference,
             received_on=payment.received_on,
             recorded_by_id=payment.recorded_by_id,
             note=payment.note,
@@ -146,6 +150,7 @@ class ProjectSummaryOut(Schema):
     outstanding_amount: str
     draft_amount: str
     unbilled_amount: str
+    credit_owed_amount: str
 
     @staticmethod
     def of(summary: ProjectSummary) -> ProjectSummaryOut:
@@ -160,6 +165,7 @@ class ProjectSummaryOut(Schema):
                 "outstanding_amount",
                 "draft_amount",
                 "unbilled_amount",
+                "credit_owed_amount",
             ),
         )
 
@@ -176,6 +182,7 @@ class CurrencyTotalsOut(Schema):
     outstanding_amount: str
     overdue_amount: str
     paid_amount: str
+    credit_owed_amount: str
 
     @staticmethod
     def of(t: CurrencyTotals) -> CurrencyTotalsOut:
@@ -183,7 +190,13 @@ class CurrencyTotalsOut(Schema):
             currency=t.currency,
             draft_count=t.draft_count,
             **_amounts(
-                t, t.currency, "draft_amount", "outstanding_amount", "overdue_amount", "paid_amount"
+                t,
+                t.currency,
+                "draft_amount",
+                "outstanding_amount",
+                "overdue_amount",
+                "paid_amount",
+                "credit_owed_amount",
             ),
         )
 

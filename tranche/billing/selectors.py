@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Case, Count, DecimalField, F, QuerySet, Sum, Value, When
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
@@ -78,31 +78,34 @@ class ProjectSummary:
     outstanding_amount: Decimal
     draft_amount: Decimal
     unbilled_amount: Decimal
+    credit_owed_amount: Decimal
 
 
 def project_invoices(*, user: User, project: Project) -> tuple[list[Invoice], ProjectSummary]:
     """The project's financials tab: its invoices and totals, both over what this user
-    may see (for a customer, a draft is still unbilled)."""
-    visible_qs = invoice_queryset(user=user).filter(project=project)
-    visible = list(visible_qs.order_by("-id"))
-    rows = visible_qs.exclude(status=InvoiceStatus.CANCELLED).values_list(
-        "status", "amount", "amount_paid"
-    )
-    invoiced = paid = draft = ZERO
-    for status, amount, amount_paid in rows:
-        if status == InvoiceStatus.DRAFT:
-            draft += amount
+    may see (for a customer, a draft is still unbilled). One invoice's overpayment is a
+    credit owed, never netted against another invoice's amount due."""
+    visible = list(invoice_queryset(user=user).filter(project=project).order_by("-id"))
+    invoiced = paid = draft = outstanding = credit = ZERO
+    for invoice in visible:
+        credit += invoice.credit_owed
+        if invoice.status == InvoiceStatus.CANCELLED:
+            continue
+        if invoice.status == InvoiceStatus.DRAFT:
+            draft += invoice.amount
         else:
-            invoiced += amount
-            paid += amount_paid
+            invoiced += invoice.amount
+            paid += invoice.amount_paid
+            outstanding += invoice.amount_due
     summary = ProjectSummary(
         currency=project.currency,
         contract_total=project.contract_total,
         invoiced_amount=invoiced,
         paid_amount=paid,
-        outstanding_amount=invoiced - paid,
+        outstanding_amount=outstanding,
         draft_amount=draft,
         unbilled_amount=project.contract_total - invoiced - draft,
+        credit_owed_amount=credit,
     )
     return visible, summary
 
@@ -115,6 +118,7 @@ class CurrencyTotals:
     outstanding_amount: Decimal
     overdue_amount: Decimal
     paid_amount: Decimal
+    credit_owed_amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -172,20 +176,38 @@ def invoice_page(
     return InvoicePage(items[:limit], next_cursor, _totals(invoices))
 
 
+# Invoice.credit_owed in SQL: what was paid on a cancelled invoice, or paid beyond the
+# amount of any other. Summed row by row, so an overpaid invoice is never netted against
+# another one's amount due.
+CREDIT_OWED = Case(
+    When(status=InvoiceStatus.CANCELLED, amount_paid__gt=0, then=F("amount_paid")),
+    When(amount_paid__gt=F("amount"), then=F("amount_paid") - F("amount")),
+    default=Value(ZERO),
+    output_field=DecimalField(max_digits=15, decimal_places=3),
+)
+
+
 def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
     groups = (
         invoices.order_by()  # no ORDER BY, or the ordering column joins the GROUP BY
         .values("currency", "status")
-        .annotate(count=Count("id"), amount=Sum("amount"), paid=Sum("amount_paid"))
+        .annotate(
+            count=Count("id"),
+            # Not named like a field: F("amount") in CREDIT_OWED must mean the column.
+            billed=Sum("amount"),
+            paid=Sum("amount_paid"),
+            credit=Sum(CREDIT_OWED),
+        )
     )
     sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     counts: dict[str, int] = defaultdict(int)
     for group in groups:
         currency, status = group["currency"], group["status"]
         # SQLite sums decimals as floats: round back to the currency at once.
-        amount = round_money(Decimal(group["amount"]), currency)
+        amount = round_money(Decimal(group["billed"]), currency)
         paid = round_money(Decimal(group["paid"]), currency)
         totals = sums[currency]
+        totals["credit"] += round_money(Decimal(group["credit"]), currency)
         if status == InvoiceStatus.DRAFT:
             counts[currency] += group["count"]
             totals["draft"] += amount
@@ -203,6 +225,7 @@ def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
             outstanding_amount=sums[currency]["outstanding"],
             overdue_amount=sums[currency]["overdue"],
             paid_amount=sums[currency]["paid"],
+            credit_owed_amount=sums[currency]["credit"],
         )
         for currency in sorted(sums)
     ]

@@ -17,12 +17,35 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tranche.accounts.models import User
-from tranche.billing.gateways import GatewayError, IntentRequest, PaymentGateway, get_gateway
-from tranche.billing.models import Invoice, InvoiceEvent, InvoiceStatus, InvoiceType
+from tranche.billing.gateways import (
+    GatewayError,
+    Intent,
+    IntentRequest,
+    PaymentGateway,
+    gateway_for,
+    get_gateway,
+)
+from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
+from tranche.billing.models import (
+    OPEN_STATUSES,
+    SENT_STATUSES,
+    Invoice,
+    InvoiceEvent,
+    InvoiceStatus,
+    InvoiceType,
+    PaymentMethod,
+)
 from tranche.billing.numbering import next_invoice_number
 from tranche.core.db import after_commit, lock_one
 from tranche.core.errors import Conflict, Invalid, ProviderError
-from tranche.core.money import ZERO, format_for_people, has_currency_precision, to_minor_units
+from tranche.core.money import (
+    ZERO,
+    format_amount,
+    format_for_people,
+    from_minor_units,
+    has_currency_precision,
+    to_minor_units,
+)
 from tranche.notifications.services import outbox_enqueue
 from tranche.projects.models import Milestone, Project
 
@@ -302,18 +325,92 @@ def _enqueue_intent_sync(invoice_id: int) -> None:
     sync_payment_intent.enqueue(invoice_id)
 
 
-def invoice_sync_intent(*, invoice_id: int, gateway: PaymentGateway | None = None) -> None:
+def invoice_sync_intent(*, invoice_id: int) -> None:
     """Give the provider's PaymentIntent the invoice number, known only after sending."""
     invoice = Invoice.objects.select_related("project").get(pk=invoice_id)
     if not invoice.provider_reference or not invoice.number:
         return
-    gateway = gateway or get_gateway()
+    gateway = gateway_for(invoice.payment_gateway)
     request = _intent_request(invoice)
     gateway.update_intent(
         invoice.provider_reference,
         description=f"{invoice.number} · {request.description}",
         metadata={**request.metadata, "invoice_number": invoice.number},
     )
+
+
+def queue_intent_amount_sync(invoice: Invoice) -> None:
+    """Once the current transaction commits, bring the invoice's PaymentIntent to the
+    amount due then (see invoice_sync_intent_amount). Called wherever the amount due
+    changes other than through the intent itself: a payment recorded by hand, a refund."""
+    if invoice.provider_reference and invoice.payment_gateway == PaymentMethod.STRIPE:
+        invoice_id = invoice.pk
+        after_commit(lambda: _enqueue_intent_amount_sync(invoice_id))
+
+
+def _enqueue_intent_amount_sync(invoice_id: int) -> None:
+    from tranche.billing.tasks import sync_intent_amount
+
+    sync_intent_amount.enqueue(invoice_id)
+
+
+# Each round reads the invoice afresh; more than one is needed only when payments land
+# while the provider is being called, and a few are enough to catch up with any of them.
+INTENT_SYNC_ROUNDS = 3
+
+
+def invoice_sync_intent_amount(*, invoice_id: int, now: datetime | None = None) -> Intent | None:
+    """Make the invoice's PaymentIntent charge exactly the amount due now: change its
+    amount while it is unpaid, or cancel it once the invoice asks for nothing more (paid
+    by transfer). Returns the intent as it now stands at the provider, or None when the
+    invoice has none to hand out (none, sandbox, cancelled here).
+
+    No row lock is held while the provider answers; the invoice is read again after
+    each change instead, so a payment recorded meanwhile (or a stale task running after
+    a newer one) ends with the amount due now, not the amount due when it started.
+    Raises GatewayError or ProviderError when the provider cannot be asked or refuses."""
+    now = now or timezone.now()
+    intent: Intent | None = None
+    for _ in range(INTENT_SYNC_ROUNDS):
+        invoice = Invoice.objects.get(pk=invoice_id)
+        reference = invoice.provider_reference
+        # The sandbox charges the amount due at the moment of paying: no intent to change.
+        if (
+            not reference
+            or invoice.payment_gateway == PaymentMethod.SANDBOX
+            or invoice.status not in SENT_STATUSES
+        ):
+            return None
+        gateway = gateway_for(invoice.payment_gateway)
+        intent = gateway.retrieve_intent(reference)
+        if intent.status not in UNPAID_INTENT_STATUSES:
+            return intent  # processing, succeeded or canceled: its amount is history
+        if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
+            gateway.cancel_intent(reference)
+            record_event(
+                invoice,
+                "intent_cancelled",
+                actor=None,
+                now=now,
+                provider_reference=reference,
+                reason="The invoice was settled another way; nothing is left to pay online.",
+            )
+            return None
+        due = to_minor_units(invoice.amount_due, invoice.currency)
+        if intent.amount_minor == due:
+            return intent
+        before = intent.amount_minor
+        intent = gateway.update_intent_amount(reference, amount_minor=due)
+        record_event(
+            invoice,
+            "intent_amount_changed",
+            actor=None,
+            now=now,
+            provider_reference=reference,
+            old=format_amount(from_minor_units(before, invoice.currency), invoice.currency),
+            new=format_amount(invoice.amount_due, invoice.currency),
+        )
+    return intent
 
 
 def queue_invoice_email(
@@ -348,9 +445,10 @@ def invoice_cancel(
     invoice_id: int,
     reason: str,
     now: datetime | None = None,
-    gateway: PaymentGateway | None = None,
 ) -> Invoice:
-    """Cancel a draft, or a sent invoice with no payments (it keeps its number)."""
+    """Cancel a draft, or a sent invoice with no payments (it keeps its number). Its
+    PaymentIntent is cancelled at the gateway the invoice was sent with, whatever is
+    configured for new invoices today."""
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
@@ -373,11 +471,13 @@ def invoice_cancel(
         invoice = lock_invoice(invoice_id)
         check(invoice)
         intent_id = invoice.provider_reference
+        gateway_name = invoice.payment_gateway
     if intent_id:
         # Stop the customer paying it before we say it is cancelled; no lock is held while
         # the provider answers, so the state is checked again below.
+        gateway = gateway_for(gateway_name)
         try:
-            (gateway or get_gateway()).cancel_intent(intent_id)
+            gateway.cancel_intent(intent_id)
         except GatewayError as exc:
             raise ProviderError(
                 f"{exc}. The invoice was not cancelled; try again in a few minutes.",

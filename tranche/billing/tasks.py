@@ -5,7 +5,8 @@ import logging
 from django_tasks import task
 
 from tranche.billing.gateways import GatewayError
-from tranche.billing.services import invoice_sync_intent
+from tranche.billing.services import invoice_sync_intent, invoice_sync_intent_amount
+from tranche.core.errors import ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -14,6 +15,18 @@ logger = logging.getLogger(__name__)
 def sync_payment_intent(invoice_id: int) -> None:
     try:
         invoice_sync_intent(invoice_id=invoice_id)
-    except GatewayError as exc:
+    except (GatewayError, ProviderError) as exc:
         # Cosmetic for the provider's dashboard; payment matching uses invoice_id.
         logger.warning("Could not add the invoice number to its PaymentIntent: %s", exc)
+
+
+@task()
+def sync_intent_amount(invoice_id: int) -> None:
+    try:
+        invoice_sync_intent_amount(invoice_id=invoice_id)
+    except (GatewayError, ProviderError) as exc:
+        # The pay page checks the amount again before handing the intent out and tries
+        # the update itself, so a failure here cannot make anyone pay the wrong amount.
+        logger.warning(
+            "Could not bring invoice %s's PaymentIntent to the amount due: %s", invoice_id, exc
+        )

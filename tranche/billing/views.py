@@ -1,5 +1,9 @@
 """The public pay page. The token in the URL is the credential: anything it does not
-open (unknown, cancelled) gets the same friendly 404, revealing nothing."""
+open (unknown, cancelled) gets the same friendly 404, revealing nothing.
+
+The page offers a way to pay only when it charges exactly the amount due now: a Stripe
+PaymentIntent is checked (and brought to the amount due) before its client secret is
+handed out, and the sandbox form only while the sandbox is allowed."""
 
 from __future__ import annotations
 
@@ -10,12 +14,19 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tranche.billing.gateways import GatewayError, get_gateway
+from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
+from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
-from tranche.billing.payments import NotYetSettleable, sandbox_pay, settle_intent_succeeded
+from tranche.billing.payments import (
+    SANDBOX_OFF,
+    NotYetSettleable,
+    sandbox_pay,
+    settle_intent_succeeded,
+)
 from tranche.billing.selectors import invoice_for_pay_token
+from tranche.billing.services import invoice_sync_intent_amount
 from tranche.core.errors import DomainError
-from tranche.core.money import format_for_people, from_minor_units
+from tranche.core.money import format_for_people, from_minor_units, to_minor_units
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
@@ -38,26 +49,48 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("pay", token=token)
 
     payable = invoice.status in OPEN_STATUSES and invoice.amount_due > 0
+    sandbox = invoice.payment_gateway == PaymentMethod.SANDBOX
     context: dict[str, object] = {
         "business_name": settings.BUSINESS_NAME,
         "invoice": invoice,
         "amount": format_for_people(invoice.amount, invoice.currency),
         "amount_due": format_for_people(invoice.amount_due, invoice.currency),
         "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
+        "credit_owed": format_for_people(invoice.credit_owed, invoice.currency),
         "payable": payable,
-        "sandbox": invoice.payment_gateway == PaymentMethod.SANDBOX,
+        "sandbox": sandbox and sandbox_allowed(),
     }
+    if payable and sandbox and not sandbox_allowed():
+        context["unavailable"] = SANDBOX_OFF
     if payable and invoice.payment_gateway == PaymentMethod.STRIPE:
         context.update(_stripe_context(invoice))
     return render(request, "billing/pay.html", context)
 
 
 def _stripe_context(invoice: Invoice) -> dict[str, object]:
-    assert invoice.provider_reference
+    """The Payment Element's settings, only for an intent that charges the amount due now;
+    otherwise why the page offers no way to pay."""
     try:
-        intent = get_gateway().retrieve_intent(invoice.provider_reference)
+        intent = invoice_sync_intent_amount(invoice_id=invoice.pk)
     except (GatewayError, DomainError):
-        return {"stripe_unavailable": True}
+        return {
+            "unavailable": "Online payment is unavailable right now. Please try again in a "
+            "few minutes."
+        }
+    due = to_minor_units(invoice.amount_due, invoice.currency)
+    if intent is not None and intent.status == "processing":
+        return {"unavailable": "A payment is processing; this page will show it once it clears."}
+    if (
+        intent is None
+        or intent.status not in UNPAID_INTENT_STATUSES
+        or intent.amount_minor != due
+        or not intent.client_secret
+    ):
+        due_shown = format_for_people(invoice.amount_due, invoice.currency)
+        return {
+            "unavailable": f"Online payment is not available for the amount now due "
+            f"({due_shown}). Please contact {settings.BUSINESS_NAME} to pay it."
+        }
     # The client secret goes into this page only: never a URL, a log line or an email.
     return {
         "stripe": {
@@ -77,7 +110,8 @@ def pay_done(request: HttpRequest, token: str) -> HttpResponse:
         return _not_found(request)
     if invoice.payment_gateway == PaymentMethod.STRIPE and invoice.provider_reference:
         try:
-            intent = get_gateway().retrieve_intent(invoice.provider_reference)
+            gateway = gateway_for(invoice.payment_gateway)
+            intent = gateway.retrieve_intent(invoice.provider_reference)
             if intent.status == "succeeded":
                 settle_intent_succeeded(
                     intent_id=intent.id,

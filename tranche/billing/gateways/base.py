@@ -10,6 +10,13 @@ class GatewayError(Exception):
     """The provider failed or could not be reached. The message is safe to show an admin."""
 
 
+# A PaymentIntent in one of these states has taken no money yet and can still change its
+# amount; once processing, succeeded or canceled it cannot.
+UNPAID_INTENT_STATUSES = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action"}
+)
+
+
 @dataclass(frozen=True)
 class IntentRequest:
     amount_minor: int
@@ -41,6 +48,10 @@ class PaymentGateway(Protocol):
     def update_intent(
         self, intent_id: str, *, description: str, metadata: dict[str, str]
     ) -> None: ...
+
+    def update_intent_amount(self, intent_id: str, *, amount_minor: int) -> Intent:
+        """Charge `amount_minor` instead: only while the intent is unpaid."""
+        ...
 
     def cancel_intent(self, intent_id: str) -> None: ...
 

@@ -23,6 +23,11 @@ class SandboxGateway:
     def update_intent(self, intent_id: str, *, description: str, metadata: dict[str, str]) -> None:
         return None
 
+    def update_intent_amount(self, intent_id: str, *, amount_minor: int) -> Intent:
+        return Intent(
+            id=intent_id, status="requires_payment_method", amount_minor=amount_minor, currency=""
+        )
+
     def cancel_intent(self, intent_id: str) -> None:
         return None
 

@@ -75,6 +75,18 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise GatewayError(_describe(exc)) from exc
 
+    def update_intent_amount(self, intent_id: str, *, amount_minor: int) -> Intent:
+        # Stripe changes the amount of an unconfirmed PaymentIntent in place, and a
+        # customer confirming it afterwards is charged the new amount.
+        try:
+            updated = self.client.v1.payment_intents.update(
+                intent_id, params={"amount": amount_minor}
+            )
+        except stripe.StripeError as exc:
+            logger.warning("Stripe update PaymentIntent amount failed: %s", exc.__class__.__name__)
+            raise GatewayError(_describe(exc)) from exc
+        return self._intent(updated)
+
     def cancel_intent(self, intent_id: str) -> None:
         try:
             self.client.v1.payment_intents.cancel(intent_id)
