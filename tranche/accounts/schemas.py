@@ -6,7 +6,7 @@ from ninja import Schema
 from pydantic import Field
 
 from tranche.accounts.models import Customer
-from tranche.core.schemas import Input, Text200
+from tranche.core.schemas import Days, Input, Text200
 
 
 class TokenIn(Input):
@@ -23,7 +23,7 @@ class CustomerIn(Input):
     billing_email: str = Field("", max_length=254)
     contact_name: str = Field("", max_length=200)
     address: str = Field("", max_length=2000)
-    payment_terms_days: int = Field(14, ge=0, le=365)
+    payment_terms_days: Days = 14
 
 
 class CustomerOut(Schema):

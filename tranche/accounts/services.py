@@ -21,6 +21,20 @@ from tranche.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, T
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
 
 
+def _check_email(email: str) -> None:
+    """Django's validator also takes `a@[127.0.0.1]` and `a@localhost`; mail to people goes
+    to a domain name with a dot in it."""
+    domain = email.rpartition("@")[2]
+    try:
+        validate_email(email)
+    except ValidationError:
+        pass
+    else:
+        if not domain.startswith("[") and "." in domain.strip("."):
+            return
+    raise Invalid(f"{email!r} is not an email address.", code="email_invalid")
+
+
 def customer_create(
     *,
     actor: User,
@@ -37,12 +51,7 @@ def customer_create(
         raise Invalid("Payment terms must be between 0 and 365 days.", code="payment_terms_invalid")
     billing_email = billing_email.strip().lower()
     if billing_email:
-        try:
-            validate_email(billing_email)
-        except ValidationError:
-            raise Invalid(
-                f"{billing_email!r} is not an email address.", code="email_invalid"
-            ) from None
+        _check_email(billing_email)
     return Customer.objects.create(
         name=name,
         billing_email=billing_email,
@@ -56,10 +65,7 @@ def user_create(
     *, email: str, password: str, role: str, customer_id: int | None = None, full_name: str = ""
 ) -> User:
     email = email.strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise Invalid(f"{email!r} is not an email address.", code="email_invalid") from None
+    _check_email(email)
     if role not in Role.values:
         raise Invalid(f"Role must be one of {', '.join(Role.values)}.", code="role_invalid")
     customer = None

@@ -172,7 +172,11 @@ def payment_record_manual(
     return Recorded(payment, invoice)
 
 
-def lock_invoice_for_intent(intent_id: str) -> Invoice:
+def lock_invoice_for_intent(intent_id: str | None) -> Invoice:
+    # Drafts and manual-only invoices have provider_reference NULL, and the ORM turns
+    # `= None` into IS NULL: an event without an intent id must match nothing.
+    if not intent_id or not isinstance(intent_id, str):
+        raise Invalid("The event names no PaymentIntent.", code="intent_id_missing")
     found = (
         Invoice.objects.filter(provider_reference=intent_id).values_list("pk", flat=True).first()
     )

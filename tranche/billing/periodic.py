@@ -1,21 +1,42 @@
+"""The periodic pass: overdue marking and reminders, waiting webhook events, the email
+sweep. Each step isolates its items, and a step that fails as a whole (its query raised)
+does not keep the next ones from running: the pass never raises for one bad item."""
+
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.utils import timezone
 
-from tranche.billing.reminders import invoices_tick
-from tranche.billing.webhooks import events_retry
-from tranche.notifications.services import outbox_deliver_due
+from tranche.billing.reminders import TickReport, invoices_tick
+from tranche.billing.webhooks import RetryReport, events_retry
+from tranche.notifications.services import DeliveryReport, outbox_deliver_due_report
+
+logger = logging.getLogger(__name__)
 
 
 def run_periodic(*, now: datetime | None = None) -> str:
     """What `tranche tick` and the worker do every TICK_MINUTES; returns a summary."""
     now = now or timezone.now()
-    report = invoices_tick(now=now)
-    settled = events_retry(now=now)
-    delivered = outbox_deliver_due(now=now)
+    try:
+        report = invoices_tick(now=now)
+    except Exception:
+        logger.exception("The overdue and reminder step failed")
+        report = TickReport(marked_overdue=0, reminders_queued=0, failed=1)
+    try:
+        retried = events_retry(now=now)
+    except Exception:
+        logger.exception("The webhook retry step failed")
+        retried = RetryReport(settled=0, failed=1)
+    try:
+        delivered = outbox_deliver_due_report(now=now)
+    except Exception:
+        logger.exception("The email sweep failed")
+        delivered = DeliveryReport(sent=0, failed=1)
+    failed = report.failed + retried.failed + delivered.failed
     return (
         f"tick: {report.marked_overdue} marked overdue, {report.reminders_queued} reminder(s) "
-        f"queued, {settled} waiting webhook event(s) settled, {delivered} email(s) delivered"
+        f"queued, {retried.settled} waiting webhook event(s) settled, {delivered.sent} "
+        f"email(s) delivered, {failed} failure(s)"
     )

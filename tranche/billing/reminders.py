@@ -5,6 +5,7 @@ reminder step's outbox key (invoice, step) lets it out at most once."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -15,26 +16,38 @@ from django.utils import timezone
 from tranche.billing.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from tranche.billing.services import lock_invoice, queue_invoice_email, record_event
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TickReport:
     marked_overdue: int
     reminders_queued: int
+    failed: int = 0
 
 
-def _step_due(invoice: Invoice, today: date) -> int | None:
+def _shifted(day: date, days: int) -> date:
+    """`day` moved by `days`, held at the calendar's ends instead of overflowing: a due
+    date near 9999-12-31 (stored before dates were bounded) must not stop the pass."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
+def _step_due(sent_at: datetime | None, due_date: date, today: date) -> int | None:
     """The latest reminder step whose day has come, if it should go out today.
 
     A step is never sent on the day the invoice was sent, nor when its day came before
     the invoice was sent; a step missed (the tick did not run) is replaced by the next."""
-    sent_day = timezone.localdate(invoice.sent_at) if invoice.sent_at else today
+    sent_day = timezone.localdate(sent_at) if sent_at else today
     if today <= sent_day:
         return None
-    reached = [d for d in settings.REMINDER_DAYS if invoice.due_date + timedelta(days=d) <= today]
+    reached = [d for d in settings.REMINDER_DAYS if _shifted(due_date, d) <= today]
     if not reached:
         return None
     step = reached[-1]
-    return step if invoice.due_date + timedelta(days=step) > sent_day else None
+    return step if _shifted(due_date, step) > sent_day else None
 
 
 def _describe(step: int) -> str:
@@ -46,40 +59,60 @@ def _describe(step: int) -> str:
 
 
 def invoices_tick(*, now: datetime | None = None) -> TickReport:
+    """Each invoice is handled on its own: one that raises is logged and counted, and the
+    pass goes on with the others (a corrupt row must not stop everyone's reminders)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    overdue = 0
-    for invoice_id in Invoice.objects.filter(
+    overdue = queued = failed = 0
+    late = Invoice.objects.filter(
         status__in=[InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID], due_date__lt=today
-    ).values_list("pk", flat=True):
-        with transaction.atomic():
-            invoice = lock_invoice(invoice_id)
-            if (
-                invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID)
-                and invoice.due_date < today
-                and invoice.amount_due > 0
-            ):
-                before = invoice.status
-                invoice.status = InvoiceStatus.OVERDUE
-                invoice.updated_at = now
-                invoice.save(update_fields=["status", "updated_at"])
-                record_event(
-                    invoice, "status_changed", actor=None, now=now, old=before, new=invoice.status
-                )
-                overdue += 1
+    ).values_list("pk", flat=True)
+    for invoice_id in list(late):
+        try:
+            overdue += _mark_overdue(invoice_id, today=today, now=now)
+        except Exception:
+            logger.exception("Could not mark invoice %s overdue", invoice_id)
+            failed += 1
 
-    queued = 0
-    candidates = Invoice.objects.filter(status__in=OPEN_STATUSES).select_related("project")
-    for candidate in candidates:
-        if _step_due(candidate, today) is None:
-            continue
-        with transaction.atomic():
-            invoice = lock_invoice(candidate.pk)
-            step = _step_due(invoice, today)
-            if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0 or step is None:
-                continue
-            queue_invoice_email(
-                invoice, "invoice_reminder", now=now, step=str(step), when=_describe(step)
-            )
-            queued += 1
-    return TickReport(marked_overdue=overdue, reminders_queued=queued)
+    # Only the columns the schedule needs are read up front: no money column, so a
+    # corrupt amount fails its own item below, not this query.
+    candidates = Invoice.objects.filter(status__in=OPEN_STATUSES).values_list(
+        "pk", "sent_at", "due_date"
+    )
+    for candidate_id, sent_at, due_date in list(candidates):
+        try:
+            if _step_due(sent_at, due_date, today) is not None:
+                queued += _remind(candidate_id, today=today, now=now)
+        except Exception:
+            logger.exception("Could not queue a reminder for invoice %s", candidate_id)
+            failed += 1
+    return TickReport(marked_overdue=overdue, reminders_queued=queued, failed=failed)
+
+
+def _mark_overdue(invoice_id: int, *, today: date, now: datetime) -> bool:
+    with transaction.atomic():
+        invoice = lock_invoice(invoice_id)
+        if (
+            invoice.status not in (InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID)
+            or invoice.due_date >= today
+            or invoice.amount_due <= 0
+        ):
+            return False
+        before = invoice.status
+        invoice.status = InvoiceStatus.OVERDUE
+        invoice.updated_at = now
+        invoice.save(update_fields=["status", "updated_at"])
+        record_event(invoice, "status_changed", actor=None, now=now, old=before, new=invoice.status)
+    return True
+
+
+def _remind(invoice_id: int, *, today: date, now: datetime) -> bool:
+    with transaction.atomic():
+        invoice = lock_invoice(invoice_id)
+        step = _step_due(invoice.sent_at, invoice.due_date, today)
+        if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0 or step is None:
+            return False
+        queue_invoice_email(
+            invoice, "invoice_reminder", now=now, step=str(step), when=_describe(step)
+        )
+    return True

@@ -9,7 +9,7 @@ from pydantic import Field
 from tranche.billing.models import Invoice, InvoiceEvent, Payment
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary
 from tranche.core.money import format_amount
-from tranche.core.schemas import Id, Input, MoneyIn
+from tranche.core.schemas import DueDate, Id, Input, MoneyIn, ReceivedOn, Text500
 
 
 def _amounts(source: object, currency: str, *names: str) -> dict[str, str]:
@@ -132,7 +132,7 @@ class InvoiceDetailOut(InvoiceOut):
 class PaymentIn(Input):
     amount: MoneyIn
     method: str = Field(min_length=1, max_length=20)
-    received_on: date
+    received_on: ReceivedOn
     reference: str = Field("", max_length=200)
     note: str = Field("", max_length=500)
 
@@ -225,8 +225,8 @@ class InvoiceFilters(Schema):
 
 class InvoicePatch(Input):
     amount: MoneyIn | None = None
-    description: str | None = Field(None, min_length=1, max_length=500)
-    due_date: date | None = None
+    description: Text500 | None = None
+    due_date: DueDate | None = None
 
 
 class InvoiceSentOut(Schema):
@@ -235,7 +235,7 @@ class InvoiceSentOut(Schema):
 
 
 class CancelIn(Input):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text500
 
 
 class BulkSendIn(Input):

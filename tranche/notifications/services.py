@@ -7,6 +7,7 @@ records the outcome. A failed attempt is retried later with exponential backoff 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.mail import EmailMultiAlternatives
@@ -121,10 +122,29 @@ def outbox_deliver(*, email_id: int, now: datetime | None = None) -> bool:
     return True
 
 
-def outbox_deliver_due(*, now: datetime | None = None, limit: int = 100) -> int:
-    """Send every email whose next attempt is due; returns how many were sent."""
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    failed: int  # raised something other than an SMTP failure; logged, left for later
+
+
+def outbox_deliver_due_report(*, now: datetime | None = None, limit: int = 100) -> DeliveryReport:
+    """Send every email whose next attempt is due. Each email is isolated: one that
+    raises is logged and counted, and the others still go out."""
     now = now or timezone.now()
     due = OutboxEmail.objects.filter(
         status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING], next_attempt_at__lte=now
     ).values_list("pk", flat=True)[:limit]
-    return sum(outbox_deliver(email_id=pk, now=now) for pk in list(due))
+    sent = failed = 0
+    for pk in list(due):
+        try:
+            sent += outbox_deliver(email_id=pk, now=now)
+        except Exception:
+            logger.exception("Could not deliver outbox email %s", pk)
+            failed += 1
+    return DeliveryReport(sent=sent, failed=failed)
+
+
+def outbox_deliver_due(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Send every email whose next attempt is due; returns how many were sent."""
+    return outbox_deliver_due_report(now=now, limit=limit).sent

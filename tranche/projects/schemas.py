@@ -4,11 +4,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ninja import Schema
-from pydantic import Field
 
 from tranche.billing.schemas import InvoiceOut
 from tranche.core.money import ZERO, format_amount
-from tranche.core.schemas import Input, Percentage, Text200
+from tranche.core.schemas import Input, Percentage, PlannedDate, Position, Text200
 from tranche.projects.models import Milestone
 from tranche.projects.selectors import ProjectDetail
 
@@ -112,16 +111,16 @@ class MilestoneIn(Input):
     title: Text200
     is_billable: bool = False
     billing_percentage: Percentage | None = None
-    planned_date: date | None = None
-    position: int | None = Field(None, ge=1, le=10_000)
+    planned_date: PlannedDate | None = None
+    position: Position | None = None
 
 
 class MilestonePatch(Input):
     title: Text200 | None = None
     is_billable: bool | None = None
     billing_percentage: Percentage | None = None
-    planned_date: date | None = None
-    position: int | None = Field(None, ge=1, le=10_000)
+    planned_date: PlannedDate | None = None
+    position: Position | None = None
 
 
 class CompletionOut(Schema):
