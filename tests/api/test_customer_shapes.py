@@ -53,6 +53,7 @@ CUSTOMER_INVOICE = {
     "amount",
     "amount_paid",
     "amount_due",
+    "credit_owed",
     "description",
     "issue_date",
     "due_date",
@@ -72,8 +73,15 @@ CUSTOMER_SUMMARY = {
     "invoiced_amount",
     "paid_amount",
     "outstanding_amount",
+    "credit_owed_amount",
 }
-CUSTOMER_TOTALS = {"currency", "outstanding_amount", "overdue_amount", "paid_amount"}
+CUSTOMER_TOTALS = {
+    "currency",
+    "outstanding_amount",
+    "overdue_amount",
+    "paid_amount",
+    "credit_owed_amount",
+}
 CUSTOMER_MILESTONE = {
     "id",
     "project_id",
@@ -311,7 +319,7 @@ def test_staff_read_a_sent_invoice_in_the_full_shape(
     assert [keys(p) for p in body["payments"]] == [STAFF_PAYMENT] * 2
     manual = body["payments"][0]
     assert (manual["note"], manual["recorded_by_id"]) == (NOTE, admin.pk)
-    assert body["payments"][1]["reference"] == books.sent.provider_reference
+    assert body["payments"][1]["provider_reference"] == books.sent.provider_reference
     assert body["stripe_payment_intent_id"] is None  # a sandbox invoice has no Stripe intent
     assert body["payment_gateway"] == "sandbox"
     assert [keys(e) for e in body["events"]] == [STAFF_EVENT] * len(body["events"])

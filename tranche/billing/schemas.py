@@ -275,6 +275,8 @@ class CustomerInvoiceOut(Schema):
     amount: str
     amount_paid: str
     amount_due: str
+    # Money paid beyond the amount: owed back to the customer, so theirs to see.
+    credit_owed: str
     description: str
     issue_date: date
     due_date: date
@@ -300,6 +302,7 @@ class CustomerInvoiceOut(Schema):
             amount=format_amount(invoice.amount, currency),
             amount_paid=format_amount(invoice.amount_paid, currency),
             amount_due=format_amount(invoice.amount_due, currency),
+            credit_owed=format_amount(invoice.credit_owed, currency),
             description=invoice.description,
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
@@ -374,6 +377,7 @@ class CustomerProjectSummaryOut(Schema):
     invoiced_amount: str
     paid_amount: str
     outstanding_amount: str
+    credit_owed_amount: str
 
     @staticmethod
     def of(summary: ProjectSummary) -> CustomerProjectSummaryOut:
@@ -386,6 +390,7 @@ class CustomerProjectSummaryOut(Schema):
                 "invoiced_amount",
                 "paid_amount",
                 "outstanding_amount",
+                "credit_owed_amount",
             ),
         )
 
@@ -400,12 +405,20 @@ class CustomerCurrencyTotalsOut(Schema):
     outstanding_amount: str
     overdue_amount: str
     paid_amount: str
+    credit_owed_amount: str
 
     @staticmethod
     def of(t: CurrencyTotals) -> CustomerCurrencyTotalsOut:
         return CustomerCurrencyTotalsOut(
             currency=t.currency,
-            **_amounts(t, t.currency, "outstanding_amount", "overdue_amount", "paid_amount"),
+            **_amounts(
+                t,
+                t.currency,
+                "outstanding_amount",
+                "overdue_amount",
+                "paid_amount",
+                "credit_owed_amount",
+            ),
         )
 
 
