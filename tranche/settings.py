@@ -98,8 +98,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so it sees every answer under /api/, whichever layer produced it.
+    "tranche.core.middleware.ApiJsonErrorsMiddleware",
+    "tranche.core.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything looks up a session, a user or a row with the request's values.
+    "tranche.core.middleware.RejectNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,6 +116,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tranche.urls"
+CSRF_FAILURE_VIEW = "tranche.core.http.csrf_failure"
 WSGI_APPLICATION = "tranche.wsgi.application"
 
 TEMPLATES = [
