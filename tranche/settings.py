@@ -166,6 +166,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "tranche.accounts.auth.axes_username"
 AXES_LOCKOUT_CALLABLE = "tranche.web.views.lockout"
 AXES_VERBOSE = False
+# How many reverse proxies in front of us append to X-Forwarded-For. 0 (the default)
+# believes no header: the client is the socket's peer, since anyone can send the header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "tranche.core.http.client_ip"
 
 LOGGING = {
     "version": 1,
