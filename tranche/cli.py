@@ -78,6 +78,7 @@ def run(argv: Sequence[str]) -> int:
                 f"--bind={args.host}:{args.port}",
                 f"--workers={args.workers}",
                 "--access-logfile=-",
+                "--logger-class=tranche.core.logging.GunicornLogger",
                 "--graceful-timeout=10",
             ]
         )
