@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from tranche.core.env import default_var_dir
+from tranche.core.env import default_var_dir, private_dir
 
 
 def _local_secret_key(var_dir: Path) -> str:
@@ -37,9 +37,9 @@ def _local_secret_key(var_dir: Path) -> str:
 
 def _prepare_environment() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tranche.settings")
+    private_dir(default_var_dir())
     if not os.environ.get("SECRET_KEY") and not os.environ.get("DATABASE_URL"):
         os.environ["SECRET_KEY"] = _local_secret_key(default_var_dir())
-    default_var_dir().mkdir(parents=True, exist_ok=True)
 
 
 def _setup() -> None:

@@ -7,6 +7,7 @@ clear error on a bad value.
 from __future__ import annotations
 
 import contextlib
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,11 +22,16 @@ from tranche.core.env import (
     env_str,
     env_url,
     parse_database_url,
+    private_dir,
     sqlite_database,
 )
 
+# Everything this process writes (database, mail files, collected static files, the
+# generated secret) is for its own user only; the folders below are made 0700 as well.
+os.umask(0o077)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = default_var_dir()
+VAR_DIR = private_dir(default_var_dir())
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -138,7 +144,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 # `tranche run` collects static files here; whitenoise warns on every start until it exists.
 with contextlib.suppress(OSError):
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    private_dir(STATIC_ROOT)
 
 # --- Accounts
 AUTH_USER_MODEL = "accounts.User"
@@ -233,7 +239,7 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = VAR_DIR / "mail"
+    EMAIL_FILE_PATH = private_dir(VAR_DIR / "mail")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or f"{BUSINESS_NAME} <billing@localhost>"
 
