@@ -245,3 +245,13 @@ def test_site_pages_carry_no_inline_script_or_style(admin: User, page: str) -> N
 
     assert response.status_code == 200
     assert inline_code(response.content.decode()) == []
+
+
+def test_a_form_encoded_post_to_the_webhook_is_refused_without_a_server_error() -> None:
+    # The NUL check reads the form; the webhook still needs the raw body for its signature.
+    with unchanged():
+        response = Client(raise_request_exception=False).post(
+            "/api/webhooks/stripe", {"id": "evt_1"}, headers={"Stripe-Signature": "t=1,v1=x"}
+        )
+    assert response.status_code == 400
+    assert response.json()["code"]

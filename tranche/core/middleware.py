@@ -36,13 +36,17 @@ def _has_nul(request: HttpRequest) -> bool:
         return True
     if request.method not in _BODY_METHODS:
         return False
+    # Read the body first: once request.POST has consumed the stream, a view that wants
+    # the raw bytes (the Stripe webhook checks its signature on them) could not have them.
+    body = request.body
+    if b"\x00" in body:
+        return True
     if request.content_type in _FORM_TYPES:
         return any(
             "\x00" in key or any("\x00" in value for value in values)
             for key, values in request.POST.lists()
         )
-    body = request.body
-    return b"\x00" in body or _JSON_NUL.search(body) is not None
+    return _JSON_NUL.search(body) is not None
 
 
 class RejectNulBytesMiddleware:
