@@ -255,3 +255,12 @@ def test_a_form_encoded_post_to_the_webhook_is_refused_without_a_server_error() 
         )
     assert response.status_code == 400
     assert response.json()["code"]
+
+
+def test_the_api_documentation_stays_a_page_and_runs_no_inline_script() -> None:
+    response = Client().get("/api/docs")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert directives(response)["script-src"] == {"'self'"}
+    assert inline_code(response.content.decode()) == []
