@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from tranche.core.env import default_var_dir
+from tranche.core.env import default_var_dir, private_dir
 
 # How long a child may take to stop once asked before it is killed.
 STOP_TIMEOUT_SECONDS = 15
@@ -42,9 +42,9 @@ def _local_secret_key(var_dir: Path) -> str:
 
 def _prepare_environment() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tranche.settings")
+    private_dir(default_var_dir())
     if not os.environ.get("SECRET_KEY") and not os.environ.get("DATABASE_URL"):
         os.environ["SECRET_KEY"] = _local_secret_key(default_var_dir())
-    default_var_dir().mkdir(parents=True, exist_ok=True)
 
 
 def _setup() -> None:
@@ -129,6 +129,7 @@ def run(argv: Sequence[str]) -> int:
             f"--bind=fd://{listener.fileno()}",
             f"--workers={args.workers}",
             "--access-logfile=-",
+            "--logger-class=tranche.core.logging.GunicornLogger",
             "--graceful-timeout=10",
         ],
         pass_fds=[listener.fileno()],

@@ -7,6 +7,7 @@ clear error on a bad value.
 from __future__ import annotations
 
 import contextlib
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,11 +22,16 @@ from tranche.core.env import (
     env_str,
     env_url,
     parse_database_url,
+    private_dir,
     sqlite_database,
 )
 
+# Everything this process writes (database, mail files, collected static files, the
+# generated secret) is for its own user only; the folders below are made 0700 as well.
+os.umask(0o077)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = default_var_dir()
+VAR_DIR = private_dir(default_var_dir())
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -98,8 +104,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so it sees every answer under /api/, whichever layer produced it.
+    "tranche.core.middleware.ApiJsonErrorsMiddleware",
+    "tranche.core.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything looks up a session, a user or a row with the request's values.
+    "tranche.core.middleware.RejectNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,6 +122,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tranche.urls"
+CSRF_FAILURE_VIEW = "tranche.core.http.csrf_failure"
 WSGI_APPLICATION = "tranche.wsgi.application"
 
 TEMPLATES = [
@@ -132,7 +144,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 # `tranche run` collects static files here; whitenoise warns on every start until it exists.
 with contextlib.suppress(OSError):
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    private_dir(STATIC_ROOT)
 
 # --- Accounts
 AUTH_USER_MODEL = "accounts.User"
@@ -160,14 +172,31 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "tranche.accounts.auth.axes_username"
 AXES_LOCKOUT_CALLABLE = "tranche.web.views.lockout"
 AXES_VERBOSE = False
+# How many reverse proxies in front of us append to X-Forwarded-For. 0 (the default)
+# believes no header: the client is the socket's peer, since anyone can send the header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "tranche.core.http.client_ip"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Pay links are credentials: every record leaves through a handler that redacts them.
+    "filters": {"redact_pay_tokens": {"()": "tranche.core.logging.RedactPayTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_pay_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Django's defaults give these their own handlers, which would bypass the filter.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Billing
@@ -210,7 +239,7 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = VAR_DIR / "mail"
+    EMAIL_FILE_PATH = private_dir(VAR_DIR / "mail")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or f"{BUSINESS_NAME} <billing@localhost>"
 

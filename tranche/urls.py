@@ -12,3 +12,8 @@ urlpatterns = [
     path("pay/<str:token>/done", billing_views.pay_done, name="pay-done"),
     path("", include("tranche.web.urls")),
 ]
+
+handler400 = "tranche.core.http.bad_request"
+handler403 = "tranche.core.http.permission_denied"
+handler404 = "tranche.core.http.page_not_found"
+handler500 = "tranche.core.http.server_error"

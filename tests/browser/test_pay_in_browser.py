@@ -25,6 +25,12 @@ def test_send_then_pay_on_the_pay_page(
     project = make_project(actor=admin, customer=customer_a, title="Conservatory")
     draft = draft_for(project, 1, admin)
 
+    # Anything the Content-Security-Policy blocks shows up as a console error.
+    blocked: list[str] = []
+    page.on(
+        "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+    )
+
     # The admin signs in and presses Send in the global financials view.
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", admin.email)
@@ -42,6 +48,10 @@ def test_send_then_pay_on_the_pay_page(
 
     # The customer follows the emailed link: first a declined card, then the test card.
     customer = page.context.browser.new_page()  # type: ignore[union-attr]
+    customer.on(
+        "console",
+        lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     customer.goto(invoice.payment_link)
     assert customer.is_visible("text=Sandbox — no real money")
     assert customer.is_visible(f"text=Invoice {invoice.number}")
@@ -70,3 +80,4 @@ def test_send_then_pay_on_the_pay_page(
     assert customer.is_visible("text=Paid on")
     assert customer.locator("#card_number").count() == 0
     customer.close()
+    assert blocked == []

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -103,11 +104,12 @@ def token_create(*, user: User, now: datetime | None = None) -> str:
     return token
 
 
-def token_login(*, request: HttpRequest, email: str, password: str) -> str:
-    """Exchange an email and password for a new API token.
+def authenticate_login(*, request: HttpRequest, email: str, password: str) -> User:
+    """The one way a person proves who they are, for the sign-in form and the API alike.
 
-    Goes through Django's `authenticate` so django-axes counts failures and locks out a
-    login/address pair that keeps guessing."""
+    Goes through Django's `authenticate` so django-axes counts each failure against the
+    (email, address) pair and refuses a locked-out pair; the email is matched however
+    it is cased, as accounts store it in lower case."""
     user = authenticate(request, username=email.strip().lower(), password=password)
     if getattr(request, "axes_locked_out", False):
         raise TooManyAttempts(
@@ -116,6 +118,17 @@ def token_login(*, request: HttpRequest, email: str, password: str) -> str:
         )
     if not isinstance(user, User) or not user.is_active:
         raise NotAuthenticated("Email or password is incorrect.", code="invalid_credentials")
+    return user
+
+
+def token_login(*, request: HttpRequest, email: str, password: str) -> str:
+    """Exchange an email and password for a new API token.
+
+    A token login is a login: Django's `user_logged_in` is what django-axes listens to
+    to clear the failures counted against this account (and what stamps last_login),
+    exactly as the sign-in form's `login()` sends it."""
+    user = authenticate_login(request=request, email=email, password=password)
+    user_logged_in.send(sender=type(user), request=request, user=user)
     return token_create(user=user)
 
 

@@ -7,6 +7,7 @@ silently different configuration.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,26 @@ _FALSE = {"0", "false", "no", "off", ""}
 def default_var_dir() -> Path:
     """Where local state lives (SQLite file, mail, generated secret): `VAR_DIR` or ./var."""
     return Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) readable by this process's user only: it holds the
+    database, outgoing mail and the generated secret key. An existing folder is
+    tightened too, since earlier versions created it world-readable."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # not ours to change: leave it to its owner
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 unless it exists, and tighten it if it does."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)
+    return path
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -116,8 +137,14 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict[str, Any]:
 
 
 def sqlite_database(name: Path) -> dict[str, Any]:
-    # SQLite creates the file but not its folder; a fresh clone has no var/ yet.
-    name.parent.mkdir(parents=True, exist_ok=True)
+    # SQLite creates the file but not its folder; a fresh clone has no var/ yet. The file
+    # is created here with 0600 because SQLite gives a new database the umask's mode, and
+    # gives its -wal and -shm files the mode of the database file.
+    private_dir(name.parent)
+    private_file(name)
+    for sidecar in (name.with_name(f"{name.name}-wal"), name.with_name(f"{name.name}-shm")):
+        if sidecar.exists():
+            private_file(sidecar)
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(name),

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from tranche.core.db import after_commit
@@ -30,6 +31,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
+def render_plain(template_name: str, context: dict[str, object]) -> str:
+    """Render a plain-text template (a subject, a text body) without HTML escaping: in
+    plain text `O'Brien & Sons` must stay that, not `O&#x27;Brien &amp; Sons`. The HTML
+    part keeps Django's autoescape."""
+    template = get_template(template_name)
+    return str(template.template.render(Context(context, autoescape=False)))  # type: ignore[attr-defined]
+
+
 def outbox_enqueue(
     *,
     key: str,
@@ -44,7 +53,7 @@ def outbox_enqueue(
     Must be called inside the transaction of the change the email reports. Returns None
     when an email with this key was queued before (it is never queued twice)."""
     now = now or timezone.now()
-    subject = render_to_string(f"notifications/{template}.subject.txt", context).strip()
+    subject = render_plain(f"notifications/{template}.subject.txt", context).strip()
     try:
         with transaction.atomic():
             email = OutboxEmail.objects.create(
@@ -52,7 +61,7 @@ def outbox_enqueue(
                 kind=kind,
                 to=to,
                 subject=" ".join(subject.split()),
-                body_text=render_to_string(f"notifications/{template}.txt", context),
+                body_text=render_plain(f"notifications/{template}.txt", context),
                 body_html=render_to_string(f"notifications/{template}.html", context),
                 next_attempt_at=now,
                 created_at=now,

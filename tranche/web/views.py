@@ -5,16 +5,19 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import User
+from tranche.accounts.services import authenticate_login
 from tranche.billing import selectors as billing
 from tranche.billing.models import InvoiceStatus
 from tranche.billing.services import invoice_send
-from tranche.core.errors import DomainError, NotFound
+from tranche.core.errors import DomainError, NotAuthenticated, NotFound, TooManyAttempts
 from tranche.projects.selectors import access_project, project_detail, project_details, project_list
 from tranche.projects.services import milestone_complete, milestone_reopen
 
@@ -148,6 +151,28 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
     return JsonResponse(
         {"detail": "No API endpoint at this address.", "code": "not_found"}, status=404
     )
+
+
+class LoginForm(AuthenticationForm):
+    """Django's sign-in form, checking the password through the same service as the API
+    so both count failures, match the email and refuse a lockout the same way."""
+
+    def clean(self) -> dict[str, Any]:
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is not None and password:
+            # LoginView always passes the request; axes needs it to count the attempt.
+            assert self.request is not None
+            try:
+                self.user_cache = authenticate_login(
+                    request=self.request, email=email, password=password
+                )
+            except TooManyAttempts as exc:
+                # AxesMiddleware answers with the lockout page; this only stops the login.
+                raise ValidationError(exc.detail, code=exc.code) from None
+            except NotAuthenticated:
+                raise self.get_invalid_login_error() from None
+        return self.cleaned_data
 
 
 def lockout(
