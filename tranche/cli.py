@@ -9,6 +9,7 @@ tranche <command> …                 any management command: worker, tick, reco
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import secrets
@@ -82,16 +83,22 @@ def _answers(host: str, port: int) -> bool:
     return True
 
 
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
+    # Each child leads its own process group: the worker's task-queue process goes with
+    # it, even when the worker itself died without stopping it.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signum)
+
+
 def _stop(children: Sequence[subprocess.Popen[bytes]]) -> None:
     for child in children:
-        if child.poll() is None:
-            child.terminate()
+        _signal_group(child, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     for child in children:
         try:
             child.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            child.kill()
+            _signal_group(child, signal.SIGKILL)
             child.wait()
 
 
@@ -133,11 +140,13 @@ def run(argv: Sequence[str]) -> int:
             "--graceful-timeout=10",
         ],
         pass_fds=[listener.fileno()],
+        start_new_session=True,
     )
     listener.close()
     children = [web]
     if not args.no_worker:
-        children.append(subprocess.Popen([sys.executable, "-m", "tranche.cli", "worker"]))
+        worker = [sys.executable, "-m", "tranche.cli", "worker"]
+        children.append(subprocess.Popen(worker, start_new_session=True))  # noqa: S603
 
     stopping = False
 

@@ -254,6 +254,7 @@ def test_a_customer_reads_a_projects_invoices_in_the_customer_shape(
         "invoiced_amount": "100.00",
         "paid_amount": "50.00",
         "outstanding_amount": "50.00",
+        "credit_owed_amount": "0.00",
     }
     assert keys(body["summary"]) == CUSTOMER_SUMMARY
 
@@ -349,6 +350,7 @@ def test_a_customer_lists_invoices_in_the_customer_shape(
             "outstanding_amount": "50.00",
             "overdue_amount": "0.00",
             "paid_amount": "50.00",
+            "credit_owed_amount": "0.00",
         }
     ]
     assert [keys(t) for t in body["totals"]] == [CUSTOMER_TOTALS]

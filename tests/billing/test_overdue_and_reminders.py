@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.utils import timezone
 
 from tests.billing.helpers import draft_for
@@ -15,7 +16,6 @@ from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.payments import payment_record_manual
 from tranche.billing.reminders import invoices_tick
 from tranche.billing.services import invoice_cancel, invoice_send, invoice_update_draft
-from tranche.cli import main
 from tranche.notifications.models import OutboxEmail
 from tranche.notifications.services import outbox_deliver_due
 from tranche.projects.models import Project
@@ -161,5 +161,5 @@ def test_tranche_tick_prints_what_it_did(
     project_a: Project, admin: User, capsys: pytest.CaptureFixture[str]
 ) -> None:
     send(project_a, admin)
-    assert main(["tick"]) == 0
+    call_command("tick")
     assert capsys.readouterr().out.startswith("tick: 0 marked overdue, 0 reminder(s) queued")

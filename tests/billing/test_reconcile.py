@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from tests.billing.helpers import draft_for
@@ -13,7 +14,6 @@ from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus, Payment
 from tranche.billing.reconcile import reconcile_payments
 from tranche.billing.services import invoice_send
-from tranche.cli import main
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def test_a_payment_that_succeeded_without_a_webhook_is_settled_once(
     succeed_at_stripe(fake_stripe, paid)
     succeed_at_stripe(fake_stripe, too_young)
 
-    assert main(["reconcile"]) == 0
+    call_command("reconcile")
     output = capsys.readouterr().out
     assert (
         f"{paid.number}: recorded $300.00 paid through {paid.provider_reference}; "
