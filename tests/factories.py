@@ -12,8 +12,9 @@ from django.contrib.auth.hashers import make_password
 
 from tranche.accounts.models import Customer, Role, User
 from tranche.projects.models import Project
+from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote
-from tranche.sales.services import LineInput, ScheduleInput, quote_accept, quote_create
+from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 PASSWORD = "correct horse battery staple"
 

@@ -242,7 +242,7 @@ def test_worker_delivers_queued_email_through_the_database_queue(
 
     from tests.billing.helpers import draft_for
     from tests.factories import make_project
-    from tranche.billing.services import invoice_send
+    from tranche.billing.services.sending import invoice_send
     from tranche.notifications.models import OutboxEmail
 
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -11,11 +11,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from tranche.accounts.api import auth_router, customers_router
 from tranche.accounts.auth import API_AUTH
-from tranche.billing.api import router as billing_router
+from tranche.billing.api.invoices import router as invoices_router
+from tranche.billing.api.projects import quotes_router as acceptance_router
+from tranche.billing.api.projects import router as project_views_router
 from tranche.core.api import router as health_router
 from tranche.core.errors import DomainError
 from tranche.core.parser import DecimalJSONParser
-from tranche.projects.api import router as projects_router
 from tranche.sales.api import router as quotes_router
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,9 @@ api.add_router("", health_router)
 api.add_router("/auth", auth_router)
 api.add_router("/customers", customers_router)
 api.add_router("/quotes", quotes_router)
-api.add_router("/projects", projects_router)
-api.add_router("", billing_router)
+api.add_router("/quotes", acceptance_router)
+api.add_router("/projects", project_views_router)
+api.add_router("", invoices_router)
 
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:

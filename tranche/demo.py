@@ -10,8 +10,9 @@ from django.db import transaction
 
 from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.services import customer_create, user_create
+from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote
-from tranche.sales.services import LineInput, ScheduleInput, quote_accept, quote_create
+from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from tests.factories import PASSWORD, make_project
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import Customer, User
 from tranche.billing.models import Invoice, PaymentMethod
-from tranche.billing.payments import payment_record_manual, settle_intent_succeeded
 from tranche.billing.schemas import (
     CurrencyTotalsOut,
     InvoiceDetailOut,
@@ -35,7 +34,9 @@ from tranche.billing.schemas import (
     PaymentOut,
     ProjectSummaryOut,
 )
-from tranche.billing.services import invoice_cancel, invoice_send
+from tranche.billing.services.cancelling import invoice_cancel
+from tranche.billing.services.payments import payment_record_manual, settle_intent_succeeded
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 from tranche.projects.schemas import MilestoneOut, ProjectOut
 

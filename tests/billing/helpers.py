@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice
+from tranche.billing.services.drafts import milestone_complete
 from tranche.projects.models import Project
-from tranche.projects.services import milestone_complete
 
 
 def draft_for(project: Project, position: int, by: User) -> Invoice:

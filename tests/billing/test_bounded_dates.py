@@ -13,9 +13,9 @@ from tests.billing.helpers import draft_for
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.billing.periodic import run_periodic
-from tranche.billing.reminders import invoices_tick
-from tranche.billing.services import invoice_send
+from tranche.billing.services.periodic import run_periodic
+from tranche.billing.services.reminders import invoices_tick
+from tranche.billing.services.sending import invoice_send
 from tranche.notifications.models import OutboxEmail
 from tranche.projects.models import Project
 

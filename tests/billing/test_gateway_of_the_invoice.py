@@ -16,8 +16,8 @@ from tests.fakes.stripe_server import API_KEY, FakeStripe, FakeStripeServer
 from tests.helpers import AfterCommit, Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice
-from tranche.billing.reconcile import reconcile_payments
-from tranche.billing.services import invoice_send
+from tranche.billing.services.reconcile import reconcile_payments
+from tranche.billing.services.sending import invoice_send
 from tranche.billing.tasks import sync_payment_intent
 from tranche.projects.models import Project
 

@@ -12,7 +12,7 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.helpers import AfterCommit, Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.billing.services import invoice_send
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db

@@ -21,9 +21,9 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus, Payment, StripeEvent
-from tranche.billing.payments import lock_invoice_for_intent
-from tranche.billing.periodic import run_periodic
-from tranche.billing.services import invoice_send
+from tranche.billing.services.payments import lock_invoice_for_intent
+from tranche.billing.services.periodic import run_periodic
+from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import Invalid
 from tranche.projects.models import Project
 

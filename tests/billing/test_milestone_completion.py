@@ -15,7 +15,7 @@ from tests.factories import make_project
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import Customer, User
 from tranche.billing.models import Invoice, InvoiceEvent, InvoiceStatus
-from tranche.billing.services import invoice_send
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Milestone, Project
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,11 @@ from django.utils import timezone
 from tests.billing.helpers import draft_for
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.billing.payments import payment_record_manual
-from tranche.billing.reminders import invoices_tick
-from tranche.billing.services import invoice_cancel, invoice_send, invoice_update_draft
+from tranche.billing.services.cancelling import invoice_cancel
+from tranche.billing.services.drafts import invoice_update_draft
+from tranche.billing.services.payments import payment_record_manual
+from tranche.billing.services.reminders import invoices_tick
+from tranche.billing.services.sending import invoice_send
 from tranche.notifications.models import OutboxEmail
 from tranche.notifications.services import outbox_deliver_due
 from tranche.projects.models import Project

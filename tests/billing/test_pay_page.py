@@ -14,7 +14,8 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.helpers import AfterCommit, Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus, Payment
-from tranche.billing.services import invoice_cancel, invoice_send
+from tranche.billing.services.cancelling import invoice_cancel
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db

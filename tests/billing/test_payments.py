@@ -14,8 +14,8 @@ from tests.billing.helpers import draft_for
 from tests.helpers import AfterCommit, Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.billing.payments import payment_record_manual
-from tranche.billing.services import invoice_send
+from tranche.billing.services.payments import payment_record_manual
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db

@@ -16,12 +16,12 @@ from tests.billing import stripe_events as events
 from tests.billing.helpers import draft_for
 from tests.fakes.smtp_server import SmtpServer
 from tranche.accounts.models import User
+from tranche.billing.audit import record_event as record_event_for_real
 from tranche.billing.models import Invoice, InvoiceStatus, StripeEvent
-from tranche.billing.payments import settle_intent_succeeded
-from tranche.billing.periodic import run_periodic
-from tranche.billing.reminders import invoices_tick
-from tranche.billing.services import invoice_send
-from tranche.billing.services import record_event as record_event_for_real
+from tranche.billing.services.payments import settle_intent_succeeded
+from tranche.billing.services.periodic import run_periodic
+from tranche.billing.services.reminders import invoices_tick
+from tranche.billing.services.sending import invoice_send
 from tranche.billing.webhooks import events_retry, webhook_receive
 from tranche.notifications import services as notifications
 from tranche.notifications.models import OutboxEmail, OutboxStatus
@@ -55,7 +55,7 @@ def test_an_invoice_that_cannot_be_marked_overdue_does_not_stop_the_others(
             raise RuntimeError("audit table unavailable for this row")
         real(invoice, *args, **kwargs)
 
-    monkeypatch.setattr("tranche.billing.reminders.record_event", record_event)
+    monkeypatch.setattr("tranche.billing.services.reminders.record_event", record_event)
 
     report = invoices_tick(now=day(15))
 
@@ -176,7 +176,7 @@ def test_the_periodic_pass_reports_a_failed_step_and_runs_the_next(
     def broken_tick(**kwargs: Any) -> Any:
         raise RuntimeError("the invoices query failed")
 
-    monkeypatch.setattr("tranche.billing.periodic.invoices_tick", broken_tick)
+    monkeypatch.setattr("tranche.billing.services.periodic.invoices_tick", broken_tick)
 
     summary = run_periodic()
 

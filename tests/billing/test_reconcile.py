@@ -12,8 +12,8 @@ from tests.billing.helpers import draft_for
 from tests.fakes.stripe_server import FakeStripe
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus, Payment
-from tranche.billing.reconcile import reconcile_payments
-from tranche.billing.services import invoice_send
+from tranche.billing.services.reconcile import reconcile_payments
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.helpers import AfterCommit, unchanged
 from tranche.accounts.models import Customer, User
 from tranche.billing.models import Invoice, InvoiceStatus, Payment, StripeEvent
-from tranche.billing.services import invoice_send
+from tranche.billing.services.sending import invoice_send
 from tranche.billing.webhooks import events_retry
 from tranche.projects.models import Project
 

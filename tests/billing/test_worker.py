@@ -11,7 +11,7 @@ from django.core.management import call_command
 from tests.billing.helpers import draft_for
 from tests.fakes.smtp_server import SmtpServer
 from tranche.accounts.models import User
-from tranche.billing.services import invoice_send
+from tranche.billing.services.sending import invoice_send
 from tranche.notifications.models import OutboxEmail, OutboxStatus
 from tranche.projects.models import Project
 

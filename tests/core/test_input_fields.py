@@ -15,7 +15,7 @@ from django.utils import timezone
 from tests.billing.helpers import draft_for
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import Customer, User
-from tranche.billing.services import invoice_send
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 from tranche.sales.models import Quote
 

@@ -17,7 +17,7 @@ from tests.helpers import Api, unchanged
 from tranche.accounts import selectors as account_selectors
 from tranche.accounts.models import Customer, User
 from tranche.billing.models import Invoice
-from tranche.billing.services import invoice_send
+from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db

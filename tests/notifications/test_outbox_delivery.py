@@ -11,7 +11,7 @@ from tests.billing.helpers import draft_for
 from tests.fakes.smtp_server import SmtpServer
 from tests.helpers import AfterCommit
 from tranche.accounts.models import User
-from tranche.billing.services import invoice_send
+from tranche.billing.services.sending import invoice_send
 from tranche.notifications.models import OutboxEmail, OutboxStatus
 from tranche.notifications.services import outbox_deliver_due
 from tranche.projects.models import Project

@@ -9,8 +9,8 @@ import pytest
 
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import User
+from tranche.billing.services.drafts import milestone_complete
 from tranche.projects.models import Milestone, Project
-from tranche.projects.services import milestone_complete
 
 pytestmark = pytest.mark.django_db
 

@@ -89,7 +89,7 @@ def test_staff_complete_a_milestone_and_an_admin_sends_its_draft_from_the_pages(
 def test_a_customer_cannot_complete_milestones_or_see_drafts_on_the_pages(
     alice: User, admin: User, project_a: Project
 ) -> None:
-    from tranche.projects.services import milestone_complete
+    from tranche.billing.services.drafts import milestone_complete
 
     billed = project_a.milestones.get(position=1)
     milestone_complete(actor=admin, project_id=project_a.pk, milestone_id=billed.pk)
@@ -109,7 +109,7 @@ def test_an_admin_reopens_a_milestone_from_the_page_and_staff_cannot(
     staff: User, admin: User, project_a: Project
 ) -> None:
     from tranche.billing.models import Invoice
-    from tranche.projects.services import milestone_complete
+    from tranche.billing.services.drafts import milestone_complete
 
     milestone = project_a.milestones.get(position=1)
     milestone_complete(actor=staff, project_id=project_a.pk, milestone_id=milestone.pk)

@@ -10,6 +10,7 @@ from tranche.billing.models import Invoice, InvoiceEvent, Payment
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary
 from tranche.core.money import format_amount
 from tranche.core.schemas import DueDate, Id, Input, MoneyIn, ReceivedOn, Text500
+from tranche.projects.schemas import MilestoneOut, ProjectOut
 
 
 def _amounts(source: object, currency: str, *names: str) -> dict[str, str]:
@@ -434,3 +435,16 @@ class CustomerInvoicePageOut(Schema):
             next_cursor=page.next_cursor,
             totals=[CustomerCurrencyTotalsOut.of(t) for t in page.totals],
         )
+
+
+# --- milestone completion and quote acceptance (billing composes projects and invoices) ---
+
+
+class CompletionOut(Schema):
+    message: str
+    milestone: MilestoneOut
+    draft_invoice: InvoiceOut | None
+
+
+class AcceptOut(Schema):
+    project: ProjectOut

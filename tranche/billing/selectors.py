@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db.models import Case, Count, DecimalField, F, QuerySet, Sum, Value, When
@@ -24,7 +24,8 @@ from tranche.billing.models import (
 from tranche.core.db import valid_id
 from tranche.core.errors import Invalid, NotFound
 from tranche.core.money import ZERO, round_money
-from tranche.projects.models import Project
+from tranche.projects.models import Milestone, Project
+from tranche.projects.selectors import ProjectDetail, project_detail, project_details
 
 
 def invoice_queryset(*, user: User) -> QuerySet[Invoice]:
@@ -240,3 +241,31 @@ def invoice_for_pay_token(token: str) -> Invoice | None:
         .filter(pay_token=token, status__in=SENT_STATUSES)
         .first()
     )
+
+
+def live_invoice(milestone: Milestone) -> Invoice | None:
+    """The milestone's invoice that is not cancelled (at most one: a partial unique index)."""
+    return milestone.invoices.exclude(status=InvoiceStatus.CANCELLED).first()
+
+
+def _milestone_invoice_ids(milestones: list[Milestone], *, user: User) -> dict[int, int]:
+    """Only invoices `user` may open: a customer is not told a draft exists."""
+    rows = (
+        invoice_queryset(user=user)
+        .filter(milestone__in=milestones)
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .values_list("milestone_id", "pk")
+    )
+    return {milestone_id: pk for milestone_id, pk in rows if milestone_id is not None}
+
+
+def project_view(project: Project, *, user: User) -> ProjectDetail:
+    """A project as the portal shows it: its schedule, and each milestone's invoice."""
+    detail = project_detail(project)
+    return replace(detail, invoices=_milestone_invoice_ids(detail.milestones, user=user))
+
+
+def project_views(projects: list[Project], *, user: User) -> list[ProjectDetail]:
+    details = project_details(projects)
+    invoices = _milestone_invoice_ids([m for d in details for m in d.milestones], user=user)
+    return [replace(d, invoices=invoices) for d in details]

@@ -5,7 +5,7 @@ import logging
 from django_tasks import task
 
 from tranche.billing.gateways import GatewayError
-from tranche.billing.services import invoice_sync_intent, invoice_sync_intent_amount
+from tranche.billing.services.intents import invoice_sync_intent, invoice_sync_intent_amount
 from tranche.core.errors import ProviderError
 
 logger = logging.getLogger(__name__)

@@ -17,14 +17,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
 from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
-from tranche.billing.payments import (
+from tranche.billing.selectors import invoice_for_pay_token
+from tranche.billing.services.intents import invoice_sync_intent_amount
+from tranche.billing.services.payments import (
     SANDBOX_OFF,
     NotYetSettleable,
     sandbox_pay,
     settle_intent_succeeded,
 )
-from tranche.billing.selectors import invoice_for_pay_token
-from tranche.billing.services import invoice_sync_intent_amount
 from tranche.core.errors import DomainError
 from tranche.core.money import format_for_people, from_minor_units, to_minor_units
 

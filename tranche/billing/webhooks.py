@@ -21,15 +21,15 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tranche.billing.audit import EventKind, record_event
 from tranche.billing.gateways.stripe import WebhookInvalid, verify_webhook
 from tranche.billing.models import PaymentMethod, StripeEvent
-from tranche.billing.payments import (
+from tranche.billing.services.payments import (
     NotYetSettleable,
     lock_invoice_for_intent,
     settle_intent_succeeded,
     settle_refund,
 )
-from tranche.billing.services import record_event
 from tranche.core.errors import DomainError
 from tranche.core.money import MAX_AMOUNT, UnknownCurrency, from_minor_units, normalize_currency
 
@@ -259,6 +259,10 @@ def _audit(kind: str, obj: dict[str, Any], now: datetime) -> str:
     with transaction.atomic():
         invoice = lock_invoice_for_intent(obj["id"])
         error = (obj.get("last_payment_error") or {}).get("message", "")
-        name = "payment_failed" if kind.endswith("payment_failed") else "intent_canceled"
+        name = (
+            EventKind.PAYMENT_FAILED
+            if kind.endswith("payment_failed")
+            else EventKind.INTENT_CANCELED_AT_PROVIDER
+        )
         record_event(invoice, name, actor=None, now=now, message=error)
     return "recorded"

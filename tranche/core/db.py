@@ -31,6 +31,16 @@ def lock_one(model: type[M], pk: int, *, not_found: str) -> M:
         raise NotFound(not_found) from None
 
 
+def require_atomic() -> None:
+    """For a function whose writes must commit together with its caller's change (an
+    audit event, an outbox email, a draft made by a completion), never on their own."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(
+            "This function must run inside the transaction of the change it belongs to "
+            "(transaction.atomic())."
+        )
+
+
 def after_commit(func: Callable[[], object]) -> None:
     """Run `func` once the current transaction commits; never if it rolls back."""
     transaction.on_commit(func, robust=True)

@@ -5,15 +5,11 @@ from decimal import Decimal
 
 from ninja import Schema
 
-from tranche.billing.schemas import InvoiceOut
 from tranche.core.money import ZERO, format_amount
 from tranche.core.schemas import Input, Percentage, PlannedDate, Position, Text200
 from tranche.projects.models import Milestone
 from tranche.projects.selectors import ProjectDetail
-
-
-def format_percentage(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
+from tranche.sales.schemas import format_percentage
 
 
 class MilestoneOut(Schema):
@@ -121,12 +117,6 @@ class MilestonePatch(Input):
     billing_percentage: Percentage | None = None
     planned_date: PlannedDate | None = None
     position: Position | None = None
-
-
-class CompletionOut(Schema):
-    message: str
-    milestone: MilestoneOut
-    draft_invoice: InvoiceOut | None
 
 
 # --- what a customer sees ------------------------------------------------------------------

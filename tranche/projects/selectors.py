@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import QuerySet
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
-from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.billing.selectors import invoice_queryset
 from tranche.core.db import valid_id
 from tranche.core.errors import NotFound
 from tranche.core.money import ZERO, allocate
@@ -22,23 +20,9 @@ class ProjectDetail:
     project: Project
     milestones: list[Milestone]
     amounts: dict[int, Decimal]
-    # milestone id -> id of its live (not cancelled) invoice, if the viewer may see it
-    invoices: dict[int, int]
-
-
-def live_invoice(milestone: Milestone) -> Invoice | None:
-    return milestone.invoices.exclude(status=InvoiceStatus.CANCELLED).first()
-
-
-def _live_invoice_ids(milestones: list[Milestone], *, user: User) -> dict[int, int]:
-    """Only invoices `user` may open: a customer is not told a draft exists."""
-    rows = (
-        invoice_queryset(user=user)
-        .filter(milestone__in=milestones)
-        .exclude(status=InvoiceStatus.CANCELLED)
-        .values_list("milestone_id", "pk")
-    )
-    return {milestone_id: pk for milestone_id, pk in rows if milestone_id is not None}
+    # milestone id -> id of its live invoice the viewer may open. Projects know nothing of
+    # invoices: billing's selectors fill this in (billing.selectors.project_view).
+    invoices: dict[int, int] = field(default_factory=dict)
 
 
 def project_list(*, user: User) -> QuerySet[Project]:
@@ -70,24 +54,31 @@ def milestone_amounts(project: Project, milestones: list[Milestone]) -> dict[int
     return amounts
 
 
-def project_detail(project: Project, *, user: User) -> ProjectDetail:
-    milestones = list(project.milestones.order_by("position", "id"))
-    return ProjectDetail(
-        project,
-        milestones,
-        milestone_amounts(project, milestones),
-        _live_invoice_ids(milestones, user=user),
+def milestones_of(project: Project) -> list[Milestone]:
+    return list(project.milestones.order_by("position", "id"))
+
+
+def find_milestone(milestones: list[Milestone], milestone_id: int, project: Project) -> Milestone:
+    for milestone in milestones:
+        if milestone.pk == milestone_id:
+            return milestone
+    raise NotFound(
+        f"Milestone {milestone_id} does not exist in project {project.pk}.",
+        code="milestone_not_found",
     )
 
 
-def project_details(projects: list[Project], *, user: User) -> list[ProjectDetail]:
+def project_detail(project: Project) -> ProjectDetail:
+    milestones = milestones_of(project)
+    return ProjectDetail(project, milestones, milestone_amounts(project, milestones))
+
+
+def project_details(projects: list[Project]) -> list[ProjectDetail]:
     """Details of many projects with one milestone query."""
     by_project: dict[int, list[Milestone]] = {p.pk: [] for p in projects}
     all_milestones = list(Milestone.objects.filter(project__in=projects).order_by("position", "id"))
     for milestone in all_milestones:
         by_project[milestone.project_id].append(milestone)
-    invoices = _live_invoice_ids(all_milestones, user=user)
     return [
-        ProjectDetail(p, by_project[p.pk], milestone_amounts(p, by_project[p.pk]), invoices)
-        for p in projects
+        ProjectDetail(p, by_project[p.pk], milestone_amounts(p, by_project[p.pk])) for p in projects
     ]

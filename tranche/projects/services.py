@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tranche.accounts.models import User
-from tranche.core.db import lock_one
-from tranche.core.errors import Conflict, Invalid, NotFound
+from tranche.core.db import require_atomic
+from tranche.core.errors import Conflict, Invalid
 from tranche.core.money import ZERO
+from tranche.projects.locks import lock_project
 from tranche.projects.models import Milestone, MilestoneStatus, Project
-from tranche.projects.schedule import check_billing, check_schedule_total
-from tranche.projects.selectors import live_invoice, milestone_amounts
-
-if TYPE_CHECKING:
-    from tranche.billing.models import Invoice
-    from tranche.sales.models import Quote
+from tranche.projects.selectors import find_milestone, milestones_of
+from tranche.sales.models import Quote
+from tranche.sales.schedule import check_billing, check_schedule_total
+from tranche.sales.services import quote_mark_accepted
 
 
 class _Unset:
@@ -31,8 +29,25 @@ class _Unset:
 UNSET: Final = _Unset()
 
 
+def quote_accept(*, actor: User, quote_id: int, now: datetime | None = None) -> Project:
+    """Accept a draft quote: it becomes a project with one milestone per schedule item.
+    Lives here, above sales, because it creates a project."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            quote = quote_mark_accepted(actor=actor, quote_id=quote_id, now=now)
+            return project_create_from_quote(actor=actor, quote=quote, now=now)
+    except IntegrityError:
+        # The quote's row lock makes this unreachable in practice; the unique origin_quote
+        # is the database's guarantee should a path ever skip the lock.
+        raise Conflict(
+            f"Quote {quote_id} has already been accepted.", code="quote_not_draft"
+        ) from None
+
+
 def project_create_from_quote(*, actor: User, quote: Quote, now: datetime) -> Project:
     """Called by quote acceptance, inside its transaction."""
+    require_atomic()
     project = Project.objects.create(
         name=quote.title,
         customer_id=quote.customer_id,
@@ -55,24 +70,6 @@ def project_create_from_quote(*, actor: User, quote: Quote, now: datetime) -> Pr
         for position, item in enumerate(quote.schedule.order_by("position", "id"), 1)
     )
     return project
-
-
-def _lock_project(project_id: int) -> Project:
-    return lock_one(Project, project_id, not_found=f"Project {project_id} does not exist.")
-
-
-def _milestones(project: Project) -> list[Milestone]:
-    return list(project.milestones.order_by("position", "id"))
-
-
-def _find(milestones: list[Milestone], milestone_id: int, project: Project) -> Milestone:
-    for milestone in milestones:
-        if milestone.pk == milestone_id:
-            return milestone
-    raise NotFound(
-        f"Milestone {milestone_id} does not exist in project {project.pk}.",
-        code="milestone_not_found",
-    )
 
 
 def _check_position(position: int | None, upper: int) -> None:
@@ -122,8 +119,8 @@ def milestone_create(
     with transaction.atomic():
         # The project row lock serialises schedule changes, so two concurrent additions
         # cannot together push the billable percentages past 100.
-        project = _lock_project(project_id)
-        milestones = _milestones(project)
+        project = lock_project(project_id)
+        milestones = milestones_of(project)
         _check_position(position, len(milestones) + 1)
         milestone = Milestone(
             project=project,
@@ -160,9 +157,9 @@ def milestone_update(
     non-billable drops its percentage."""
     now = now or timezone.now()
     with transaction.atomic():
-        project = _lock_project(project_id)
-        milestones = _milestones(project)
-        milestone = _find(milestones, milestone_id, project)
+        project = lock_project(project_id)
+        milestones = milestones_of(project)
+        milestone = find_milestone(milestones, milestone_id, project)
         _check_pending(milestone, "edited")
         fields = {"updated_at"}
         if not isinstance(title, _Unset):
@@ -204,77 +201,10 @@ def milestone_update(
 
 def milestone_delete(*, actor: User, project_id: int, milestone_id: int) -> None:
     with transaction.atomic():
-        project = _lock_project(project_id)
-        milestones = _milestones(project)
-        milestone = _find(milestones, milestone_id, project)
+        project = lock_project(project_id)
+        milestones = milestones_of(project)
+        milestone = find_milestone(milestones, milestone_id, project)
         _check_pending(milestone, "deleted")
         remaining = [m for m in milestones if m.pk != milestone.pk]
         milestone.delete()
         Milestone.objects.bulk_update(_renumber(remaining), ["position"])
-
-
-@dataclass(frozen=True)
-class Completion:
-    milestone: Milestone
-    invoice: Invoice | None
-    already_completed: bool
-
-
-def milestone_complete(
-    *, actor: User, project_id: int, milestone_id: int, now: datetime | None = None
-) -> Completion:
-    """Mark a milestone completed; a billable one gets its draft invoice in the same
-    transaction. Completing it again changes nothing and returns the same invoice."""
-    from tranche.billing.services import invoice_create_for_milestone
-
-    now = now or timezone.now()
-    with transaction.atomic():
-        # The project lock serialises completions (and schedule edits) of one project, so
-        # concurrent completions of a milestone queue here and find it completed.
-        project = _lock_project(project_id)
-        milestones = _milestones(project)
-        milestone = _find(milestones, milestone_id, project)
-        if milestone.status == MilestoneStatus.COMPLETED:
-            return Completion(milestone, live_invoice(milestone), already_completed=True)
-        milestone.status = MilestoneStatus.COMPLETED
-        milestone.completed_at = now
-        milestone.completed_by = actor
-        milestone.actual_date = timezone.localdate(now)
-        milestone.updated_at = now
-        milestone.save(
-            update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
-        )
-        invoice = None
-        if milestone.is_billable:
-            amount = milestone_amounts(project, milestones)[milestone.pk]
-            invoice = invoice_create_for_milestone(
-                actor=actor, project=project, milestone=milestone, amount=amount, now=now
-            ) or live_invoice(milestone)
-    return Completion(milestone, invoice, already_completed=False)
-
-
-def milestone_reopen(
-    *, actor: User, project_id: int, milestone_id: int, now: datetime | None = None
-) -> Milestone:
-    """Set a completed milestone back to pending; its draft invoice is cancelled. A sent
-    invoice must be cancelled by an admin first."""
-    from tranche.billing.services import invoice_cancel_draft_for_reopen
-
-    now = now or timezone.now()
-    with transaction.atomic():
-        project = _lock_project(project_id)
-        milestone = _find(_milestones(project), milestone_id, project)
-        if milestone.status == MilestoneStatus.PENDING:
-            return milestone
-        invoice = live_invoice(milestone)
-        if invoice is not None:
-            invoice_cancel_draft_for_reopen(actor=actor, invoice=invoice, now=now)
-        milestone.status = MilestoneStatus.PENDING
-        milestone.completed_at = None
-        milestone.completed_by = None
-        milestone.actual_date = None
-        milestone.updated_at = now
-        milestone.save(
-            update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
-        )
-    return milestone

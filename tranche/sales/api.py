@@ -6,10 +6,8 @@ from ninja import Query, Router, Status
 from tranche.accounts.access import require_staff
 from tranche.accounts.auth import actor
 from tranche.core.schemas import PageParams
-from tranche.projects.schemas import ProjectOut
-from tranche.projects.selectors import project_detail
 from tranche.sales import selectors, services
-from tranche.sales.schemas import AcceptOut, QuoteIn, QuoteOut, QuotePage
+from tranche.sales.schemas import QuoteIn, QuoteOut, QuotePage
 
 router = Router(tags=["quotes"])
 
@@ -39,15 +37,6 @@ def list_quotes(request: HttpRequest, page: Query[PageParams]) -> QuotePage:
 @router.get("/{quote_id}", response=QuoteOut)
 def get_quote(request: HttpRequest, quote_id: int) -> QuoteOut:
     return QuoteOut.of(selectors.access_quote(actor(request), quote_id))
-
-
-@router.post("/{quote_id}/accept", response={201: AcceptOut})
-def accept_quote(request: HttpRequest, quote_id: int) -> Status[AcceptOut]:
-    user = actor(request)
-    require_staff(user)
-    quote = selectors.access_quote(user, quote_id)
-    project = services.quote_accept(actor=user, quote_id=quote.pk)
-    return Status(201, AcceptOut(project=ProjectOut.of(project_detail(project, user=user))))
 
 
 @router.post("/{quote_id}/decline", response=QuoteOut)

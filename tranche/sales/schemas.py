@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from ninja import Schema
 from pydantic import Field
 
 from tranche.core.money import format_amount
 from tranche.core.schemas import Id, Input, MoneyIn, Percentage, Quantity, Text200, Text500
-from tranche.projects.schemas import ProjectOut, format_percentage
 from tranche.sales.models import Quote
+
+
+def format_percentage(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
 
 
 class QuoteLineIn(Input):
@@ -98,7 +102,3 @@ class QuoteOut(Schema):
 class QuotePage(Schema):
     items: list[QuoteOut]
     count: int
-
-
-class AcceptOut(Schema):
-    project: ProjectOut

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from tranche.accounts.models import Customer, User
-from tranche.core.db import lock_one, valid_id
+from tranche.core.db import lock_one, require_atomic, valid_id
 from tranche.core.errors import Conflict, Invalid
 from tranche.core.money import (
     MAX_AMOUNT,
@@ -21,10 +21,8 @@ from tranche.core.money import (
     normalize_currency,
     round_money,
 )
-from tranche.projects.models import Project
-from tranche.projects.schedule import check_billing, check_schedule_total
-from tranche.projects.services import project_create_from_quote
 from tranche.sales.models import Quote, QuoteLine, QuoteStatus, ScheduleItem
+from tranche.sales.schedule import check_billing, check_schedule_total
 
 
 @dataclass(frozen=True)
@@ -134,23 +132,16 @@ def _lock_draft_quote(quote_id: int) -> Quote:
     return quote
 
 
-def quote_accept(*, actor: User, quote_id: int, now: datetime | None = None) -> Project:
-    """Accept a draft quote: it becomes a project with one milestone per schedule item."""
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            quote = _lock_draft_quote(quote_id)
-            quote.status = QuoteStatus.ACCEPTED
-            quote.accepted_at = now
-            quote.accepted_by = actor
-            quote.save(update_fields=["status", "accepted_at", "accepted_by"])
-            return project_create_from_quote(actor=actor, quote=quote, now=now)
-    except IntegrityError:
-        # The row lock makes this unreachable in practice; the unique origin_quote is the
-        # database's guarantee should a path ever skip the lock.
-        raise Conflict(
-            f"Quote {quote_id} has already been accepted.", code="quote_not_draft"
-        ) from None
+def quote_mark_accepted(*, actor: User, quote_id: int, now: datetime) -> Quote:
+    """The sales half of accepting a quote, inside the acceptance's transaction (see
+    projects.services.quote_accept, which also creates the project)."""
+    require_atomic()
+    quote = _lock_draft_quote(quote_id)
+    quote.status = QuoteStatus.ACCEPTED
+    quote.accepted_at = now
+    quote.accepted_by = actor
+    quote.save(update_fields=["status", "accepted_at", "accepted_by"])
+    return quote
 
 
 def quote_decline(*, actor: User, quote_id: int) -> Quote:

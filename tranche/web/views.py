@@ -16,10 +16,10 @@ from tranche.accounts.models import User
 from tranche.accounts.services import authenticate_login
 from tranche.billing import selectors as billing
 from tranche.billing.models import InvoiceStatus
-from tranche.billing.services import invoice_send
+from tranche.billing.services.drafts import milestone_complete, milestone_reopen
+from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import DomainError, NotAuthenticated, NotFound, TooManyAttempts
-from tranche.projects.selectors import access_project, project_detail, project_details, project_list
-from tranche.projects.services import milestone_complete, milestone_reopen
+from tranche.projects.selectors import access_project, project_list
 
 
 def _user(request: HttpRequest) -> User:
@@ -31,7 +31,7 @@ def _user(request: HttpRequest) -> User:
 def home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     projects = list(project_list(user=user)[:50])
-    return render(request, "web/home.html", {"details": project_details(projects, user=user)})
+    return render(request, "web/home.html", {"details": billing.project_views(projects, user=user)})
 
 
 @login_required
@@ -45,7 +45,11 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(
         request,
         "web/project.html",
-        {"detail": project_detail(found, user=user), "invoices": invoices, "summary": summary},
+        {
+            "detail": billing.project_view(found, user=user),
+            "invoices": invoices,
+            "summary": summary,
+        },
     )
 
 

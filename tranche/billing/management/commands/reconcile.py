@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from tranche.billing.reconcile import reconcile_payments
+from tranche.billing.services.reconcile import reconcile_payments
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from tranche.billing.periodic import run_periodic
+from tranche.billing.services.periodic import run_periodic
 
 
 class Command(BaseCommand):

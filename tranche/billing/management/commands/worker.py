@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from tranche.billing.periodic import run_periodic
+from tranche.billing.services.periodic import run_periodic
 from tranche.notifications.services import outbox_deliver_due
 
 logger = logging.getLogger("tranche.worker")

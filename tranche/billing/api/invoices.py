@@ -1,3 +1,6 @@
+"""Invoices over HTTP: the financials reads, draft edits, sending, cancelling, payments
+recorded by hand, and Stripe's webhook."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,9 +11,8 @@ from ninja import Query, Router, Status
 from tranche.accounts.access import require_admin
 from tranche.accounts.auth import actor
 from tranche.accounts.models import User
-from tranche.billing import selectors, services
+from tranche.billing import selectors
 from tranche.billing.models import Invoice
-from tranche.billing.payments import payment_record_manual
 from tranche.billing.schemas import (
     BulkSendIn,
     BulkSendOut,
@@ -37,6 +39,10 @@ from tranche.billing.schemas import (
     ProjectSummaryOut,
     WebhookOut,
 )
+from tranche.billing.services.cancelling import invoice_cancel
+from tranche.billing.services.drafts import invoice_update_draft
+from tranche.billing.services.payments import payment_record_manual
+from tranche.billing.services.sending import invoice_send
 from tranche.billing.webhooks import webhook_receive
 from tranche.core.errors import DomainError, Invalid
 from tranche.projects.selectors import access_project
@@ -113,9 +119,7 @@ def edit_invoice(
     changes: dict[str, Any] = payload.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise Invalid("Fields may be left out, but not set to null.", code="null_not_allowed")
-    return _detail(
-        services.invoice_update_draft(actor=user, invoice_id=invoice.pk, **changes), user=user
-    )
+    return _detail(invoice_update_draft(actor=user, invoice_id=invoice.pk, **changes), user=user)
 
 
 @router.post("/projects/{project_id}/invoices/{invoice_id}/send", response=InvoiceSentOut)
@@ -123,7 +127,7 @@ def send_invoice(request: HttpRequest, project_id: int, invoice_id: int) -> Invo
     user = actor(request)
     require_admin(user)
     invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
-    sent = services.invoice_send(actor=user, invoice_id=invoice.pk)
+    sent = invoice_send(actor=user, invoice_id=invoice.pk)
     return InvoiceSentOut(message="Invoice sent successfully.", invoice=InvoiceOut.of(sent))
 
 
@@ -135,7 +139,7 @@ def cancel_invoice(
     require_admin(user)
     invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
     return _detail(
-        services.invoice_cancel(actor=user, invoice_id=invoice.pk, reason=payload.reason),
+        invoice_cancel(actor=user, invoice_id=invoice.pk, reason=payload.reason),
         user=user,
     )
 
@@ -192,7 +196,7 @@ def send_invoices(request: HttpRequest, payload: BulkSendIn) -> BulkSendOut:
     for invoice_id in dict.fromkeys(payload.invoice_ids):
         try:
             selectors.access_invoice(user, invoice_id)
-            sent = services.invoice_send(actor=user, invoice_id=invoice_id)
+            sent = invoice_send(actor=user, invoice_id=invoice_id)
         except DomainError as exc:
             results.append(
                 BulkSendResult(invoice_id=invoice_id, ok=False, detail=exc.detail, code=exc.code)

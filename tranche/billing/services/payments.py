@@ -22,7 +22,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from tranche.accounts.models import User
-from tranche.billing.gateways import sandbox_allowed
+from tranche.billing.audit import EventKind, record_event
+from tranche.billing.gateways import (
+    sandbox_allowed,
+)
+from tranche.billing.locks import lock_invoice
 from tranche.billing.models import (
     MANUAL_METHODS,
     OPEN_STATUSES,
@@ -32,14 +36,17 @@ from tranche.billing.models import (
     Payment,
     PaymentMethod,
 )
-from tranche.billing.services import (
-    lock_invoice,
-    queue_intent_amount_sync,
-    queue_invoice_email,
-    record_event,
-)
+from tranche.billing.rules import status_for
+from tranche.billing.services.emails import queue_invoice_email
+from tranche.billing.tasks import sync_intent_amount as sync_intent_amount_task
+from tranche.core.db import after_commit, require_atomic
 from tranche.core.errors import Conflict, DomainError, Invalid
-from tranche.core.money import ZERO, format_amount, format_for_people, has_currency_precision
+from tranche.core.money import (
+    ZERO,
+    format_amount,
+    format_for_people,
+    has_currency_precision,
+)
 
 
 class NotYetSettleable(Exception):
@@ -47,16 +54,9 @@ class NotYetSettleable(Exception):
     committed, a refund of a payment not recorded yet): try again later."""
 
 
-def status_for(invoice: Invoice, today: date) -> str:
-    if invoice.amount_paid >= invoice.amount:
-        return InvoiceStatus.PAID
-    if invoice.due_date < today:
-        return InvoiceStatus.OVERDUE
-    return InvoiceStatus.PARTIALLY_PAID if invoice.amount_paid > 0 else InvoiceStatus.PENDING
-
-
 def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
     """Recompute what was paid and move the status; the receipt goes out once."""
+    require_atomic()
     paid = invoice.payments.aggregate(total=Sum("amount"))["total"]
     credit_before = invoice.credit_owed
     invoice.amount_paid = Decimal(paid or ZERO).quantize(Decimal("0.001"))
@@ -64,7 +64,7 @@ def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
         # Someone has to give this money back: say so where staff look, once per increase.
         record_event(
             invoice,
-            "credit_owed",
+            EventKind.CREDIT_OWED,
             actor=actor,
             now=now,
             amount=format_amount(invoice.credit_owed, invoice.currency),
@@ -83,7 +83,7 @@ def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
     invoice.save(update_fields=["amount_paid", "status", "paid_at", "updated_at"])
     if invoice.status != before:
         record_event(
-            invoice, "status_changed", actor=actor, now=now, old=before, new=invoice.status
+            invoice, EventKind.STATUS_CHANGED, actor=actor, now=now, old=before, new=invoice.status
         )
     if invoice.status == InvoiceStatus.PAID:
         queue_invoice_email(invoice, "invoice_paid", now=now)
@@ -164,7 +164,12 @@ def payment_record_manual(
             created_at=now,
         )
         record_event(
-            invoice, "payment_recorded", actor=actor, now=now, amount=str(amount), method=method
+            invoice,
+            EventKind.PAYMENT_RECORDED,
+            actor=actor,
+            now=now,
+            amount=str(amount),
+            method=method,
         )
         _settle(invoice, now=now, actor=actor)
         # What is left to pay online changed (or nothing is left): the intent follows.
@@ -216,9 +221,9 @@ def settle_intent_succeeded(
         )
         if payment is not None:
             kind = (
-                "payment_on_cancelled_invoice"
+                EventKind.PAYMENT_ON_CANCELLED_INVOICE
                 if invoice.status == InvoiceStatus.CANCELLED
-                else "payment_recorded"
+                else EventKind.PAYMENT_RECORDED
             )
             record_event(
                 invoice,
@@ -270,17 +275,32 @@ def settle_refund(
                 created_at=now,
             )
         if payment is not None:
-            record_event(invoice, "refund_recorded", actor=None, now=now, amount=str(-delta))
+            record_event(
+                invoice, EventKind.REFUND_RECORDED, actor=None, now=now, amount=str(-delta)
+            )
             _settle(invoice, now=now, actor=None)
             queue_intent_amount_sync(invoice)
     return Recorded(payment, invoice)
 
 
+def queue_intent_amount_sync(invoice: Invoice) -> None:
+    """Once the current transaction commits, bring the invoice's PaymentIntent to the
+    amount due then (see invoice_sync_intent_amount). Called wherever the amount due
+    changes other than through the intent itself: a payment recorded by hand, a refund."""
+    if invoice.provider_reference and invoice.payment_gateway == PaymentMethod.STRIPE:
+        invoice_id = invoice.pk
+        after_commit(lambda: sync_intent_amount_task.enqueue(invoice_id))
+
+
 SANDBOX_CARD_PAYS = "4242424242424242"
+
+
 SANDBOX_OFF = (
     "This invoice was issued in test mode (the sandbox), which is switched off now, so it "
     "cannot be paid online. Please contact us to pay it."
 )
+
+
 SANDBOX_CARD_DECLINED = "4000000000000002"
 
 
@@ -308,7 +328,11 @@ def sandbox_pay(*, invoice_id: int, card_number: str, now: datetime | None = Non
             )
         if digits == SANDBOX_CARD_DECLINED:
             record_event(
-                invoice, "payment_failed", actor=None, now=now, message="Sandbox card declined"
+                invoice,
+                EventKind.PAYMENT_FAILED,
+                actor=None,
+                now=now,
+                message="Sandbox card declined",
             )
         elif digits == SANDBOX_CARD_PAYS:
             return settle_intent_succeeded(

@@ -1,3 +1,11 @@
+"""Every /api/projects endpoint, and quote acceptance: projects as the portal shows them
+(each milestone with its invoice), the schedule's writes, completing and reopening
+milestones (which make and cancel drafts), accepting a quote (which makes the project).
+
+They live in billing, the lowest app that knows both projects and invoices: one router
+must serve a path for all its methods, and the milestones list shows invoices. The
+handlers stay thin: the writes are projects' and billing's services."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,13 +16,13 @@ from ninja import Query, Router, Status
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.auth import actor
 from tranche.accounts.models import User
-from tranche.billing.schemas import InvoiceOut
+from tranche.billing.schemas import AcceptOut, CompletionOut, InvoiceOut
+from tranche.billing.selectors import project_view, project_views
+from tranche.billing.services.drafts import milestone_complete, milestone_reopen
 from tranche.core.errors import Invalid
 from tranche.core.schemas import PageParams
-from tranche.projects import selectors, services
 from tranche.projects.models import Project
 from tranche.projects.schemas import (
-    CompletionOut,
     CustomerMilestoneList,
     CustomerProjectOut,
     CustomerProjectPage,
@@ -27,14 +35,22 @@ from tranche.projects.schemas import (
     customer_milestones_out,
     milestones_out,
 )
+from tranche.projects.selectors import access_project, project_list
+from tranche.projects.services import (
+    milestone_create,
+    milestone_delete,
+    milestone_update,
+    quote_accept,
+)
+from tranche.sales.selectors import access_quote
 
 router = Router(tags=["projects"])
+quotes_router = Router(tags=["quotes"])
 
 
 def _milestone_out(user: User, project: Project, milestone_id: int) -> MilestoneOut:
     """A milestone as the API shows staff: its amount depends on the whole schedule."""
-    detail = selectors.project_detail(project, user=user)
-    return next(m for m in milestones_out(detail) if m.id == milestone_id)
+    return next(m for m in milestones_out(project_view(project, user=user)) if m.id == milestone_id)
 
 
 # Reads a customer can reach answer in the staff shape or the customer's allow-listed one
@@ -50,14 +66,14 @@ def list_projects(
     request: HttpRequest, page: Query[PageParams]
 ) -> ProjectPage | CustomerProjectPage:
     user = actor(request)
-    projects = selectors.project_list(user=user)
+    projects = project_list(user=user)
     items = list(projects[page.offset : page.offset + page.limit])
-    details = selectors.project_details(items, user=user)
+    views = project_views(items, user=user)
     if not user.is_staff_member:
         return CustomerProjectPage(
-            items=[CustomerProjectOut.of(d) for d in details], count=projects.count()
+            items=[CustomerProjectOut.of(v) for v in views], count=projects.count()
         )
-    return ProjectPage(items=[ProjectOut.of(d) for d in details], count=projects.count())
+    return ProjectPage(items=[ProjectOut.of(v) for v in views], count=projects.count())
 
 
 @router.get(
@@ -67,10 +83,10 @@ def list_projects(
 )
 def get_project(request: HttpRequest, project_id: int) -> ProjectOut | CustomerProjectOut:
     user = actor(request)
-    detail = selectors.project_detail(selectors.access_project(user, project_id), user=user)
+    view = project_view(access_project(user, project_id), user=user)
     if not user.is_staff_member:
-        return CustomerProjectOut.of(detail)
-    return ProjectOut.of(detail)
+        return CustomerProjectOut.of(view)
+    return ProjectOut.of(view)
 
 
 @router.get(
@@ -80,10 +96,10 @@ def get_project(request: HttpRequest, project_id: int) -> ProjectOut | CustomerP
 )
 def list_milestones(request: HttpRequest, project_id: int) -> MilestoneList | CustomerMilestoneList:
     user = actor(request)
-    detail = selectors.project_detail(selectors.access_project(user, project_id), user=user)
+    view = project_view(access_project(user, project_id), user=user)
     if not user.is_staff_member:
-        return CustomerMilestoneList(items=customer_milestones_out(detail))
-    return MilestoneList(items=milestones_out(detail))
+        return CustomerMilestoneList(items=customer_milestones_out(view))
+    return MilestoneList(items=milestones_out(view))
 
 
 @router.post("/{project_id}/milestones", response={201: MilestoneOut})
@@ -92,8 +108,8 @@ def create_milestone(
 ) -> Status[MilestoneOut]:
     user = actor(request)
     require_staff(user)
-    project = selectors.access_project(user, project_id)
-    milestone = services.milestone_create(actor=user, project_id=project.pk, **payload.model_dump())
+    project = access_project(user, project_id)
+    milestone = milestone_create(actor=user, project_id=project.pk, **payload.model_dump())
     return Status(201, _milestone_out(user, project, milestone.pk))
 
 
@@ -103,14 +119,12 @@ def update_milestone(
 ) -> MilestoneOut:
     user = actor(request)
     require_staff(user)
-    project = selectors.access_project(user, project_id)
+    project = access_project(user, project_id)
     changes: dict[str, Any] = payload.model_dump(exclude_unset=True)
     for field in ("title", "is_billable", "position"):
         if field in changes and changes[field] is None:
             raise Invalid(f"{field} cannot be null.", code="null_not_allowed")
-    services.milestone_update(
-        actor=user, project_id=project.pk, milestone_id=milestone_id, **changes
-    )
+    milestone_update(actor=user, project_id=project.pk, milestone_id=milestone_id, **changes)
     return _milestone_out(user, project, milestone_id)
 
 
@@ -118,8 +132,8 @@ def update_milestone(
 def delete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> Status[None]:
     user = actor(request)
     require_staff(user)
-    project = selectors.access_project(user, project_id)
-    services.milestone_delete(actor=user, project_id=project.pk, milestone_id=milestone_id)
+    project = access_project(user, project_id)
+    milestone_delete(actor=user, project_id=project.pk, milestone_id=milestone_id)
     return Status(204, None)
 
 
@@ -127,8 +141,8 @@ def delete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
 def complete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> CompletionOut:
     user = actor(request)
     require_staff(user)
-    project = selectors.access_project(user, project_id)
-    done = services.milestone_complete(actor=user, project_id=project.pk, milestone_id=milestone_id)
+    project = access_project(user, project_id)
+    done = milestone_complete(actor=user, project_id=project.pk, milestone_id=milestone_id)
     return CompletionOut(
         message=(
             "Milestone was already completed."
@@ -144,6 +158,15 @@ def complete_milestone(request: HttpRequest, project_id: int, milestone_id: int)
 def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> MilestoneOut:
     user = actor(request)
     require_admin(user)
-    project = selectors.access_project(user, project_id)
-    services.milestone_reopen(actor=user, project_id=project.pk, milestone_id=milestone_id)
+    project = access_project(user, project_id)
+    milestone_reopen(actor=user, project_id=project.pk, milestone_id=milestone_id)
     return _milestone_out(user, project, milestone_id)
+
+
+@quotes_router.post("/{quote_id}/accept", response={201: AcceptOut})
+def accept_quote(request: HttpRequest, quote_id: int) -> Status[AcceptOut]:
+    user = actor(request)
+    require_staff(user)
+    quote = access_quote(user, quote_id)
+    project = quote_accept(actor=user, quote_id=quote.pk)
+    return Status(201, AcceptOut(project=ProjectOut.of(project_view(project, user=user))))

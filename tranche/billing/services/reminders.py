@@ -13,8 +13,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tranche.billing.models import OPEN_STATUSES, Invoice, InvoiceStatus
-from tranche.billing.services import lock_invoice, queue_invoice_email, record_event
+from tranche.billing.audit import EventKind, record_event
+from tranche.billing.locks import lock_invoice
+from tranche.billing.models import (
+    OPEN_STATUSES,
+    Invoice,
+    InvoiceStatus,
+)
+from tranche.billing.rules import status_for
+from tranche.billing.services.emails import queue_invoice_email
 
 logger = logging.getLogger(__name__)
 
@@ -94,15 +101,16 @@ def _mark_overdue(invoice_id: int, *, today: date, now: datetime) -> bool:
         invoice = lock_invoice(invoice_id)
         if (
             invoice.status not in (InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID)
-            or invoice.due_date >= today
-            or invoice.amount_due <= 0
+            or status_for(invoice, today) != InvoiceStatus.OVERDUE
         ):
             return False
         before = invoice.status
         invoice.status = InvoiceStatus.OVERDUE
         invoice.updated_at = now
         invoice.save(update_fields=["status", "updated_at"])
-        record_event(invoice, "status_changed", actor=None, now=now, old=before, new=invoice.status)
+        record_event(
+            invoice, EventKind.STATUS_CHANGED, actor=None, now=now, old=before, new=invoice.status
+        )
     return True
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from tranche.billing.reminders import TickReport, invoices_tick
+from tranche.billing.services.reminders import TickReport, invoices_tick
 from tranche.billing.webhooks import RetryReport, events_retry
 from tranche.notifications.services import DeliveryReport, outbox_deliver_due_report
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tranche.billing.gateways import GatewayError, gateway_for
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
-from tranche.billing.payments import NotYetSettleable, settle_intent_succeeded
+from tranche.billing.services.payments import NotYetSettleable, settle_intent_succeeded
 from tranche.core.errors import DomainError
 from tranche.core.money import format_for_people, from_minor_units
 

@@ -1,0 +1,40 @@
+"""The invoice rules every billing service applies, written once."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.core.errors import Conflict
+
+# Longer than the provider call can take (timeout and one retry): a claim older than this
+# was left by a process that died mid-send, and the invoice may be sent again.
+SEND_CLAIM_TIMEOUT = timedelta(minutes=2)
+
+
+def status_for(invoice: Invoice, today: date) -> str:
+    """What a sent invoice's facts make it: paid once nothing is due, overdue once its due
+    date has passed with money due, else pending or partially paid. The one rule for
+    'overdue', used when money moves and by the periodic pass."""
+    if invoice.amount_paid >= invoice.amount:
+        return InvoiceStatus.PAID
+    if invoice.due_date < today:
+        return InvoiceStatus.OVERDUE
+    return InvoiceStatus.PARTIALLY_PAID if invoice.amount_paid > 0 else InvoiceStatus.PENDING
+
+
+def require_draft(invoice: Invoice, action: str) -> None:
+    if invoice.status != InvoiceStatus.DRAFT:
+        shown = invoice.number or f"Invoice {invoice.pk}"
+        raise Conflict(
+            f"{shown} is {invoice.status.replace('_', ' ')}; only a draft can be {action}.",
+            code="invoice_not_draft",
+        )
+
+
+def require_unclaimed(invoice: Invoice, now: datetime) -> None:
+    if invoice.send_claimed_at and now - invoice.send_claimed_at < SEND_CLAIM_TIMEOUT:
+        raise Conflict(
+            f"Invoice {invoice.pk} is being sent right now; wait a moment and reload it.",
+            code="invoice_send_in_progress",
+        )

@@ -1,0 +1,107 @@
+"""Cancelling an invoice: a draft, or a sent invoice nobody paid (it keeps its number)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from tranche.accounts.models import User
+from tranche.billing.audit import EventKind, record_event
+from tranche.billing.gateways import (
+    GatewayError,
+    gateway_for,
+)
+from tranche.billing.locks import lock_invoice
+from tranche.billing.models import (
+    Invoice,
+    InvoiceStatus,
+)
+from tranche.billing.rules import require_unclaimed
+from tranche.billing.services.emails import queue_invoice_email
+from tranche.core.db import require_atomic
+from tranche.core.errors import Conflict, Invalid, ProviderError
+
+
+def _mark_cancelled(invoice: Invoice, *, actor: User, reason: str, now: datetime) -> None:
+    """The one way an invoice becomes cancelled, whichever path asked for it."""
+    require_atomic()
+    invoice.status = InvoiceStatus.CANCELLED
+    invoice.cancelled_at = now
+    invoice.cancelled_by = actor
+    invoice.cancel_reason = reason
+    invoice.updated_at = now
+    invoice.save(
+        update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"]
+    )
+    record_event(invoice, EventKind.CANCELLED, actor=actor, now=now, reason=reason)
+
+
+def invoice_cancel(
+    *,
+    actor: User,
+    invoice_id: int,
+    reason: str,
+    now: datetime | None = None,
+) -> Invoice:
+    """Cancel a draft, or a sent invoice with no payments (it keeps its number). Its
+    PaymentIntent is cancelled at the gateway the invoice was sent with, whatever is
+    configured for new invoices today."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("Say why the invoice is cancelled.", code="reason_required")
+
+    def check(invoice: Invoice) -> None:
+        if invoice.status == InvoiceStatus.CANCELLED:
+            raise Conflict(f"{invoice} is already cancelled.", code="invoice_already_cancelled")
+        if invoice.amount_paid != 0 or invoice.status in (
+            InvoiceStatus.PAID,
+            InvoiceStatus.PARTIALLY_PAID,
+        ):
+            raise Conflict(
+                f"{invoice} has payments and cannot be cancelled; refund them first.",
+                code="invoice_has_payments",
+            )
+        require_unclaimed(invoice, now)
+
+    with transaction.atomic(durable=True):
+        invoice = lock_invoice(invoice_id)
+        check(invoice)
+        intent_id = invoice.provider_reference
+        gateway_name = invoice.payment_gateway
+    if intent_id:
+        # Stop the customer paying it before we say it is cancelled; no lock is held while
+        # the provider answers, so the state is checked again below.
+        gateway = gateway_for(gateway_name)
+        try:
+            gateway.cancel_intent(intent_id)
+        except GatewayError as exc:
+            raise ProviderError(
+                f"{exc}. The invoice was not cancelled; try again in a few minutes.",
+                code="payment_provider_error",
+            ) from exc
+    with transaction.atomic(durable=True):
+        invoice = lock_invoice(invoice_id)
+        check(invoice)
+        was_sent = invoice.status != InvoiceStatus.DRAFT
+        _mark_cancelled(invoice, actor=actor, reason=reason, now=now)
+        if was_sent:
+            queue_invoice_email(invoice, "invoice_cancelled", now=now)
+    return invoice
+
+
+def invoice_cancel_draft_for_reopen(*, actor: User, invoice: Invoice, now: datetime) -> None:
+    """Milestone reopening, inside its transaction (the project already locked): the draft
+    goes; a sent invoice stays."""
+    require_atomic()
+    invoice = lock_invoice(invoice.pk)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise Conflict(
+            f"Invoice {invoice.number} was already sent for this milestone. Cancel the "
+            "invoice first, then reopen the milestone.",
+            code="invoice_already_sent",
+        )
+    require_unclaimed(invoice, now)
+    _mark_cancelled(invoice, actor=actor, reason="Milestone reopened", now=now)

@@ -1,0 +1,225 @@
+"""Draft invoices: a billable milestone's completion makes one, reopening the milestone
+cancels it, and an admin may edit it until it is sent.
+
+Milestone completion and reopening live here, not in projects: they create and cancel
+invoices, and billing is the app that knows both projects and invoices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tranche.accounts.models import User
+from tranche.billing.audit import EventKind, record_event
+from tranche.billing.locks import lock_project_and_invoice
+from tranche.billing.models import (
+    Invoice,
+    InvoiceStatus,
+    InvoiceType,
+)
+from tranche.billing.rules import require_draft, require_unclaimed
+from tranche.billing.selectors import live_invoice
+from tranche.billing.services.cancelling import invoice_cancel_draft_for_reopen
+from tranche.core.db import require_atomic
+from tranche.core.errors import Invalid
+from tranche.core.money import (
+    ZERO,
+    format_for_people,
+    has_currency_precision,
+)
+from tranche.projects.locks import lock_project
+from tranche.projects.models import Milestone, MilestoneStatus, Project
+from tranche.projects.selectors import find_milestone, milestone_amounts, milestones_of
+
+
+def unbilled_amount(project: Project, *, excluding: Invoice | None = None) -> Decimal:
+    """What the contract still allows to be invoiced: the total less every live invoice
+    (drafts included)."""
+    live = project.invoices.exclude(status=InvoiceStatus.CANCELLED)
+    if excluding is not None:
+        live = live.exclude(pk=excluding.pk)
+    return project.contract_total - sum(live.values_list("amount", flat=True), ZERO)
+
+
+def invoice_create_for_milestone(
+    *, actor: User, project: Project, milestone: Milestone, amount: Decimal, now: datetime
+) -> Invoice | None:
+    """The draft invoice of a just-completed billable milestone. Called by milestone
+    completion inside its transaction, with the milestone row locked.
+
+    Returns None when the milestone already has a live invoice (the database's partial
+    unique index decides, so a concurrent completion cannot make a second one)."""
+    require_atomic()
+    if project.origin_quote_id is None:
+        raise Invalid(
+            f"Project {project.pk} has no originating quote, so there is nothing to bill "
+            "this milestone against.",
+            code="project_without_quote",
+        )
+    if amount <= 0:
+        raise Invalid(
+            f"Milestone {milestone.title!r} bills nothing (its amount is zero); make it "
+            "non-billable or change its percentage before completing it.",
+            code="milestone_amount_zero",
+        )
+    if amount > unbilled_amount(project):
+        raise Invalid(
+            f"Billing {milestone.title!r} would invoice more than the contract total; "
+            "lower or cancel another invoice of this project first.",
+            code="contract_overbilled",
+        )
+    customer = project.customer
+    today = timezone.localdate(now)
+    try:
+        with transaction.atomic():
+            invoice = Invoice.objects.create(
+                project=project,
+                quote_id=project.origin_quote_id,
+                milestone=milestone,
+                customer=customer,
+                invoice_type=InvoiceType.MILESTONE,
+                currency=project.currency,
+                amount=amount,
+                description=f"Payment for completed milestone: {milestone.title}",
+                issue_date=today,
+                due_date=today + timedelta(days=customer.payment_terms_days),
+                customer_name=customer.name,
+                customer_email=customer.billing_email,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError:
+        return None
+    record_event(
+        invoice,
+        EventKind.CREATED,
+        actor=actor,
+        now=now,
+        milestone_id=milestone.pk,
+        amount=str(amount),
+    )
+    return invoice
+
+
+def invoice_update_draft(
+    *,
+    actor: User,
+    invoice_id: int,
+    amount: Decimal | None = None,
+    description: str | None = None,
+    due_date: date | None = None,
+    now: datetime | None = None,
+) -> Invoice:
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The project first, as everywhere (see billing.locks): two drafts edited at once
+        # then cannot together bill more than the contract.
+        project, invoice = lock_project_and_invoice(invoice_id)
+        require_draft(invoice, "edited")
+        require_unclaimed(invoice, now)
+        changes: dict[str, str] = {}
+        if amount is not None:
+            if amount <= 0:
+                raise Invalid("The amount must be greater than zero.", code="amount_not_positive")
+            if not has_currency_precision(amount, invoice.currency):
+                raise Invalid(
+                    f"{amount} has more decimal places than {invoice.currency} allows.",
+                    code="amount_precision",
+                )
+            available = unbilled_amount(project, excluding=invoice)
+            if amount > available:
+                raise Invalid(
+                    f"{format_for_people(amount, invoice.currency)} is more than remains "
+                    f"unbilled on the contract ({format_for_people(available, invoice.currency)}).",
+                    code="amount_exceeds_unbilled",
+                )
+            changes["amount"] = f"{invoice.amount} -> {amount}"
+            invoice.amount = amount
+        if description is not None:
+            if not description.strip():
+                raise Invalid("The description cannot be empty.", code="description_required")
+            changes["description"] = "changed"
+            invoice.description = description.strip()
+        if due_date is not None:
+            if due_date < invoice.issue_date:
+                raise Invalid(
+                    "The due date cannot be before the issue date.", code="due_date_invalid"
+                )
+            changes["due_date"] = f"{invoice.due_date} -> {due_date}"
+            invoice.due_date = due_date
+            invoice.due_date_fixed = True
+        if changes:
+            invoice.updated_at = now
+            invoice.save(
+                update_fields=["amount", "description", "due_date", "due_date_fixed", "updated_at"]
+            )
+            record_event(invoice, EventKind.EDITED, actor=actor, now=now, **changes)
+    return invoice
+
+
+@dataclass(frozen=True)
+class Completion:
+    milestone: Milestone
+    invoice: Invoice | None
+    already_completed: bool
+
+
+def milestone_complete(
+    *, actor: User, project_id: int, milestone_id: int, now: datetime | None = None
+) -> Completion:
+    """Mark a milestone completed; a billable one gets its draft invoice in the same
+    transaction. Completing it again changes nothing and returns the same invoice."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The project lock serialises completions (and schedule edits) of one project, so
+        # concurrent completions of a milestone queue here and find it completed.
+        project = lock_project(project_id)
+        milestones = milestones_of(project)
+        milestone = find_milestone(milestones, milestone_id, project)
+        if milestone.status == MilestoneStatus.COMPLETED:
+            return Completion(milestone, live_invoice(milestone), already_completed=True)
+        milestone.status = MilestoneStatus.COMPLETED
+        milestone.completed_at = now
+        milestone.completed_by = actor
+        milestone.actual_date = timezone.localdate(now)
+        milestone.updated_at = now
+        milestone.save(
+            update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
+        )
+        invoice = None
+        if milestone.is_billable:
+            amount = milestone_amounts(project, milestones)[milestone.pk]
+            invoice = invoice_create_for_milestone(
+                actor=actor, project=project, milestone=milestone, amount=amount, now=now
+            ) or live_invoice(milestone)
+    return Completion(milestone, invoice, already_completed=False)
+
+
+def milestone_reopen(
+    *, actor: User, project_id: int, milestone_id: int, now: datetime | None = None
+) -> Milestone:
+    """Set a completed milestone back to pending; its draft invoice is cancelled. A sent
+    invoice must be cancelled by an admin first."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        project = lock_project(project_id)
+        milestone = find_milestone(milestones_of(project), milestone_id, project)
+        if milestone.status == MilestoneStatus.PENDING:
+            return milestone
+        invoice = live_invoice(milestone)
+        if invoice is not None:
+            invoice_cancel_draft_for_reopen(actor=actor, invoice=invoice, now=now)
+        milestone.status = MilestoneStatus.PENDING
+        milestone.completed_at = None
+        milestone.completed_by = None
+        milestone.actual_date = None
+        milestone.updated_at = now
+        milestone.save(
+            update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
+        )
+    return milestone

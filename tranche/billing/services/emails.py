@@ -1,0 +1,43 @@
+"""The customer emails about an invoice, queued in the outbox with the change they report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+
+from tranche.billing.models import (
+    Invoice,
+)
+from tranche.core.db import require_atomic
+from tranche.core.money import (
+    format_for_people,
+)
+from tranche.notifications.services import outbox_enqueue
+
+
+def queue_invoice_email(
+    invoice: Invoice, kind: str, *, now: datetime, step: str = "", **extra: object
+) -> None:
+    """Queue one of the customer emails about `invoice`; the key makes each (kind, step)
+    go out at most once per invoice."""
+    require_atomic()
+    project = invoice.project
+    outbox_enqueue(
+        key=f"invoice:{invoice.pk}:{kind}{':' + step if step else ''}",
+        kind=kind,
+        to=invoice.customer_email,
+        template=kind,
+        context={
+            "invoice": invoice,
+            "project": project,
+            "business_name": settings.BUSINESS_NAME,
+            "greeting_name": invoice.customer.contact_name or invoice.customer_name,
+            "amount": format_for_people(invoice.amount, invoice.currency),
+            "amount_due": format_for_people(invoice.amount_due, invoice.currency),
+            "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
+            "sandbox": invoice.payment_gateway == "sandbox",
+            **extra,
+        },
+        now=now,
+    )
