@@ -16,8 +16,8 @@ from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.payments import payment_record_manual
 from tranche.billing.reminders import invoices_tick
 from tranche.billing.services import invoice_cancel, invoice_send, invoice_update_draft
+from tranche.notifications.delivery import outbox_deliver_due
 from tranche.notifications.models import OutboxEmail
-from tranche.notifications.services import outbox_deliver_due
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db

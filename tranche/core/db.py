@@ -1,4 +1,4 @@
-"""Helpers for guarded writes: row locks, and work after commit."""
+"""Helpers for guarded writes: row locks, transactions required, and work after commit."""
 
 from __future__ import annotations
 
@@ -34,3 +34,12 @@ def lock_one(model: type[M], pk: int, *, not_found: str) -> M:
 def after_commit(func: Callable[[], object]) -> None:
     """Run `func` once the current transaction commits; never if it rolls back."""
     transaction.on_commit(func, robust=True)
+
+
+def require_atomic() -> None:
+    """For functions whose writes must commit with the caller's change, never alone."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(
+            "This must run inside the transaction of the change it belongs to: "
+            "call it within `transaction.atomic()`."
+        )
