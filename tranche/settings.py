@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "tranche.billing",
     "tranche.notifications",
     "tranche.web",
+    # After our apps, so tranche/core/templates/admin/ can adjust the admin's templates.
+    "django.contrib.admin",
     "django_tasks",
     "django_tasks_db",
 ]

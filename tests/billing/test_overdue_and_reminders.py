@@ -18,8 +18,8 @@ from tranche.billing.services.drafts import invoice_update_draft
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.reminders import invoices_tick
 from tranche.billing.services.sending import invoice_send
+from tranche.notifications.delivery import outbox_deliver_due
 from tranche.notifications.models import OutboxEmail
-from tranche.notifications.services import outbox_deliver_due
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db

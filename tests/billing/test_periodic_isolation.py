@@ -23,9 +23,9 @@ from tranche.billing.services.periodic import run_periodic
 from tranche.billing.services.reminders import invoices_tick
 from tranche.billing.services.sending import invoice_send
 from tranche.billing.webhooks import events_retry, webhook_receive
-from tranche.notifications import services as notifications
+from tranche.notifications import delivery
+from tranche.notifications.delivery import outbox_deliver_due
 from tranche.notifications.models import OutboxEmail, OutboxStatus
-from tranche.notifications.services import outbox_deliver_due
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -93,14 +93,14 @@ def test_an_email_whose_delivery_raises_does_not_stop_the_others(
 ) -> None:
     send_three(project_a, admin)  # three invoice emails queued; after commit never ran
     first, broken, last = OutboxEmail.objects.order_by("pk")
-    real = notifications._claim
+    real = delivery._claim
 
     def claim(email_id: int, now: datetime) -> OutboxEmail | None:
         if email_id == broken.pk:
             raise RuntimeError("row lock timed out")
         return real(email_id, now)
 
-    monkeypatch.setattr(notifications, "_claim", claim)
+    monkeypatch.setattr(delivery, "_claim", claim)
 
     assert outbox_deliver_due() == 2
 

@@ -12,8 +12,9 @@ from tests.fakes.smtp_server import SmtpServer
 from tests.helpers import AfterCommit
 from tranche.accounts.models import User
 from tranche.billing.services.sending import invoice_send
+from tranche.notifications.delivery import outbox_deliver_due
 from tranche.notifications.models import OutboxEmail, OutboxStatus
-from tranche.notifications.services import outbox_deliver_due
+from tranche.notifications.services import outbox_enqueue
 from tranche.projects.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +89,19 @@ def test_no_email_for_a_send_that_rolled_back(
         send_then_fail()
     assert smtp.messages == []
     assert OutboxEmail.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_email_cannot_be_queued_outside_the_transaction_of_its_change(
+    smtp: SmtpServer,
+) -> None:
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        outbox_enqueue(
+            key="alone",
+            kind="invoice_sent",
+            to="accounts@acme.example",
+            template="invoice_sent",
+            context={},
+        )
+    assert OutboxEmail.objects.count() == 0
+    assert smtp.messages == []

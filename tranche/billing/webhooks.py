@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -266,3 +267,48 @@ def _audit(kind: str, obj: dict[str, Any], now: datetime) -> str:
         )
         record_event(invoice, name, actor=None, now=now, message=error)
     return "recorded"
+
+
+# --- retried by a person (the operations admin) -------------------------------------------
+
+GAVE_UP = "gave up: "  # the prefix `events_retry` writes on an event it stops retrying
+
+
+@dataclass(frozen=True)
+class ManualRetryReport:
+    processed: int  # settled (or refused, rejected) by this retry
+    waiting: int  # still cannot be settled: a waiting event waits on, a given-up one stays so
+    skipped: int  # already processed; Tranche acted on it once and does not again
+
+
+def stripe_events_retry(
+    *, event_ids: Iterable[int], now: datetime | None = None
+) -> ManualRetryReport:
+    """Process the selected events again now, through the same path as the webhook: the
+    ones still waiting and the ones the worker gave up on (their invoice may be fixed
+    since). Each is isolated: one that raises is logged, counted as waiting, and the
+    others are still processed."""
+    now = now or timezone.now()
+    processed = waiting = skipped = 0
+    rows = StripeEvent.objects.filter(pk__in=list(event_ids)).order_by("received_at", "pk")
+    for row in rows:
+        given_up = row.processed_at is not None and row.outcome.startswith(GAVE_UP)
+        if row.processed_at is not None and not given_up:
+            skipped += 1
+            continue
+        row.processed_at = None
+        try:
+            event_process(row, now=now)
+        except Exception:
+            logger.exception("Stripe event %s could not be processed", row.event_id)
+        if row.processed_at is not None:
+            processed += 1
+            continue
+        waiting += 1
+        if given_up:
+            # Still unsettleable: back in the worker's queue, it would only be given up
+            # again at the next pass. It stays given up, with this attempt's reason.
+            StripeEvent.objects.filter(pk=row.pk).update(
+                outcome=f"{GAVE_UP}{row.outcome}"[:200], processed_at=now
+            )
+    return ManualRetryReport(processed=processed, waiting=waiting, skipped=skipped)

@@ -1,4 +1,4 @@
-"""Helpers for guarded writes: row locks, and work after commit."""
+"""Helpers for guarded writes: row locks, transactions required, and work after commit."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def require_atomic() -> None:
     audit event, an outbox email, a draft made by a completion), never on their own."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(
-            "This function must run inside the transaction of the change it belongs to "
-            "(transaction.atomic())."
+            "This must run inside the transaction of the change it belongs to: "
+            "call it within `transaction.atomic()`."
         )
 
 

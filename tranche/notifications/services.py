@@ -1,34 +1,26 @@
 """The email outbox: queue inside the business transaction, deliver after commit.
 
-Delivery claims a row in a short transaction, talks to SMTP with no lock held, then
-records the outcome. A failed attempt is retried later with exponential backoff by
-`outbox_deliver_due`, which the worker runs periodically."""
+`outbox_enqueue` writes the email in the caller's transaction and, once that commits,
+enqueues the `deliver_email` task; `outbox_retry` gives failed emails a fresh series of
+attempts. Sending itself lives in `notifications.delivery`."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
+from functools import partial
 
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
-from tranche.core.db import after_commit
+from tranche.core.db import after_commit, require_atomic
 from tranche.notifications.models import OutboxEmail, OutboxStatus
+from tranche.notifications.tasks import deliver_email as deliver_email_task
 
 logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 12
-# A claim older than this belongs to a worker that died mid-send; the row is retried.
-CLAIM_TIMEOUT = timedelta(minutes=5)
-
-
-def backoff(attempts: int) -> timedelta:
-    """1, 2, 4 … minutes, capped at 6 hours."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
 def render_plain(template_name: str, context: dict[str, object]) -> str:
@@ -52,6 +44,9 @@ def outbox_enqueue(
 
     Must be called inside the transaction of the change the email reports. Returns None
     when an email with this key was queued before (it is never queued twice)."""
+    # Outside a transaction the email would be committed on its own, before (or without)
+    # the change it reports.
+    require_atomic()
     now = now or timezone.now()
     subject = render_plain(f"notifications/{template}.subject.txt", context).strip()
     try:
@@ -74,86 +69,31 @@ def outbox_enqueue(
 
 
 def _enqueue_delivery(email_id: int) -> None:
-    from tranche.notifications.tasks import deliver_email
-
     try:
-        deliver_email.enqueue(email_id)
+        deliver_email_task.enqueue(email_id)
     except Exception:  # the periodic sweep delivers it anyway
         logger.exception("Could not enqueue delivery of outbox email %s", email_id)
 
 
-def _claim(email_id: int, now: datetime) -> OutboxEmail | None:
+def outbox_retry(*, email_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Give failed emails a fresh series of attempts, starting now; returns how many.
+
+    Emails that are not failed (pending, sending, sent) are left as they are. Delivery
+    is enqueued once the retry commits, and the periodic sweep picks them up anyway."""
+    now = now or timezone.now()
     with transaction.atomic():
-        email = OutboxEmail.objects.select_for_update().filter(pk=email_id).first()
-        if email is None or email.status in (OutboxStatus.SENT, OutboxStatus.FAILED):
-            return None
-        if (
-            email.status == OutboxStatus.SENDING
-            and email.claimed_at
-            and now - email.claimed_at < CLAIM_TIMEOUT
-        ):
-            return None
-        if email.next_attempt_at > now:
-            return None
-        email.status = OutboxStatus.SENDING
-        email.claimed_at = now
-        email.attempts += 1
-        email.save(update_fields=["status", "claimed_at", "attempts"])
-    return email
-
-
-def outbox_deliver(*, email_id: int, now: datetime | None = None) -> bool:
-    """Try to send one queued email now. True when it was sent by this call."""
-    now = now or timezone.now()
-    email = _claim(email_id, now)
-    if email is None:
-        return False
-    message = EmailMultiAlternatives(email.subject, email.body_text, to=[email.to])
-    if email.body_html:
-        message.attach_alternative(email.body_html, "text/html")
-    try:
-        message.send()
-    except Exception as exc:  # SMTP refused, timed out, connection dropped …
-        failed = email.attempts >= MAX_ATTEMPTS
-        OutboxEmail.objects.filter(pk=email.pk).update(
-            status=OutboxStatus.FAILED if failed else OutboxStatus.PENDING,
-            claimed_at=None,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            next_attempt_at=now + backoff(email.attempts),
+        # Locked so a delivery that is finishing cannot interleave with the reset.
+        retried = list(
+            OutboxEmail.objects.select_for_update()
+            .filter(pk__in=list(email_ids), status=OutboxStatus.FAILED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        logger.warning(
-            "Email %s to %s failed (attempt %s): %s", email.pk, email.to, email.attempts, exc
+        OutboxEmail.objects.filter(pk__in=retried).update(
+            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_at=None
         )
-        return False
-    OutboxEmail.objects.filter(pk=email.pk).update(
-        status=OutboxStatus.SENT, sent_at=timezone.now(), claimed_at=None, last_error=""
-    )
-    return True
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    sent: int
-    failed: int  # raised something other than an SMTP failure; logged, left for later
-
-
-def outbox_deliver_due_report(*, now: datetime | None = None, limit: int = 100) -> DeliveryReport:
-    """Send every email whose next attempt is due. Each email is isolated: one that
-    raises is logged and counted, and the others still go out."""
-    now = now or timezone.now()
-    due = OutboxEmail.objects.filter(
-        status__in=[OutboxStatus.PENDING, OutboxStatus.SENDING], next_attempt_at__lte=now
-    ).values_list("pk", flat=True)[:limit]
-    sent = failed = 0
-    for pk in list(due):
-        try:
-            sent += outbox_deliver(email_id=pk, now=now)
-        except Exception:
-            logger.exception("Could not deliver outbox email %s", pk)
-            failed += 1
-    return DeliveryReport(sent=sent, failed=failed)
-
-
-def outbox_deliver_due(*, now: datetime | None = None, limit: int = 100) -> int:
-    """Send every email whose next attempt is due; returns how many were sent."""
-    return outbox_deliver_due_report(now=now, limit=limit).sent
+        for email_id in retried:
+            after_commit(partial(_enqueue_delivery, email_id))
+    if retried:
+        logger.info("Outbox emails %s retried", ", ".join(map(str, retried)))
+    return len(retried)

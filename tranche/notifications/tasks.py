@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from tranche.notifications.services import outbox_deliver
+from tranche.notifications.delivery import outbox_deliver
 
 
 @task()

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tranche.billing.services.reminders import TickReport, invoices_tick
 from tranche.billing.webhooks import RetryReport, events_retry
-from tranche.notifications.services import DeliveryReport, outbox_deliver_due_report
+from tranche.notifications.delivery import DeliveryReport, outbox_deliver_due_report
 
 logger = logging.getLogger(__name__)
 

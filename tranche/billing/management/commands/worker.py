@@ -25,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from tranche.billing.services.periodic import run_periodic
-from tranche.notifications.services import outbox_deliver_due
+from tranche.notifications.delivery import outbox_deliver_due
 
 logger = logging.getLogger("tranche.worker")
 
