@@ -30,21 +30,40 @@ def send_path(invoice: Invoice) -> str:
     return f"/api/projects/{invoice.project_id}/invoices/{invoice.pk}/send"
 
 
-@pytest.mark.parametrize(
-    ("persona", "status"),
-    [("admin", 200), ("staff", 403), ("alice", 403), ("bob", 403), ("anonymous", 401)],
-)
-def test_only_an_admin_sends(
-    as_: Callable[[str], Api], project_a: Project, admin: User, persona: str, status: int
+REFUSED_ADMIN_ONLY = [
+    ("staff", 403, "admin_only"),
+    ("alice", 403, "admin_only"),
+    ("bob", 403, "admin_only"),
+    ("anonymous", 401, "not_authenticated"),
+]
+
+
+@pytest.mark.parametrize(("persona", "status", "code"), REFUSED_ADMIN_ONLY)
+def test_who_may_not_send(
+    as_: Callable[[str], Api],
+    project_a: Project,
+    admin: User,
+    persona: str,
+    status: int,
+    code: str,
 ) -> None:
     draft = draft_for(project_a, 1, admin)
     api = as_(persona)
-    if status != 200:
-        with unchanged():
-            assert api.post(send_path(draft)).status == status
-        assert mail.outbox == []
-        return
-    assert api.post(send_path(draft)).status == 200
+    with unchanged():
+        response = api.post(send_path(draft))
+    assert response.status == status
+    assert response.body["code"] == code
+    assert mail.outbox == []
+
+
+def test_only_an_admin_sends(as_: Callable[[str], Api], project_a: Project, admin: User) -> None:
+    draft = draft_for(project_a, 1, admin)
+    response = as_("admin").post(send_path(draft))
+    assert response.status == 200
+    assert response.body["invoice"]["status"] == "pending"
+    draft.refresh_from_db()
+    assert draft.status == InvoiceStatus.PENDING
+    assert draft.number == f"INV-{YEAR}-00001"
 
 
 def test_sending_in_the_sandbox_numbers_the_invoice_and_emails_the_customer(
