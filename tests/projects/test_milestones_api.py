@@ -67,7 +67,9 @@ def test_who_may_not_add_a_milestone(
 
 
 @pytest.mark.parametrize("persona", ["admin", "staff"])
-def test_who_may_add_a_milestone(as_: Callable[[str], Api], project_a: Project, persona: str) -> None:
+def test_who_may_add_a_milestone(
+    as_: Callable[[str], Api], project_a: Project, persona: str
+) -> None:
     api = as_(persona)
     body = {"title": "Snagging", "planned_date": "2026-12-24"}
     response = api.post(f"/api/projects/{project_a.pk}/milestones", body)

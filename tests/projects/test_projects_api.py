@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("persona", ["admin", "staff", "alice"])
-def test_who_may_read_a_project(as_: Callable[[str], Api], project_a: Project, persona: str) -> None:
+def test_who_may_read_a_project(
+    as_: Callable[[str], Api], project_a: Project, persona: str
+) -> None:
     response = as_(persona).get(f"/api/projects/{project_a.pk}")
     assert response.status == 200
     assert response.body["id"] == project_a.pk
