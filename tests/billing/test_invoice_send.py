@@ -256,6 +256,7 @@ def test_without_stripe_or_sandbox_sending_is_refused(
     assert (response.status, response.body["code"]) == (502, "payment_provider_unconfigured")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_ten_concurrent_sends_send_once(
     admin: User, customer_a: Customer, fake_stripe: FakeStripe

@@ -271,6 +271,7 @@ def test_reopening_after_the_invoice_was_sent_is_refused(
     assert "Cancel the invoice first" in response.body["detail"]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_completions_make_exactly_one_invoice(
     admin: User, staff: User, customer_a: Customer

@@ -192,6 +192,7 @@ def test_a_payment_in_another_currency_is_refused(sent: Invoice) -> None:
     assert Payment.objects.count() == 0
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_five_concurrent_deliveries_of_one_event_settle_once(
     admin: User, customer_a: Customer, fake_stripe: FakeStripe, settings: Any
