@@ -145,20 +145,26 @@ def test_sending_through_stripe_creates_one_payment_intent(
         assert "secret" not in text.lower()
 
 
-@pytest.mark.parametrize("mode", ["error", "hang", "declined_key", "refused"])
+@pytest.mark.parametrize(
+    "break_provider",
+    [
+        lambda fake, settings: setattr(fake, "mode", "error"),
+        lambda fake, settings: setattr(fake, "mode", "hang"),
+        lambda fake, settings: setattr(fake, "mode", "declined_key"),
+        lambda fake, settings: setattr(settings, "STRIPE_API_BASE", "http://127.0.0.1:9"),
+    ],
+    ids=["error", "hang", "declined_key", "refused"],
+)
 def test_when_the_provider_fails_the_invoice_stays_an_unnumbered_draft(
     as_: Callable[[str], Api],
     project_a: Project,
     admin: User,
     fake_stripe: FakeStripe,
     settings: object,
-    mode: str,
+    break_provider: Callable[[FakeStripe, object], None],
 ) -> None:
     draft = draft_for(project_a, 1, admin)
-    if mode == "refused":
-        settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # type: ignore[attr-defined]
-    else:
-        fake_stripe.mode = mode
+    break_provider(fake_stripe, settings)
 
     response = as_("admin").post(send_path(draft))
 
