@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck test-sqlite test-postgres browser format clean
+.PHONY: run test test-fast lint typecheck test-sqlite test-postgres browser format clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test-sqlite: $(STAMP) browser
 
 test-postgres: $(STAMP) browser
 	scripts/with-postgres $(BIN)/pytest
+
+## The quick tests only, on SQLite: no subprocesses, browser, fuzzing or thread races
+test-fast: $(STAMP)
+	env -u DATABASE_URL $(BIN)/pytest -m "not slow and not browser"
 
 browser:
 	@scripts/ensure-chromium

@@ -176,6 +176,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_with_debug_off_and_https_on(tmp_path: Path) -> None:
     result = run_cli(
         "check",
@@ -193,6 +194,7 @@ def test_check_deploy_is_clean_with_debug_off_and_https_on(tmp_path: Path) -> No
     assert "no issues" in result.stdout
 
 
+@pytest.mark.slow
 def test_without_a_secret_key_and_with_debug_off_the_process_refuses_to_start(
     tmp_path: Path,
 ) -> None:
@@ -201,6 +203,7 @@ def test_without_a_secret_key_and_with_debug_off_the_process_refuses_to_start(
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
+@pytest.mark.slow
 def test_on_the_default_sqlite_a_secret_key_is_made_and_kept_under_var(tmp_path: Path) -> None:
     env = {"DEBUG": "0", "VAR_DIR": str(tmp_path)}
     assert run_cli("check", env=env).returncode == 0
@@ -211,6 +214,7 @@ def test_on_the_default_sqlite_a_secret_key_is_made_and_kept_under_var(tmp_path:
     assert (tmp_path / "secret_key").read_text() == key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -231,6 +235,7 @@ def test_bad_settings_stop_the_process_with_a_clear_message(
     assert message in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_worker_delivers_queued_email_through_the_database_queue(
     tmp_path: Path, settings: Any, admin: User, customer_a: Customer

@@ -35,6 +35,7 @@ def admin_token(db: None, admin: User, customer_a: Customer) -> Iterator[str]:
     request_finished.connect(close_old_connections)
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(
     max_examples=15,

@@ -11,7 +11,7 @@ from django.test import Client
 
 from tests.billing.helpers import draft_for
 from tests.fakes.stripe_server import FakeStripe
-from tests.helpers import AfterCommit, Api, unchanged
+from tests.helpers import AfterCommit, Api, db_state, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus, Payment
 from tranche.billing.services.cancelling import invoice_cancel
@@ -123,16 +123,34 @@ def test_a_partly_paid_invoice_is_paid_for_what_remains(
 
 
 def test_with_stripe_the_client_secret_is_in_the_page_only(
-    project_a: Project, admin: User, fake_stripe: FakeStripe, settings: object
+    project_a: Project,
+    admin: User,
+    fake_stripe: FakeStripe,
+    settings: object,
+    after_commit: AfterCommit,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_tranche"  # type: ignore[attr-defined]
-    invoice = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    with after_commit(execute=True):
+        invoice = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
     intent = fake_stripe.intents[invoice.provider_reference or ""]
+    secret = intent["client_secret"]
     page = Client().get(path(invoice)).content.decode()
-    assert intent["client_secret"] in page
+    assert secret in page
     assert "pk_test_tranche" in page
     assert "js.stripe.com/v3" in page
-    assert intent["client_secret"] not in (invoice.payment_link or "")
+    # Everywhere else the secret could leak: the email the customer receives, the log, and
+    # whatever Tranche stored (the payment link on the invoice, events, the outbox).
+    [email] = mail.outbox
+    assert isinstance(email, mail.EmailMultiAlternatives)
+    assert invoice.payment_link
+    assert invoice.payment_link in email.body
+    for text in (email.subject, email.body, *(str(a[0]) for a in email.alternatives)):
+        assert secret not in text
+    assert caplog.records
+    assert secret not in caplog.text
+    assert all(secret not in str(r.args) for r in caplog.records)
+    assert secret not in str(db_state())
     assert fake_stripe.create_requests[0]["automatic_payment_methods"] == {
         "enabled": "true",
         "allow_redirects": "never",

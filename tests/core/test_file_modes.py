@@ -11,11 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 # Runs inside `tranche shell`: writes to the database in WAL mode and files one email,
 # then reports the mode of every path under VAR_DIR while the connection is still open.
 SCRIPT = """
 import json, os
 from pathlib import Path
+
+import pytest
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection
@@ -30,6 +34,7 @@ print("MODES " + json.dumps(modes))
 """
 
 
+@pytest.mark.slow
 def test_a_fresh_local_install_keeps_its_state_to_its_own_user(tmp_path: Path) -> None:
     var = tmp_path / "var"
     env = {

@@ -49,6 +49,7 @@ def totals_and_percentages(draw: st.DrawFn) -> tuple[str, Decimal, list[Decimal]
     return currency, total, [Decimal(h) / 100 for h in hundredths]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(totals_and_percentages())
 def test_parts_sum_exactly_to_the_total_and_stay_within_one_minor_unit(
