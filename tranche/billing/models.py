@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from tranche.core.fields import money_field
-from tranche.core.money import ZERO
+from tranche.core.money import ZERO, Money
 
 
 class InvoiceStatus(models.TextChoices):
@@ -135,6 +135,30 @@ class Invoice(models.Model):
         )
         return max(owed, ZERO)
 
+    # The amounts as Money in the invoice's currency, for everything that shows or
+    # serialises them (`{{ invoice.due }}`, `invoice.due.api`). Not named `paid` or
+    # `credit`: the financial totals annotate invoice rows with those names.
+
+    @property
+    def total(self) -> Money:
+        """`amount`, what the invoice asks for."""
+        return Money(self.amount, self.currency)
+
+    @property
+    def received(self) -> Money:
+        """`amount_paid`, the sum of its payments (less refunds)."""
+        return Money(self.amount_paid, self.currency)
+
+    @property
+    def due(self) -> Money:
+        """`amount_due`."""
+        return Money(self.amount_due, self.currency)
+
+    @property
+    def owed_back(self) -> Money:
+        """`credit_owed`."""
+        return Money(self.credit_owed, self.currency)
+
 
 class InvoiceNumberSequence(models.Model):
     """The last number handed out per calendar year. Its row is locked by the send
@@ -212,6 +236,10 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} on invoice {self.invoice_id}"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
 
 
 class StripeEvent(models.Model):

@@ -8,14 +8,15 @@ from pydantic import Field
 
 from tranche.billing.models import Invoice, InvoiceEvent, Payment
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary
-from tranche.core.money import format_amount
+from tranche.core.money import Money
 from tranche.core.schemas import DueDate, Id, Input, MoneyIn, ReceivedOn, Text500
 from tranche.projects.schemas import MilestoneOut, ProjectOut
 
 
-def _amounts(source: object, currency: str, *names: str) -> dict[str, str]:
-    """The named Decimal attributes of `source`, as the API writes money."""
-    return {name: format_amount(getattr(source, name), currency) for name in names}
+def _amounts(totals: ProjectSummary | CurrencyTotals, *names: str) -> dict[str, str]:
+    """The named Decimal fields of a totals row, as Money in the row's currency, as the
+    API writes money."""
+    return {name: Money(getattr(totals, name), totals.currency).api for name in names}
 
 
 class InvoiceOut(Schema):
@@ -47,7 +48,6 @@ class InvoiceOut(Schema):
 
     @staticmethod
     def of(invoice: Invoice) -> InvoiceOut:
-        currency = invoice.currency
         return InvoiceOut(
             id=invoice.pk,
             number=invoice.number,
@@ -56,11 +56,11 @@ class InvoiceOut(Schema):
             project_id=invoice.project_id,
             quote_id=invoice.quote_id,
             milestone_id=invoice.milestone_id,
-            currency=currency,
-            amount=format_amount(invoice.amount, currency),
-            amount_paid=format_amount(invoice.amount_paid, currency),
-            amount_due=format_amount(invoice.amount_due, currency),
-            credit_owed=format_amount(invoice.credit_owed, currency),
+            currency=invoice.currency,
+            amount=invoice.total.api,
+            amount_paid=invoice.received.api,
+            amount_due=invoice.due.api,
+            credit_owed=invoice.owed_back.api,
             description=invoice.description,
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
@@ -113,7 +113,7 @@ class PaymentOut(Schema):
     def of(payment: Payment) -> PaymentOut:
         return PaymentOut(
             id=payment.pk,
-            amount=format_amount(payment.amount, payment.currency),
+            amount=payment.money.api,
             currency=payment.currency,
             method=payment.method,
             reference=payment.reference or None,
@@ -159,7 +159,6 @@ class ProjectSummaryOut(Schema):
             currency=summary.currency,
             **_amounts(
                 summary,
-                summary.currency,
                 "contract_total",
                 "invoiced_amount",
                 "paid_amount",
@@ -192,7 +191,6 @@ class CurrencyTotalsOut(Schema):
             draft_count=t.draft_count,
             **_amounts(
                 t,
-                t.currency,
                 "draft_amount",
                 "outstanding_amount",
                 "overdue_amount",
@@ -292,18 +290,17 @@ class CustomerInvoiceOut(Schema):
     def of(invoice: Invoice) -> CustomerInvoiceOut:
         # Customers are only ever given sent invoices (see selectors.invoice_queryset).
         assert invoice.number is not None
-        currency = invoice.currency
         return CustomerInvoiceOut(
             id=invoice.pk,
             number=invoice.number,
             status=invoice.status,
             project_id=invoice.project_id,
             milestone_id=invoice.milestone_id,
-            currency=currency,
-            amount=format_amount(invoice.amount, currency),
-            amount_paid=format_amount(invoice.amount_paid, currency),
-            amount_due=format_amount(invoice.amount_due, currency),
-            credit_owed=format_amount(invoice.credit_owed, currency),
+            currency=invoice.currency,
+            amount=invoice.total.api,
+            amount_paid=invoice.received.api,
+            amount_due=invoice.due.api,
+            credit_owed=invoice.owed_back.api,
             description=invoice.description,
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
@@ -327,7 +324,7 @@ class CustomerPaymentOut(Schema):
     def of(payment: Payment) -> CustomerPaymentOut:
         return CustomerPaymentOut(
             id=payment.pk,
-            amount=format_amount(payment.amount, payment.currency),
+            amount=payment.money.api,
             currency=payment.currency,
             method=payment.method,
             received_on=payment.received_on,
@@ -386,7 +383,6 @@ class CustomerProjectSummaryOut(Schema):
             currency=summary.currency,
             **_amounts(
                 summary,
-                summary.currency,
                 "contract_total",
                 "invoiced_amount",
                 "paid_amount",
@@ -414,7 +410,6 @@ class CustomerCurrencyTotalsOut(Schema):
             currency=t.currency,
             **_amounts(
                 t,
-                t.currency,
                 "outstanding_amount",
                 "overdue_amount",
                 "paid_amount",

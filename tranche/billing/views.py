@@ -26,7 +26,7 @@ from tranche.billing.services.payments import (
     settle_intent_succeeded,
 )
 from tranche.core.errors import DomainError
-from tranche.core.money import format_for_people, from_minor_units, to_minor_units
+from tranche.core.money import from_minor_units
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
@@ -53,10 +53,6 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
     context: dict[str, object] = {
         "business_name": settings.BUSINESS_NAME,
         "invoice": invoice,
-        "amount": format_for_people(invoice.amount, invoice.currency),
-        "amount_due": format_for_people(invoice.amount_due, invoice.currency),
-        "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
-        "credit_owed": format_for_people(invoice.credit_owed, invoice.currency),
         "payable": payable,
         "sandbox": sandbox and sandbox_allowed(),
     }
@@ -77,19 +73,18 @@ def _stripe_context(invoice: Invoice) -> dict[str, object]:
             "unavailable": "Online payment is unavailable right now. Please try again in a "
             "few minutes."
         }
-    due = to_minor_units(invoice.amount_due, invoice.currency)
+    due = invoice.due
     if intent is not None and intent.status == "processing":
         return {"unavailable": "A payment is processing; this page will show it once it clears."}
     if (
         intent is None
         or intent.status not in UNPAID_INTENT_STATUSES
-        or intent.amount_minor != due
+        or intent.amount_minor != due.minor_units
         or not intent.client_secret
     ):
-        due_shown = format_for_people(invoice.amount_due, invoice.currency)
         return {
             "unavailable": f"Online payment is not available for the amount now due "
-            f"({due_shown}). Please contact {settings.BUSINESS_NAME} to pay it."
+            f"({due}). Please contact {settings.BUSINESS_NAME} to pay it."
         }
     # The client secret goes into this page only: never a URL, a log line or an email.
     return {

@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from tranche.accounts.models import Customer
 from tranche.core.fields import money_field
+from tranche.core.money import Money
 
 
 class Project(models.Model):
@@ -28,6 +29,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def contract(self) -> Money:
+        """The contract total as Money in the project's currency."""
+        return Money(self.contract_total, self.currency)
 
 
 class MilestoneStatus(models.TextChoices):

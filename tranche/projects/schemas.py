@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 
 from ninja import Schema
 
-from tranche.core.money import ZERO, format_amount
+from tranche.core.money import ZERO, Money
 from tranche.core.schemas import Input, Percentage, PlannedDate, Position, Text200
 from tranche.projects.models import Milestone
 from tranche.projects.selectors import ProjectDetail
@@ -30,9 +29,7 @@ class MilestoneOut(Schema):
     updated_at: datetime
 
     @staticmethod
-    def of(
-        milestone: Milestone, *, amount: Decimal, currency: str, invoice_id: int | None
-    ) -> MilestoneOut:
+    def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> MilestoneOut:
         return MilestoneOut(
             id=milestone.pk,
             project_id=milestone.project_id,
@@ -41,7 +38,7 @@ class MilestoneOut(Schema):
             status=milestone.status,
             is_billable=milestone.is_billable,
             billing_percentage=format_percentage(milestone.billing_percentage),
-            amount=format_amount(amount, currency),
+            amount=amount.api,
             planned_date=milestone.planned_date,
             actual_date=milestone.actual_date,
             completed_at=milestone.completed_at,
@@ -52,12 +49,14 @@ class MilestoneOut(Schema):
         )
 
 
+def milestone_amount(detail: ProjectDetail, milestone: Milestone) -> Money:
+    """The milestone's share of the contract, as Money in the project's currency."""
+    return Money(detail.amounts[milestone.pk], detail.project.currency)
+
+
 def milestones_out(detail: ProjectDetail) -> list[MilestoneOut]:
-    currency = detail.project.currency
     return [
-        MilestoneOut.of(
-            m, amount=detail.amounts[m.pk], currency=currency, invoice_id=detail.invoices.get(m.pk)
-        )
+        MilestoneOut.of(m, amount=milestone_amount(detail, m), invoice_id=detail.invoices.get(m.pk))
         for m in detail.milestones
     ]
 
@@ -87,7 +86,7 @@ class ProjectOut(Schema):
             customer_name=project.customer.name,
             origin_quote_id=project.origin_quote_id,
             currency=project.currency,
-            contract_total=format_amount(project.contract_total, project.currency),
+            contract_total=project.contract.api,
             billable_percentage=f"{billable:.2f}",
             created_at=project.created_at,
             milestones=milestones_out(detail),
@@ -140,9 +139,7 @@ class CustomerMilestoneOut(Schema):
     invoice_id: int | None
 
     @staticmethod
-    def of(
-        milestone: Milestone, *, amount: Decimal, currency: str, invoice_id: int | None
-    ) -> CustomerMilestoneOut:
+    def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> CustomerMilestoneOut:
         return CustomerMilestoneOut(
             id=milestone.pk,
             project_id=milestone.project_id,
@@ -151,7 +148,7 @@ class CustomerMilestoneOut(Schema):
             status=milestone.status,
             is_billable=milestone.is_billable,
             billing_percentage=format_percentage(milestone.billing_percentage),
-            amount=format_amount(amount, currency),
+            amount=amount.api,
             planned_date=milestone.planned_date,
             actual_date=milestone.actual_date,
             completed_at=milestone.completed_at,
@@ -160,10 +157,9 @@ class CustomerMilestoneOut(Schema):
 
 
 def customer_milestones_out(detail: ProjectDetail) -> list[CustomerMilestoneOut]:
-    currency = detail.project.currency
     return [
         CustomerMilestoneOut.of(
-            m, amount=detail.amounts[m.pk], currency=currency, invoice_id=detail.invoices.get(m.pk)
+            m, amount=milestone_amount(detail, m), invoice_id=detail.invoices.get(m.pk)
         )
         for m in detail.milestones
     ]
@@ -188,7 +184,7 @@ class CustomerProjectOut(Schema):
             customer_id=project.customer_id,
             customer_name=project.customer.name,
             currency=project.currency,
-            contract_total=format_amount(project.contract_total, project.currency),
+            contract_total=project.contract.api,
             created_at=project.created_at,
             milestones=customer_milestones_out(detail),
         )

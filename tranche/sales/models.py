@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from tranche.accounts.models import Customer
 from tranche.core.fields import money_field
+from tranche.core.money import Money
 
 
 class QuoteStatus(models.TextChoices):
@@ -40,6 +41,11 @@ class Quote(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def price(self) -> Money:
+        """The quote's total as Money in its currency (`total` is the stored Decimal)."""
+        return Money(self.total, self.currency)
+
 
 class QuoteLine(models.Model):
     quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines")
@@ -62,6 +68,19 @@ class QuoteLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+    # In the quote's currency. Lines read through `quote.lines` (prefetched or not) know
+    # their quote, so these cost no query.
+
+    @property
+    def each(self) -> Money:
+        """The unit price as Money."""
+        return Money(self.unit_price, self.quote.currency)
+
+    @property
+    def subtotal(self) -> Money:
+        """The line total (quantity times unit price) as Money."""
+        return Money(self.line_total, self.quote.currency)
 
 
 class ScheduleItem(models.Model):

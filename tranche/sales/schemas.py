@@ -6,7 +6,6 @@ from decimal import Decimal
 from ninja import Schema
 from pydantic import Field
 
-from tranche.core.money import format_amount
 from tranche.core.schemas import Id, Input, MoneyIn, Percentage, Quantity, Text200, Text500
 from tranche.sales.models import Quote
 
@@ -66,21 +65,20 @@ class QuoteOut(Schema):
     @staticmethod
     def of(quote: Quote) -> QuoteOut:
         """`quote` comes from `quote_list`/`access_quote`, which annotate `project_pk`."""
-        currency = quote.currency
         return QuoteOut(
             id=quote.pk,
             customer_id=quote.customer_id,
             title=quote.title,
-            currency=currency,
+            currency=quote.currency,
             status=quote.status,
-            total=format_amount(quote.total, currency),
+            total=quote.price.api,
             lines=[
                 QuoteLineOut(
                     position=line.position,
                     description=line.description,
                     quantity=f"{line.quantity.normalize():f}",
-                    unit_price=format_amount(line.unit_price, currency),
-                    line_total=format_amount(line.line_total, currency),
+                    unit_price=line.each.api,
+                    line_total=line.subtotal.api,
                 )
                 for line in quote.lines.all()
             ],

@@ -28,7 +28,7 @@ from tranche.core.db import require_atomic
 from tranche.core.errors import Invalid
 from tranche.core.money import (
     ZERO,
-    format_for_people,
+    Money,
     has_currency_precision,
 )
 from tranche.projects.locks import lock_project
@@ -134,8 +134,8 @@ def invoice_update_draft(
             available = unbilled_amount(project, excluding=invoice)
             if amount > available:
                 raise Invalid(
-                    f"{format_for_people(amount, invoice.currency)} is more than remains "
-                    f"unbilled on the contract ({format_for_people(available, invoice.currency)}).",
+                    f"{Money(amount, invoice.currency)} is more than remains unbilled on "
+                    f"the contract ({Money(available, invoice.currency)}).",
                     code="amount_exceeds_unbilled",
                 )
             changes["amount"] = f"{invoice.amount} -> {amount}"

@@ -10,9 +10,6 @@ from tranche.billing.models import (
     Invoice,
 )
 from tranche.core.db import require_atomic
-from tranche.core.money import (
-    format_for_people,
-)
 from tranche.notifications.services import outbox_enqueue
 
 
@@ -33,9 +30,6 @@ def queue_invoice_email(
             "project": project,
             "business_name": settings.BUSINESS_NAME,
             "greeting_name": invoice.customer.contact_name or invoice.customer_name,
-            "amount": format_for_people(invoice.amount, invoice.currency),
-            "amount_due": format_for_people(invoice.amount_due, invoice.currency),
-            "amount_paid": format_for_people(invoice.amount_paid, invoice.currency),
             "sandbox": invoice.payment_gateway == "sandbox",
             **extra,
         },

@@ -25,8 +25,7 @@ from tranche.billing.models import (
     PaymentMethod,
 )
 from tranche.core.money import (
-    format_amount,
-    from_minor_units,
+    Money,
     to_minor_units,
 )
 
@@ -124,7 +123,7 @@ def invoice_sync_intent_amount(*, invoice_id: int, now: datetime | None = None) 
                 actor=None,
                 now=now,
                 provider_reference=reference,
-                old=format_amount(from_minor_units(before, invoice.currency), invoice.currency),
-                new=format_amount(invoice.amount_due, invoice.currency),
+                old=Money.from_minor(before, invoice.currency).api,
+                new=invoice.due.api,
             )
     return intent

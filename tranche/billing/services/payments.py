@@ -43,8 +43,7 @@ from tranche.core.db import after_commit, require_atomic
 from tranche.core.errors import Conflict, DomainError, Invalid
 from tranche.core.money import (
     ZERO,
-    format_amount,
-    format_for_people,
+    Money,
     has_currency_precision,
 )
 
@@ -67,7 +66,7 @@ def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
             EventKind.CREDIT_OWED,
             actor=actor,
             now=now,
-            amount=format_amount(invoice.credit_owed, invoice.currency),
+            amount=invoice.owed_back.api,
         )
     if invoice.status == InvoiceStatus.CANCELLED:
         invoice.updated_at = now
@@ -139,8 +138,7 @@ def payment_record_manual(
             )
         if amount > invoice.amount_due:
             raise Invalid(
-                f"{format_for_people(amount, invoice.currency)} is more than the amount due "
-                f"({format_for_people(invoice.amount_due, invoice.currency)}).",
+                f"{Money(amount, invoice.currency)} is more than the amount due ({invoice.due}).",
                 code="amount_exceeds_due",
             )
         reference = reference.strip()

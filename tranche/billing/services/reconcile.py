@@ -13,7 +13,7 @@ from tranche.billing.gateways import GatewayError, gateway_for
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
 from tranche.billing.services.payments import NotYetSettleable, settle_intent_succeeded
 from tranche.core.errors import DomainError
-from tranche.core.money import format_for_people, from_minor_units
+from tranche.core.money import Money, from_minor_units
 
 # Younger invoices are left to their webhooks, which normally arrive within seconds.
 MIN_AGE = timedelta(hours=1)
@@ -58,7 +58,7 @@ def reconcile_payments(*, now: datetime | None = None) -> tuple[int, list[str]]:
             continue
         if recorded.payment is not None:
             lines.append(
-                f"{invoice.number}: recorded {format_for_people(amount, intent.currency)} "
+                f"{invoice.number}: recorded {Money(amount, intent.currency)} "
                 f"paid through {intent.id}; the invoice is now {recorded.invoice.status}"
             )
     return checked, lines

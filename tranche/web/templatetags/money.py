@@ -1,21 +1,33 @@
+"""Money on the pages. Models give their amounts as Money, which templates print as they
+are (`{{ invoice.due }}`); these helpers cover the reads that still hold Decimal amounts
+beside a currency (the financial totals, a project's milestone shares)."""
+
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
 
 from django import template
 
-from tranche.core.money import format_for_people
+from tranche.billing.selectors import CurrencyTotals, ProjectSummary
+from tranche.core.money import Money
 from tranche.projects.models import Milestone
 from tranche.projects.selectors import ProjectDetail
 
 register = template.Library()
 
 
-@register.simple_tag
-def money(amount: Decimal, currency: str) -> str:
-    return format_for_people(amount, currency)
+@register.filter
+def in_money(totals: ProjectSummary | CurrencyTotals) -> dict[str, Money]:
+    """Every amount of a totals row as Money in the row's currency:
+    `{% with s=summary|in_money %}{{ s.paid_amount }}{% endwith %}`."""
+    return {
+        field.name: Money(value, totals.currency)
+        for field in fields(totals)
+        if isinstance(value := getattr(totals, field.name), Decimal)
+    }
 
 
 @register.simple_tag
-def amount_of(detail: ProjectDetail, milestone: Milestone) -> str:
-    return format_for_people(detail.amounts[milestone.pk], detail.project.currency)
+def amount_of(detail: ProjectDetail, milestone: Milestone) -> Money:
+    return Money(detail.amounts[milestone.pk], detail.project.currency)
