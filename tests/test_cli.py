@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -345,8 +346,12 @@ def test_run_says_serving_once_it_answers_and_stops_everything_when_a_child_dies
             assert answer.status == 200
 
         _web, worker = sorted(_children(process.pid))
-        task_queue = _children(worker)
-        assert task_queue  # the worker's db_worker process
+        # The worker starts its db_worker process as it boots, which may be a moment after
+        # the web server answers.
+        deadline = time.monotonic() + 30
+        while not (task_queue := _children(worker)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert task_queue
         os.kill(worker, signal.SIGKILL)
 
         assert process.wait(timeout=30) == 128 + signal.SIGKILL
