@@ -13,6 +13,19 @@ from django.test import Client
 
 PERSONAS = ("admin", "staff", "alice", "bob", "anonymous")
 
+# (persona, status, code) of everyone refused an admins-only or a staff-only action.
+REFUSED_ADMIN_ONLY = [
+    ("staff", 403, "admin_only"),
+    ("alice", 403, "admin_only"),
+    ("bob", 403, "admin_only"),
+    ("anonymous", 401, "not_authenticated"),
+]
+REFUSED_STAFF_ONLY = [
+    ("alice", 403, "staff_only"),
+    ("bob", 403, "staff_only"),
+    ("anonymous", 401, "not_authenticated"),
+]
+
 
 @dataclass
 class Response:

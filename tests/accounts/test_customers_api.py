@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.helpers import Api, unchanged
+from tests.helpers import REFUSED_STAFF_ONLY, Api, unchanged
 from tranche.accounts.models import Customer
 
 pytestmark = pytest.mark.django_db
@@ -18,13 +18,6 @@ NEW_CUSTOMER = {
     "address": "4120 Freidrich Lane\nAustin TX",
     "payment_terms_days": 30,
 }
-
-
-REFUSED_STAFF_ONLY = [
-    ("alice", 403, "staff_only"),
-    ("bob", 403, "staff_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 @pytest.mark.parametrize("persona", ["admin", "staff"])

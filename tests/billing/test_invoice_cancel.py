@@ -9,7 +9,7 @@ from django.core import mail
 
 from tests.billing.helpers import draft_for
 from tests.fakes.stripe_server import FakeStripe
-from tests.helpers import AfterCommit, Api, unchanged
+from tests.helpers import REFUSED_ADMIN_ONLY, AfterCommit, Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.services.sending import invoice_send
@@ -20,14 +20,6 @@ pytestmark = pytest.mark.django_db
 
 def cancel_path(invoice: Invoice) -> str:
     return f"/api/projects/{invoice.project_id}/invoices/{invoice.pk}/cancel"
-
-
-REFUSED_ADMIN_ONLY = [
-    ("staff", 403, "admin_only"),
-    ("alice", 403, "admin_only"),
-    ("bob", 403, "admin_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 @pytest.mark.parametrize(("persona", "status", "code"), REFUSED_ADMIN_ONLY)

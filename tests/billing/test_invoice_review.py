@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tests.billing.helpers import draft_for
 from tests.factories import make_project
-from tests.helpers import Api, unchanged
+from tests.helpers import REFUSED_ADMIN_ONLY, Api, unchanged
 from tranche.accounts.models import Customer, User
 from tranche.billing.models import Invoice
 from tranche.billing.services.sending import invoice_send
@@ -180,14 +180,6 @@ def test_the_global_view_filters_pages_and_totals_per_currency(
 def test_bad_filters_are_422(as_: Callable[[str], Api], query: str, code: str) -> None:
     response = as_("staff").get(f"/api/invoices?{query}")
     assert (response.status, response.body["code"]) == (422, code)
-
-
-REFUSED_ADMIN_ONLY = [
-    ("staff", 403, "admin_only"),
-    ("alice", 403, "admin_only"),
-    ("bob", 403, "admin_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 @pytest.mark.parametrize(("persona", "status", "code"), REFUSED_ADMIN_ONLY)

@@ -14,7 +14,7 @@ from tests.billing.helpers import draft_for
 from tests.concurrency import at_once
 from tests.factories import make_project
 from tests.fakes.stripe_server import FakeStripe
-from tests.helpers import AfterCommit, Api, unchanged
+from tests.helpers import REFUSED_ADMIN_ONLY, AfterCommit, Api, unchanged
 from tranche.accounts.models import Customer, User
 from tranche.accounts.services import token_create
 from tranche.billing.models import Invoice, InvoiceNumberSequence, InvoiceStatus
@@ -28,14 +28,6 @@ YEAR = timezone.localdate().year
 
 def send_path(invoice: Invoice) -> str:
     return f"/api/projects/{invoice.project_id}/invoices/{invoice.pk}/send"
-
-
-REFUSED_ADMIN_ONLY = [
-    ("staff", 403, "admin_only"),
-    ("alice", 403, "admin_only"),
-    ("bob", 403, "admin_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 @pytest.mark.parametrize(("persona", "status", "code"), REFUSED_ADMIN_ONLY)

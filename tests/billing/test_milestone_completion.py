@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.concurrency import at_once
 from tests.factories import make_project
-from tests.helpers import Api, unchanged
+from tests.helpers import REFUSED_ADMIN_ONLY, Api, unchanged
 from tranche.accounts.models import Customer, User
 from tranche.billing.models import Invoice, InvoiceEvent, InvoiceStatus
 from tranche.billing.services.sending import invoice_send
@@ -214,14 +214,6 @@ def test_unknown_milestones_and_other_customers_projects_are_404(
         )
         assert api.patch(f"/api/projects/{project_a.pk}/milestones/999999/complete").status == 404
         assert api.patch("/api/projects/999999/milestones/1/complete").status == 404
-
-
-REFUSED_ADMIN_ONLY = [
-    ("staff", 403, "admin_only"),
-    ("alice", 403, "admin_only"),
-    ("bob", 403, "admin_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 @pytest.mark.parametrize(("persona", "status", "code"), REFUSED_ADMIN_ONLY)

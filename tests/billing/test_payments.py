@@ -11,7 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from tests.billing.helpers import draft_for
-from tests.helpers import AfterCommit, Api, unchanged
+from tests.helpers import REFUSED_ADMIN_ONLY, AfterCommit, Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.services.payments import payment_record_manual
@@ -30,14 +30,6 @@ def pay_path(invoice: Invoice) -> str:
 
 
 TODAY = timezone.localdate().isoformat()
-
-
-REFUSED_ADMIN_ONLY = [
-    ("staff", 403, "admin_only"),
-    ("alice", 403, "admin_only"),
-    ("bob", 403, "admin_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 PAYMENT_BODY = {

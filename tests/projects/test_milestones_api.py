@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Api, unchanged
+from tests.helpers import REFUSED_STAFF_ONLY, Api, unchanged
 from tranche.accounts.models import User
 from tranche.billing.services.drafts import milestone_complete
 from tranche.projects.models import Milestone, Project
@@ -21,13 +21,6 @@ def titles(project: Project) -> list[tuple[int, str]]:
 
 def complete(milestone: Milestone, by: User) -> None:
     milestone_complete(actor=by, project_id=milestone.project_id, milestone_id=milestone.pk)
-
-
-REFUSED_STAFF_ONLY = [
-    ("alice", 403, "staff_only"),
-    ("bob", 403, "staff_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 @pytest.mark.parametrize("persona", ["admin", "staff", "alice"])

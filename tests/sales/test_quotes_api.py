@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Api, unchanged
+from tests.helpers import REFUSED_STAFF_ONLY, Api, unchanged
 from tranche.accounts.models import Customer
 from tranche.projects.models import Milestone, Project
 from tranche.sales.models import Quote, QuoteStatus
@@ -33,13 +33,6 @@ def quote_body(customer: Customer, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-REFUSED_STAFF_ONLY = [
-    ("alice", 403, "staff_only"),
-    ("bob", 403, "staff_only"),
-    ("anonymous", 401, "not_authenticated"),
-]
 
 
 @pytest.mark.parametrize(("persona", "status", "code"), REFUSED_STAFF_ONLY)

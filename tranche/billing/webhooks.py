@@ -1,4 +1,5 @@
-"""Stripe webhooks: verify, store the event once, then settle through billing.payments.
+"""Stripe webhooks: verify, store the event once, then settle through
+billing.services.payments.
 
 Within the request only the event row and the settlement are written (emails go through
 the outbox), so Stripe gets its answer fast. An event that cannot be settled yet, such
