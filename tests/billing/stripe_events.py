@@ -42,6 +42,8 @@ def intent_succeeded(intent_id: str, amount_minor: int, currency: str = "usd", *
             "object": "payment_intent",
             "amount": amount_minor,
             "amount_received": amount_minor,
+            # Stripe's PaymentIntent object carries it in webhooks too.
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
             "currency": currency,
             "status": "succeeded",
         },

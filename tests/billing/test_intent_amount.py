@@ -20,6 +20,7 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.helpers import AfterCommit, Api, unchanged
 from tranche.accounts.models import Customer, User
 from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.services.periodic import run_periodic
 from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
@@ -141,7 +142,7 @@ def test_a_transfer_that_settles_the_invoice_cancels_its_intent(
 
 
 def test_after_a_refund_the_paid_intent_is_not_handed_out_again(
-    big_invoice: Invoice, fake_stripe: FakeStripe, settings: Any
+    big_invoice: Invoice, fake_stripe: FakeStripe, settings: Any, after_commit: AfterCommit
 ) -> None:
     settings.STRIPE_WEBHOOK_SECRETS = [events.WEBHOOK_SECRET]
     intent = intent_of(fake_stripe, big_invoice)
@@ -151,12 +152,13 @@ def test_after_a_refund_the_paid_intent_is_not_handed_out_again(
         events.charge_refunded(intent["id"], 100000),
     ):
         signature = events.sign(payload)
-        response = Client().post(
-            "/api/webhooks/stripe",
-            payload,
-            content_type="application/json",
-            headers={"Stripe-Signature": signature},
-        )
+        with after_commit(execute=True):  # the intent sync the refund queues runs too
+            response = Client().post(
+                "/api/webhooks/stripe",
+                payload,
+                content_type="application/json",
+                headers={"Stripe-Signature": signature},
+            )
         assert response.status_code == 200
     big_invoice.refresh_from_db()
     assert big_invoice.amount_due == Decimal("1000.00")
@@ -230,3 +232,29 @@ def test_money_paid_twice_is_a_credit_owed_on_the_invoice_and_in_financials(
     assert "-$300.00" not in financials
     pay_page = Client().get(pay_link(twice)).content.decode()
     assert "You have paid $300.00 more than this invoice asks for." in pay_page
+
+
+def test_an_intent_stripe_could_not_update_is_brought_in_step_by_the_next_periodic_pass(
+    big_invoice: Invoice,
+    fake_stripe: FakeStripe,
+    as_: Callable[[str], Api],
+    after_commit: AfterCommit,
+) -> None:
+    """Stripe is down when the transfer is recorded: the after-commit sync fails, and the
+    periodic pass keeps trying until the intent charges what is due."""
+    fake_stripe.fail_updates = True
+    with after_commit(execute=True):
+        as_("admin").post(payments_path(big_invoice), transfer("1000.00"))
+    big_invoice.refresh_from_db()
+    assert intent_of(fake_stripe, big_invoice)["amount"] == 360005
+    assert big_invoice.intent_out_of_step
+
+    assert ", 0 PaymentIntent(s) brought in step, " in run_periodic()
+    fake_stripe.fail_updates = False
+    summary = run_periodic()
+
+    big_invoice.refresh_from_db()
+    assert intent_of(fake_stripe, big_invoice)["amount"] == 260005
+    assert not big_invoice.intent_out_of_step
+    assert ", 1 PaymentIntent(s) brought in step, " in summary
+    assert ", 0 PaymentIntent(s) brought in step, " in run_periodic()

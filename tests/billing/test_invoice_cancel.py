@@ -75,7 +75,11 @@ def test_a_sent_invoice_is_cancelled_at_the_provider_keeps_its_number_and_the_cu
     assert [m.subject for m in mail.outbox][
         -1
     ] == f"Invoice {invoice.number} from Harbour Build Co has been cancelled"
-    assert "Agreed to bill this later" in mail.outbox[-1].body
+    told = mail.outbox[-1]
+    assert f"invoice {invoice.number} ($300.00) for Kitchen for A has been cancelled" in told.body
+    # The reason is the business's note (the customer's API does not show it either).
+    html = str(told.alternatives[0][0])  # type: ignore[attr-defined]
+    assert "Agreed to bill this later" not in told.body + html
 
 
 def test_when_the_provider_cannot_cancel_the_invoice_stays_sent(

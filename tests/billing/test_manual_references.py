@@ -29,35 +29,49 @@ pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate().isoformat()
 
 
-def settle_at_stripe(invoice: Invoice, fake: FakeStripe, settled_by: str) -> None:
-    """The customer paid X's intent at Stripe; Tranche hears of it one of three ways."""
+def _succeed_at_stripe(invoice: Invoice, fake: FakeStripe) -> dict[str, Any]:
+    """The customer paid the invoice's intent at Stripe."""
     assert invoice.provider_reference
-    assert invoice.pay_token
     intent = fake.intents[invoice.provider_reference]
     intent.update(status="succeeded", amount_received=intent["amount"])
-    if settled_by == "webhook":
-        payload = events.intent_succeeded(intent["id"], intent["amount"])
-        response = Client().post(
-            "/api/webhooks/stripe",
-            payload,
-            content_type="application/json",
-            headers={"Stripe-Signature": events.sign(payload)},
-        )
-        assert response.status_code == 200
-    elif settled_by == "pay page":
-        Client().get(f"/pay/{invoice.pay_token}/done")
-    else:
-        reconcile_payments()
+    return intent
 
 
-@pytest.mark.parametrize("settled_by", ["webhook", "pay page", "reconcile"])
+def by_webhook(invoice: Invoice, fake: FakeStripe) -> None:
+    intent = _succeed_at_stripe(invoice, fake)
+    payload = events.intent_succeeded(intent["id"], intent["amount"])
+    response = Client().post(
+        "/api/webhooks/stripe",
+        payload,
+        content_type="application/json",
+        headers={"Stripe-Signature": events.sign(payload)},
+    )
+    assert response.status_code == 200
+
+
+def by_pay_page(invoice: Invoice, fake: FakeStripe) -> None:
+    _succeed_at_stripe(invoice, fake)
+    assert invoice.pay_token
+    Client().get(f"/pay/{invoice.pay_token}/done")
+
+
+def by_reconcile(invoice: Invoice, fake: FakeStripe) -> None:
+    _succeed_at_stripe(invoice, fake)
+    reconcile_payments()
+
+
+@pytest.mark.parametrize(
+    "settle_at_stripe",
+    [by_webhook, by_pay_page, by_reconcile],
+    ids=["webhook", "pay page", "reconcile"],
+)
 def test_a_transfer_referenced_with_another_invoices_intent_id_cannot_swallow_its_payment(
     project_a: Project,
     admin: User,
     fake_stripe: FakeStripe,
     as_: Callable[[str], Api],
     settings: Any,
-    settled_by: str,
+    settle_at_stripe: Callable[[Invoice, FakeStripe], None],
 ) -> None:
     settings.STRIPE_WEBHOOK_SECRETS = [events.WEBHOOK_SECRET]
     sent_at = timezone.now() - timedelta(hours=2)  # old enough for reconcile to look at it
@@ -76,7 +90,7 @@ def test_a_transfer_referenced_with_another_invoices_intent_id_cannot_swallow_it
     )
     assert (recorded.status, recorded.body["payment"]["reference"]) == (201, x.provider_reference)
 
-    settle_at_stripe(x, fake_stripe, settled_by)
+    settle_at_stripe(x, fake_stripe)
 
     x.refresh_from_db()
     y.refresh_from_db()

@@ -182,6 +182,6 @@ def test_the_periodic_pass_reports_a_failed_step_and_runs_the_next(
 
     assert summary == (
         "tick: 0 marked overdue, 0 reminder(s) queued, 0 waiting webhook event(s) settled, "
-        "3 email(s) delivered, 1 failure(s)"
+        "0 PaymentIntent(s) brought in step, 3 email(s) delivered, 1 failure(s)"
     )
     assert "The overdue and reminder step failed" in caplog.text

@@ -153,6 +153,29 @@ def test_refunds_record_negative_payments_and_move_the_status_back(sent: Invoice
     assert sorted(p.amount for p in Payment.objects.all()) == [-200, -100, 300]
 
 
+@pytest.mark.parametrize(
+    ("refunds", "paid_after"),
+    [
+        pytest.param([("ch_1", 99999999)], 300, id="one-charge-refunding-more-than-was-paid"),
+        pytest.param([("ch_1", 30000), ("ch_2", 30000)], 0, id="a-second-charge-refunding-again"),
+    ],
+)
+def test_a_refund_never_gives_back_more_than_the_payment_took(
+    sent: Invoice, refunds: list[tuple[str, int]], paid_after: int
+) -> None:
+    """A signed charge.refunded of 999,999.99 once made a 300.00 invoice owe 999,999.99."""
+    deliver(events.intent_succeeded(intent(sent), 30000))
+    outcomes = [
+        deliver(events.charge_refunded(intent(sent), minor, charge_id=charge))[1]["outcome"]
+        for charge, minor in refunds
+    ]
+
+    assert outcomes[-1].startswith("refused: A refund of ")
+    assert "would give back more than" in outcomes[-1]
+    sent.refresh_from_db()
+    assert (sent.amount_paid, sent.amount_due) == (Decimal(paid_after), 300 - Decimal(paid_after))
+
+
 def test_a_refund_that_arrives_before_its_payment_waits_for_it(sent: Invoice) -> None:
     assert deliver(events.charge_refunded(intent(sent), 10000))[1]["outcome"].startswith("waiting")
     assert Payment.objects.count() == 0

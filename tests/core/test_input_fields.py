@@ -125,6 +125,28 @@ def test_an_admin_cannot_record_a_payment_in_other_digits(
     assert (response.status, response.body["code"]) == (422, "validation_error")
 
 
+def test_a_payment_reference_and_note_of_invisible_characters_are_stored_empty(
+    as_: Callable[[str], Api], project_a: Project, admin: User
+) -> None:
+    """The attack run stored a reference of two zero-width spaces."""
+    invoice = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    body = {
+        "amount": "10.00",
+        "method": "bank_transfer",
+        "received_on": timezone.localdate().isoformat(),
+        "reference": "\u200b\u200b",
+        "note": "\ufeff SEPA 42 \u200b",
+    }
+    response = as_("admin").post(
+        f"/api/projects/{project_a.pk}/invoices/{invoice.pk}/payments", body
+    )
+    assert response.status == 201
+    assert (response.body["payment"]["reference"], response.body["payment"]["note"]) == (
+        None,
+        "SEPA 42",
+    )
+
+
 def test_a_quote_titled_with_invisible_characters_is_refused(
     as_: Callable[[str], Api], customer_a: Customer
 ) -> None:

@@ -87,3 +87,29 @@ def test_django_development_server_log_hides_the_token(console: io.StringIO) -> 
     output = console.getvalue()
     assert '"GET /pay/[redacted] HTTP/1.1" 200 5' in output
     assert TOKEN not in output
+
+
+@pytest.mark.parametrize(
+    ("logged", "shown"),
+    [
+        (f"GET /%70ay/{TOKEN} HTTP/1.1", "GET /pay/[redacted] HTTP/1.1"),
+        (f"GET /pay//{TOKEN} HTTP/1.1", "GET /pay/[redacted] HTTP/1.1"),
+        (f"GET /PAY/{TOKEN} HTTP/1.1", "GET /PAY/[redacted] HTTP/1.1"),
+        (f"GET /pay/%2e/{TOKEN} HTTP/1.1", "GET /pay/[redacted] HTTP/1.1"),
+        (
+            f"GET /pay/{TOKEN}/done?payment_intent_client_secret=pi_1_secret_2&x=1 HTTP/1.1",
+            "GET /pay/[redacted]/done?payment_intent_client_secret=[redacted]&x=1 HTTP/1.1",
+        ),
+    ],
+)
+def test_a_token_written_another_way_is_hidden_too(
+    console: io.StringIO, logged: str, shown: str
+) -> None:
+    """The pay page answers /%70ay/<token> too, and Stripe's return URL carries the
+    intent's client secret: the attack run found both in the access log."""
+    logging.getLogger("django.server").info('"%s" %s %s', logged, 200, 5)
+
+    output = console.getvalue()
+    assert f'"{shown}" 200 5' in output
+    assert TOKEN not in output
+    assert "pi_1_secret_2" not in output

@@ -403,3 +403,24 @@ def test_admin_pages_need_no_inline_script_or_style(
     assert "<style" not in page
     assert " style=" not in page
     assert not [tag for tag in page.split("<script")[1:] if "src=" not in tag.split(">")[0]]
+
+
+def test_an_admin_sees_events_and_emails_without_client_secrets_or_pay_links(
+    browsers: dict[str, Client], paid: Invoice
+) -> None:
+    """A pay link and a client secret are the customer's credentials, not the operator's."""
+    event = StripeEvent.objects.get(event_type="payment_intent.succeeded")
+    secret = event.payload["data"]["object"]["client_secret"]
+    email = OutboxEmail.objects.filter(kind="invoice_sent").get()
+    assert paid.pay_token
+    assert paid.pay_token in email.body_text  # what there was to hide
+
+    shown_event = browsers["admin"].get(f"/admin/billing/stripeevent/{event.pk}/change/")
+    shown_email = browsers["admin"].get(f"/admin/notifications/outboxemail/{email.pk}/change/")
+
+    assert (shown_event.status_code, shown_email.status_code) == (200, 200)
+    event_page, email_page = shown_event.content.decode(), shown_email.content.decode()
+    assert secret not in event_page
+    assert "&quot;client_secret&quot;: &quot;[redacted]&quot;" in event_page
+    assert paid.pay_token not in email_page
+    assert "/pay/[redacted]" in email_page

@@ -3,7 +3,9 @@ and read-only lists of invoices and payments."""
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
@@ -49,6 +51,17 @@ class StripeEventStateFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: "[redacted]" if key == "client_secret" else _without_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_secrets(item) for item in value]
+    return value
+
+
 @admin.register(StripeEvent, site=operations_site)
 class StripeEventAdmin(ReadOnlyAdmin[StripeEvent]):
     list_display = ["event_id", "event_type", "received_at", "processed_at", "attempts", "outcome"]
@@ -56,6 +69,13 @@ class StripeEventAdmin(ReadOnlyAdmin[StripeEvent]):
     search_fields = ["=event_id"]
     ordering = ["-received_at", "-id"]
     actions = ["retry"]
+    # A PaymentIntent event carries the intent's client secret: shown without it.
+    exclude = ["payload"]
+    readonly_fields = ["payload_without_secrets"]
+
+    @admin.display(description="Payload")
+    def payload_without_secrets(self, event: StripeEvent) -> str:
+        return json.dumps(_without_secrets(event.payload), indent=2, sort_keys=True)
 
     @admin.action(
         description="Retry the selected waiting or given-up events", permissions=["retry"]

@@ -76,6 +76,10 @@ class Invoice(models.Model):
     # Set while a send is talking to the payment provider, so a second send is refused
     # without holding a row lock across the provider call.
     send_claimed_at = models.DateTimeField(null=True, blank=True)
+    # Set with a change of the amount due that the PaymentIntent must follow (a transfer,
+    # a refund), cleared once the intent was brought in step: the periodic pass retries
+    # until then, so a provider outage at that moment cannot leave the old amount payable.
+    intent_out_of_step = models.BooleanField(default=False)
 
     sent_at = models.DateTimeField(null=True, blank=True)
     sent_by = models.ForeignKey(
@@ -171,6 +175,25 @@ class InvoiceNumberSequence(models.Model):
         return f"{self.year}: {self.last_number}"
 
 
+class EventKind(models.TextChoices):
+    CREATED = "created", "Draft created"
+    EDITED = "edited", "Draft edited"
+    SEND_FAILED = "send_failed", "Sending failed"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+    PAYMENT_RECORDED = "payment_recorded", "Payment recorded"
+    PAYMENT_ON_CANCELLED_INVOICE = "payment_on_cancelled_invoice", "Paid after cancelling"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    REFUND_RECORDED = "refund_recorded", "Refund recorded"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    CREDIT_OWED = "credit_owed", "Credit owed to the customer"
+    # We changed or cancelled the PaymentIntent (the amount due changed) …
+    INTENT_AMOUNT_CHANGED = "intent_amount_changed", "Online amount changed"
+    INTENT_CANCELLED = "intent_cancelled", "Online payment withdrawn"
+    # … or the provider told us it was cancelled (Stripe spells it "canceled").
+    INTENT_CANCELED_AT_PROVIDER = "intent_canceled", "Online payment cancelled at the provider"
+
+
 class InvoiceEvent(models.Model):
     """The audit trail: who did what to an invoice, and when."""
 
@@ -178,7 +201,7 @@ class InvoiceEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    kind = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
 

@@ -4,11 +4,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from tranche.billing.models import InvoiceNumberSequence
+from tranche.core.db import require_atomic
 
 
 def next_invoice_number(year: int) -> str:
     """Take the next number of `year`'s sequence. Call inside the send transaction: the
     sequence row stays locked until it commits, and a rollback gives the number back."""
+    require_atomic()
     try:
         with transaction.atomic():
             InvoiceNumberSequence.objects.create(year=year)

@@ -6,10 +6,19 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from tranche.billing.models import Invoice, InvoiceEvent, Payment
+from tranche.billing.models import EventKind, Invoice, InvoiceEvent, Payment
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary
 from tranche.core.money import Money
-from tranche.core.schemas import DueDate, Id, Input, MoneyIn, ReceivedOn, Text500
+from tranche.core.schemas import (
+    DueDate,
+    Id,
+    Input,
+    MoneyIn,
+    OptionalText200,
+    OptionalText500,
+    ReceivedOn,
+    Text500,
+)
 from tranche.projects.schemas import MilestoneOut, ProjectOut
 
 
@@ -134,8 +143,8 @@ class PaymentIn(Input):
     amount: MoneyIn
     method: str = Field(min_length=1, max_length=20)
     received_on: ReceivedOn
-    reference: str = Field("", max_length=200)
-    note: str = Field("", max_length=500)
+    reference: OptionalText200 = ""
+    note: OptionalText500 = ""
 
 
 class PaymentRecordedOut(Schema):
@@ -353,12 +362,17 @@ class CustomerInvoiceEventOut(Schema):
         return CustomerInvoiceEventOut(
             kind=event.kind,
             created_at=event.created_at,
-            number=value("number", "sent"),
+            number=value("number", EventKind.SENT),
             amount=value(
-                "amount", "payment_recorded", "payment_on_cancelled_invoice", "refund_recorded"
+                "amount",
+                EventKind.PAYMENT_RECORDED,
+                EventKind.PAYMENT_ON_CANCELLED_INVOICE,
+                EventKind.REFUND_RECORDED,
             ),
-            method=value("method", "payment_recorded", "payment_on_cancelled_invoice"),
-            status=value("new", "status_changed"),
+            method=value(
+                "method", EventKind.PAYMENT_RECORDED, EventKind.PAYMENT_ON_CANCELLED_INVOICE
+            ),
+            status=value("new", EventKind.STATUS_CHANGED),
         )
 
 

@@ -17,6 +17,7 @@ from tranche.accounts.models import User
 from tranche.billing.models import (
     OPEN_STATUSES,
     SENT_STATUSES,
+    EventKind,
     Invoice,
     InvoiceEvent,
     InvoiceStatus,
@@ -54,12 +55,12 @@ def access_invoice(user: User, invoice_id: int, *, project: Project | None = Non
 # What a customer may follow of an invoice's history: sending and money moving. Drafting,
 # editing, send failures and the provider's own chatter are the business's.
 CUSTOMER_EVENT_KINDS = (
-    "sent",
-    "payment_recorded",
-    "payment_on_cancelled_invoice",
-    "refund_recorded",
-    "status_changed",
-    "cancelled",
+    EventKind.SENT,
+    EventKind.PAYMENT_RECORDED,
+    EventKind.PAYMENT_ON_CANCELLED_INVOICE,
+    EventKind.REFUND_RECORDED,
+    EventKind.STATUS_CHANGED,
+    EventKind.CANCELLED,
 )
 
 

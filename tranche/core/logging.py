@@ -11,15 +11,21 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
-_PAY_TOKEN = re.compile(r"(/pay/)[^/\s?#\"']+")
-REDACTED = r"\1[redacted]"
+# Everything after /pay/ up to the end of the path, whatever case or extra slashes a
+# mistyped link has; only the pay page's own /done step is kept, to tell requests apart.
+_PAY_PATH = re.compile(r"(/pay/)/*[^\s?#\"']*?(/done)?(?=[\s?#\"']|$)", re.IGNORECASE)
+# Stripe appends the PaymentIntent's client secret to a return URL's query.
+_CLIENT_SECRET = re.compile(r"(client_secret=)[^&\s#\"']+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    return _PAY_TOKEN.sub(REDACTED, text)
+    # Decoded first: /%70ay/<token> is served as the pay page, so it is a token too.
+    text = _PAY_PATH.sub(lambda m: f"{m.group(1)}[redacted]{m.group(2) or ''}", unquote(text))
+    return _CLIENT_SECRET.sub(r"\1[redacted]", text)
 
 
 class RedactPayTokens(logging.Filter):

@@ -128,40 +128,32 @@ class Money:
     def from_minor(cls, units: int, currency: str) -> Money:
         return cls(from_minor_units(units, currency), currency)
 
-    def _same(self, other: Money) -> Money:
+    def _amount_of(self, other: object) -> Decimal:
+        """`other`'s amount, if it is Money in this currency; a mix of currencies is a
+        bug, so it raises rather than compares or adds."""
         if not isinstance(other, Money):
-            return NotImplemented
+            raise TypeError(f"Cannot combine Money with {type(other).__name__}.")
         if other.currency != self.currency:
             raise CurrencyMismatch(f"Cannot combine {self.currency} with {other.currency}.")
-        return other
+        return other.amount
 
     def __add__(self, other: Money) -> Money:
-        return Money(self.amount + self._same(other).amount, self.currency)
+        return Money(self.amount + self._amount_of(other), self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(self.amount - self._same(other).amount, self.currency)
-
-    def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money(self.amount - self._amount_of(other), self.currency)
 
     def __lt__(self, other: Money) -> bool:
-        return self.amount < self._same(other).amount
+        return self.amount < self._amount_of(other)
 
     def __le__(self, other: Money) -> bool:
-        return self.amount <= self._same(other).amount
+        return self.amount <= self._amount_of(other)
 
     def __gt__(self, other: Money) -> bool:
-        return self.amount > self._same(other).amount
+        return self.amount > self._amount_of(other)
 
     def __ge__(self, other: Money) -> bool:
-        return self.amount >= self._same(other).amount
-
-    @property
-    def is_zero(self) -> bool:
-        return self.amount == 0
-
-    def rounded(self) -> Money:
-        return Money(round_money(self.amount, self.currency), self.currency)
+        return self.amount >= self._amount_of(other)
 
     @property
     def minor_units(self) -> int:

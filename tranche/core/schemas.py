@@ -94,6 +94,9 @@ def _trim_invisible(value: str) -> str:
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_trim_invisible)]
 Text500 = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_trim_invisible)]
+# Optional free text: may be left empty, but what is given is trimmed the same way.
+OptionalText200 = Annotated[str, Field(max_length=200), AfterValidator(_trim_invisible)]
+OptionalText500 = Annotated[str, Field(max_length=500), AfterValidator(_trim_invisible)]
 
 
 # --- dates --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tranche.core.admin import ReadOnlyAdmin, operations_site
+from tranche.core.logging import redact
 from tranche.notifications.models import OutboxEmail
 from tranche.notifications.services import outbox_retry
 
@@ -21,6 +22,13 @@ class OutboxEmailAdmin(ReadOnlyAdmin[OutboxEmail]):
     list_filter = ["status", "kind"]
     search_fields = ["to", "key"]
     actions = ["retry"]
+    # The bodies carry the customer's payment link, itself the credential to pay.
+    exclude = ["body_text", "body_html"]
+    readonly_fields = ["text_without_pay_link"]
+
+    @admin.display(description="Body (text)")
+    def text_without_pay_link(self, email: OutboxEmail) -> str:
+        return redact(email.body_text)
 
     @admin.action(description="Retry the selected failed emails", permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[OutboxEmail]) -> None:

@@ -73,7 +73,7 @@ def outbox_deliver(*, email_id: int, now: datetime | None = None) -> bool:
         )
         return False
     OutboxEmail.objects.filter(pk=email.pk).update(
-        status=OutboxStatus.SENT, sent_at=timezone.now(), claimed_at=None, last_error=""
+        status=OutboxStatus.SENT, sent_at=now, claimed_at=None, last_error=""
     )
     return True
 

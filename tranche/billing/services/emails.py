@@ -15,12 +15,12 @@ from tranche.notifications.services import outbox_enqueue
 
 def queue_invoice_email(
     invoice: Invoice, kind: str, *, now: datetime, step: str = "", **extra: object
-) -> None:
+) -> bool:
     """Queue one of the customer emails about `invoice`; the key makes each (kind, step)
-    go out at most once per invoice."""
+    go out at most once per invoice. True when it was queued now, not before."""
     require_atomic()
     project = invoice.project
-    outbox_enqueue(
+    queued = outbox_enqueue(
         key=f"invoice:{invoice.pk}:{kind}{':' + step if step else ''}",
         kind=kind,
         to=invoice.customer_email,
@@ -35,3 +35,4 @@ def queue_invoice_email(
         },
         now=now,
     )
+    return queued is not None

@@ -4,6 +4,8 @@ changes). Run by tasks after commit, and by the pay page before it hands an inte
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -28,6 +30,8 @@ from tranche.core.money import (
     Money,
     to_minor_units,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def intent_request(invoice: Invoice) -> IntentRequest:
@@ -66,6 +70,39 @@ def invoice_sync_intent(*, invoice_id: int) -> None:
     )
 
 
+def _mark_in_step(invoice: Invoice) -> None:
+    """The intent now charges what `invoice` (as read) asks for. Only if nothing moved
+    since that read: a payment recorded meanwhile keeps the flag for the next sync."""
+    Invoice.objects.filter(
+        pk=invoice.pk,
+        status=invoice.status,
+        amount_paid=invoice.amount_paid,
+        intent_out_of_step=True,
+    ).update(intent_out_of_step=False)
+
+
+@dataclass(frozen=True)
+class ResyncReport:
+    synced: int
+    failed: int
+
+
+def intents_resync(*, now: datetime, limit: int = 200) -> ResyncReport:
+    """The periodic pass's retry of intents left out of step (the provider failed when
+    the amount due changed). Each invoice on its own: one failure is logged and counted."""
+    synced = failed = 0
+    waiting = Invoice.objects.filter(intent_out_of_step=True).order_by("pk")
+    for invoice_id in list(waiting.values_list("pk", flat=True)[:limit]):
+        try:
+            invoice_sync_intent_amount(invoice_id=invoice_id, now=now)
+        except Exception:
+            logger.exception("Could not bring invoice %s's PaymentIntent in step", invoice_id)
+            failed += 1
+        else:
+            synced += 1
+    return ResyncReport(synced=synced, failed=failed)
+
+
 # Each round reads the invoice afresh; more than one is needed only when payments land
 # while the provider is being called, and a few are enough to catch up with any of them.
 INTENT_SYNC_ROUNDS = 3
@@ -94,10 +131,12 @@ def invoice_sync_intent_amount(*, invoice_id: int, now: datetime | None = None) 
             or invoice.payment_gateway == PaymentMethod.SANDBOX
             or invoice.status not in SENT_STATUSES
         ):
+            _mark_in_step(invoice)
             return None
         gateway = gateway_for(invoice.payment_gateway)
         intent = gateway.retrieve_intent(reference)
         if intent.status not in UNPAID_INTENT_STATUSES:
+            _mark_in_step(invoice)
             return intent  # processing, succeeded or canceled: its amount is history
         if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
             gateway.cancel_intent(reference)
@@ -110,9 +149,11 @@ def invoice_sync_intent_amount(*, invoice_id: int, now: datetime | None = None) 
                     provider_reference=reference,
                     reason="The invoice was settled another way; nothing is left to pay online.",
                 )
+                _mark_in_step(invoice)
             return None
         due = to_minor_units(invoice.amount_due, invoice.currency)
         if intent.amount_minor == due:
+            _mark_in_step(invoice)
             return intent
         before = intent.amount_minor
         intent = gateway.update_intent_amount(reference, amount_minor=due)

@@ -95,6 +95,7 @@ class Recorded:
 
 
 def _insert_payment(invoice: Invoice, **fields: object) -> Payment | None:
+    require_atomic()  # the payment commits with the settlement that counts it
     try:
         with transaction.atomic():
             return Payment.objects.create(invoice=invoice, currency=invoice.currency, **fields)
@@ -249,18 +250,21 @@ def settle_refund(
     now = now or timezone.now()
     with transaction.atomic():
         invoice = lock_invoice_for_intent(intent_id)
-        if not invoice.payments.filter(provider_reference=intent_id).exists():
+        received = invoice.payments.filter(provider_reference=intent_id).first()
+        if received is None:
             raise NotYetSettleable(f"The payment of {intent_id} is not recorded yet.")
         if currency.upper() != invoice.currency:
             raise Invalid("Refund currency differs from the invoice's.", code="currency_mismatch")
         prefix = f"refund:{charge_id}:"
-        already = -(
-            invoice.payments.filter(provider_reference__startswith=prefix).aggregate(
-                total=Sum("amount")
-            )["total"]
-            or ZERO
-        )
+        already = _refunded(invoice, prefix)
         delta = refunded_total - already
+        # No charge can give back more than the intent took, however the event adds up.
+        if delta > 0 and _refunded(invoice, "refund:") + delta > received.amount:
+            raise Invalid(
+                f"A refund of {Money(refunded_total, invoice.currency)} on {charge_id} would "
+                f"give back more than {intent_id} received ({received.money}).",
+                code="refund_exceeds_payment",
+            )
         payment = None
         if delta > 0:
             payment = _insert_payment(
@@ -281,11 +285,20 @@ def settle_refund(
     return Recorded(payment, invoice)
 
 
+def _refunded(invoice: Invoice, prefix: str) -> Decimal:
+    """What the refunds recorded under `prefix` gave back, as a positive amount."""
+    rows = invoice.payments.filter(provider_reference__startswith=prefix)
+    return -(rows.aggregate(total=Sum("amount"))["total"] or ZERO)
+
+
 def queue_intent_amount_sync(invoice: Invoice) -> None:
     """Once the current transaction commits, bring the invoice's PaymentIntent to the
     amount due then (see invoice_sync_intent_amount). Called wherever the amount due
     changes other than through the intent itself: a payment recorded by hand, a refund."""
+    require_atomic()
     if invoice.provider_reference and invoice.payment_gateway == PaymentMethod.STRIPE:
+        invoice.intent_out_of_step = True
+        invoice.save(update_fields=["intent_out_of_step"])
         invoice_id = invoice.pk
         after_commit(lambda: sync_intent_amount_task.enqueue(invoice_id))
 

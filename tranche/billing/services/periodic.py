@@ -1,6 +1,7 @@
-"""The periodic pass: overdue marking and reminders, waiting webhook events, the email
-sweep. Each step isolates its items, and a step that fails as a whole (its query raised)
-does not keep the next ones from running: the pass never raises for one bad item."""
+"""The periodic pass: overdue marking and reminders, waiting webhook events,
+PaymentIntents left out of step, the email sweep. Each step isolates its items, and a
+step that fails as a whole (its query raised) does not keep the next ones from running:
+the pass never raises for one bad item."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from tranche.billing.services.intents import ResyncReport, intents_resync
 from tranche.billing.services.reminders import TickReport, invoices_tick
 from tranche.billing.webhooks import RetryReport, events_retry
 from tranche.notifications.delivery import DeliveryReport, outbox_deliver_due_report
@@ -30,13 +32,19 @@ def run_periodic(*, now: datetime | None = None) -> str:
         logger.exception("The webhook retry step failed")
         retried = RetryReport(settled=0, failed=1)
     try:
+        resynced = intents_resync(now=now)
+    except Exception:
+        logger.exception("The PaymentIntent re-sync step failed")
+        resynced = ResyncReport(synced=0, failed=1)
+    try:
         delivered = outbox_deliver_due_report(now=now)
     except Exception:
         logger.exception("The email sweep failed")
         delivered = DeliveryReport(sent=0, failed=1)
-    failed = report.failed + retried.failed + delivered.failed
+    failed = report.failed + retried.failed + resynced.failed + delivered.failed
     return (
         f"tick: {report.marked_overdue} marked overdue, {report.reminders_queued} reminder(s) "
-        f"queued, {retried.settled} waiting webhook event(s) settled, {delivered.sent} "
-        f"email(s) delivered, {failed} failure(s)"
+        f"queued, {retried.settled} waiting webhook event(s) settled, {resynced.synced} "
+        f"PaymentIntent(s) brought in step, {delivered.sent} email(s) delivered, "
+        f"{failed} failure(s)"
     )

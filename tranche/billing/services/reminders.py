@@ -120,7 +120,7 @@ def _remind(invoice_id: int, *, today: date, now: datetime) -> bool:
         step = _step_due(invoice.sent_at, invoice.due_date, today)
         if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0 or step is None:
             return False
-        queue_invoice_email(
+        # False when this step went out before: it is counted once, not at every tick.
+        return queue_invoice_email(
             invoice, "invoice_reminder", now=now, step=str(step), when=_describe(step)
         )
-    return True

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from tranche.accounts.models import User
-from tranche.demo import LOGINS, load_demo
+from tranche.web.demo import LOGINS, load_demo
 
 
 class Command(BaseCommand):
