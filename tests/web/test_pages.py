@@ -101,8 +101,14 @@ def test_a_customer_cannot_complete_milestones_or_see_drafts_on_the_pages(
     page = browser.get(f"/projects/{project_a.pk}/").content.decode()
     assert "Mark complete" not in page
     assert "Payment for completed milestone" not in page
-    assert browser.get("/financials/").status_code == 200
-    assert "Payment for completed milestone" not in browser.get("/financials/").content.decode()
+    financials = browser.get("/financials/")
+    assert financials.status_code == 200
+    shown = financials.content.decode()
+    assert "Payment for completed milestone" not in shown
+    # Nor the staff's view of drafts: no card, no filter, no instructions about them.
+    assert "Drafts to review" not in shown
+    assert "?status=draft" not in shown
+    assert "creates a draft" not in browser.get("/financials/?status=paid").content.decode()
 
 
 def test_an_admin_reopens_a_milestone_from_the_page_and_staff_cannot(

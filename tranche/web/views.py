@@ -53,6 +53,13 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
     )
 
 
+def _statuses_for(user: User) -> list[tuple[str, str]]:
+    """The status filters a person can use: a customer is never given a draft."""
+    if user.is_staff_member:
+        return list(InvoiceStatus.choices)
+    return [(v, label) for v, label in InvoiceStatus.choices if v != InvoiceStatus.DRAFT]
+
+
 @login_required
 def financials(request: HttpRequest) -> HttpResponse:
     user = _user(request)
@@ -67,7 +74,7 @@ def financials(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/financials.html",
-        {"page": page, "status": status, "statuses": InvoiceStatus.choices},
+        {"page": page, "status": status, "statuses": _statuses_for(user)},
     )
 
 
