@@ -172,7 +172,7 @@ def test_a_stored_poisoned_event_is_rejected_and_the_valid_one_behind_it_settles
     summary = run_periodic()
 
     # The three poisoned ones are closed as well: none of them is retried again.
-    assert ", 4 waiting webhook event(s) settled, " in summary
+    assert ", 4 waiting webhook event(s) processed, " in summary
     assert summary.endswith(", 0 failure(s)")
     for poisoned in (no_currency, huge, null_refund):
         poisoned.refresh_from_db()

@@ -151,7 +151,7 @@ def test_an_event_whose_settlement_raises_waits_and_the_next_one_settles(
 
     report = events_retry()
 
-    assert (report.settled, report.failed) == (2, 1)
+    assert (report.processed, report.failed) == (2, 1)
     assert f"Stripe event {json.loads(broken_payload)['id']}" in caplog.text
     waiting = StripeEvent.objects.get(processed_at__isnull=True)
     assert (waiting.outcome, waiting.attempts) == ("waiting: error RuntimeError", 2)
@@ -163,7 +163,7 @@ def test_an_event_whose_settlement_raises_waits_and_the_next_one_settles(
     }
 
     monkeypatch.setattr("tranche.billing.webhooks.settle_intent_succeeded", real)
-    assert events_retry().settled == 1
+    assert events_retry().processed == 1
     broken.refresh_from_db()
     assert broken.status == InvoiceStatus.PAID
 
@@ -181,7 +181,7 @@ def test_the_periodic_pass_reports_a_failed_step_and_runs_the_next(
     summary = run_periodic()
 
     assert summary == (
-        "tick: 0 marked overdue, 0 reminder(s) queued, 0 waiting webhook event(s) settled, "
+        "tick: 0 marked overdue, 0 reminder(s) queued, 0 waiting webhook event(s) processed, "
         "0 PaymentIntent(s) brought in step, 3 email(s) delivered, 1 failure(s)"
     )
     assert "The overdue and reminder step failed" in caplog.text

@@ -180,7 +180,7 @@ def test_a_refund_that_arrives_before_its_payment_waits_for_it(sent: Invoice) ->
     assert deliver(events.charge_refunded(intent(sent), 10000))[1]["outcome"].startswith("waiting")
     assert Payment.objects.count() == 0
     deliver(events.intent_succeeded(intent(sent), 30000))
-    assert events_retry().settled == 1
+    assert events_retry().processed == 1
     sent.refresh_from_db()
     assert (sent.status, sent.amount_paid) == (InvoiceStatus.PARTIALLY_PAID, Decimal(200))
 
@@ -196,14 +196,14 @@ def test_a_success_for_an_invoice_not_yet_visible_is_stored_and_settled_later(
     draft = draft_for(project_a, 1, admin)
     invoice = invoice_send(actor=admin, invoice_id=draft.pk)
     Invoice.objects.filter(pk=invoice.pk).update(provider_reference="pi_not_yet_known")
-    assert events_retry().settled == 1
+    assert events_retry().processed == 1
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
 
 
 def test_an_event_that_never_becomes_settleable_is_given_up_after_three_days() -> None:
     deliver(events.intent_succeeded("pi_unknown", 100))
-    assert events_retry(now=timezone.now() + timedelta(days=4)).settled == 0
+    assert events_retry(now=timezone.now() + timedelta(days=4)).processed == 0
     stored = StripeEvent.objects.get()
     assert stored.processed_at is not None
     assert stored.outcome.startswith("gave up")

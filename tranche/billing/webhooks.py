@@ -112,7 +112,7 @@ def event_process(row: StripeEvent, *, now: datetime) -> str:
 
 @dataclass(frozen=True)
 class RetryReport:
-    settled: int  # processed by this pass (settled, refused, rejected)
+    processed: int  # closed by this pass: settled, refused or rejected
     failed: int  # raised an unexpected error, logged; still waiting
 
 
@@ -134,7 +134,7 @@ def events_retry(*, now: datetime | None = None) -> RetryReport:
         except Exception:
             logger.exception("Stripe event %s could not be processed", row.event_id)
             failed += 1
-    return RetryReport(settled=done, failed=failed)
+    return RetryReport(processed=done, failed=failed)
 
 
 # --- the shape of an event ----------------------------------------------------------------

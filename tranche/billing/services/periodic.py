@@ -30,7 +30,7 @@ def run_periodic(*, now: datetime | None = None) -> str:
         retried = events_retry(now=now)
     except Exception:
         logger.exception("The webhook retry step failed")
-        retried = RetryReport(settled=0, failed=1)
+        retried = RetryReport(processed=0, failed=1)
     try:
         resynced = intents_resync(now=now)
     except Exception:
@@ -44,7 +44,7 @@ def run_periodic(*, now: datetime | None = None) -> str:
     failed = report.failed + retried.failed + resynced.failed + delivered.failed
     return (
         f"tick: {report.marked_overdue} marked overdue, {report.reminders_queued} reminder(s) "
-        f"queued, {retried.settled} waiting webhook event(s) settled, {resynced.synced} "
+        f"queued, {retried.processed} waiting webhook event(s) processed, {resynced.synced} "
         f"PaymentIntent(s) brought in step, {delivered.sent} email(s) delivered, "
         f"{failed} failure(s)"
     )
