@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", operations_site.urls),
     path("pay/<str:token>", billing_views.pay, name="pay"),
     path("pay/<str:token>/done", billing_views.pay_done, name="pay-done"),
+    path("pay/<str:token>/invoice.pdf", billing_views.pay_document, name="pay-document"),
     path("", include("tranche.web.urls")),
 ]
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
 from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
+from tranche.billing.pdf import pdf_response
 from tranche.billing.selectors import invoice_for_pay_token
 from tranche.billing.services.intents import invoice_sync_intent_amount
 from tranche.billing.services.payments import (
@@ -93,6 +94,16 @@ def _stripe_context(invoice: Invoice) -> dict[str, object]:
             "client_secret": intent.client_secret,
         }
     }
+
+
+@never_cache
+@require_GET
+def pay_document(request: HttpRequest, token: str) -> HttpResponse:
+    """The invoice as a PDF, for whoever holds its payment link."""
+    invoice = invoice_for_pay_token(token)
+    if invoice is None:
+        return _not_found(request)
+    return pdf_response(invoice)
 
 
 @never_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from tranche.accounts.access import require_admin
@@ -13,6 +13,7 @@ from tranche.accounts.auth import actor
 from tranche.accounts.models import User
 from tranche.billing import selectors
 from tranche.billing.models import Invoice
+from tranche.billing.pdf import pdf_response
 from tranche.billing.schemas import (
     BulkSendIn,
     BulkSendOut,
@@ -107,6 +108,29 @@ def get_invoice(
     if not user.is_staff_member:
         return _customer_detail(invoice, user=user)
     return _detail(invoice, user=user)
+
+
+PDF_RESPONSE = {
+    "responses": {
+        "200": {
+            "description": "The invoice as a PDF document",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
+
+
+@router.get(
+    "/projects/{project_id}/invoices/{invoice_id}/pdf",
+    response={200: None},
+    openapi_extra=PDF_RESPONSE,
+    description="The invoice document: a draft is marked DRAFT and has no number; a "
+    "customer gets only invoices that were sent to them.",
+)
+def invoice_document(request: HttpRequest, project_id: int, invoice_id: int) -> HttpResponse:
+    user = actor(request)
+    invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
+    return pdf_response(invoice)
 
 
 @router.patch("/projects/{project_id}/invoices/{invoice_id}", response=InvoiceDetailOut)

@@ -1,0 +1,115 @@
+"""The invoice as a PDF: what it says, and who may have it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from pypdf import PdfReader
+
+from tests.billing.helpers import draft_for
+from tests.helpers import Api, unchanged
+from tranche.accounts.models import User
+from tranche.billing.models import Invoice
+from tranche.billing.services.payments import payment_record_manual
+from tranche.billing.services.sending import invoice_send
+from tranche.projects.models import Project
+
+pytestmark = pytest.mark.django_db
+
+
+def pdf_path(invoice: Invoice) -> str:
+    return f"/api/projects/{invoice.project_id}/invoices/{invoice.pk}/pdf"
+
+
+def text_of(content: bytes) -> str:
+    assert content.startswith(b"%PDF-")
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def test_a_sent_invoice_reads_as_the_customer_will_see_it(
+    as_: Callable[[str], Api], project_a: Project, admin: User
+) -> None:
+    first = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    second = invoice_send(actor=admin, invoice_id=draft_for(project_a, 2, admin).pk)
+    payment_record_manual(
+        actor=admin,
+        invoice_id=second.pk,
+        amount=Decimal("100.00"),
+        method="bank_transfer",
+        received_on=timezone.localdate(),
+    )
+
+    response = as_("admin").client.get(pdf_path(second), headers=as_("admin").headers)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'inline; filename="{second.number}.pdf"'
+    text = text_of(response.content)
+    assert f"Invoice {second.number}" in text
+    assert "Harbour Build Co" in text  # the business
+    assert "Acme Builders" in text
+    assert "accounts@acme.example" in text
+    assert "Milestone 2 of 3 — " in text
+    assert "% of the contract" in text
+    for line in (
+        "Contract total $1,000.00",
+        f"Invoiced to date, this invoice included ${first.amount + second.amount:,.2f}",
+        "Paid $100.00",
+        f"Amount due ${second.amount - 100:,.2f}",
+    ):
+        assert line in text
+    assert second.payment_link in text.replace("\n", "")
+    assert "DRAFT" not in text
+
+
+def test_a_draft_is_marked_draft_and_has_no_number(
+    as_: Callable[[str], Api], project_a: Project, admin: User
+) -> None:
+    draft = draft_for(project_a, 1, admin)
+    api = as_("staff")
+    response = api.client.get(pdf_path(draft), headers=api.headers)
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'inline; filename="draft-invoice-{draft.pk}.pdf"'
+    text = text_of(response.content)
+    assert "DRAFT" in text
+    assert "Draft invoice" in text
+    assert "INV-" not in text
+
+
+@pytest.mark.parametrize(
+    ("persona", "status", "code"),
+    [
+        ("alice", 404, "invoice_not_found"),  # a customer is never given a draft
+        ("bob", 404, "project_not_found"),
+        ("anonymous", 401, "not_authenticated"),
+    ],
+)
+def test_who_may_not_have_a_drafts_document(
+    as_: Callable[[str], Api], project_a: Project, admin: User, persona: str, status: int, code: str
+) -> None:
+    draft = draft_for(project_a, 1, admin)
+    api = as_(persona)
+    with unchanged():
+        response = api.get(pdf_path(draft))
+    assert (response.status, response.body["code"]) == (status, code)
+
+
+def test_the_customer_downloads_her_sent_invoice_and_so_does_whoever_holds_its_link(
+    as_: Callable[[str], Api], project_a: Project, admin: User
+) -> None:
+    sent = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    alice = as_("alice")
+
+    from_portal = alice.client.get(pdf_path(sent), headers=alice.headers)
+    from_link = Client().get(f"/pay/{sent.pay_token}/invoice.pdf")
+
+    assert (from_portal.status_code, from_link.status_code) == (200, 200)
+    assert f"Invoice {sent.number}" in text_of(from_portal.content)
+    assert f"Invoice {sent.number}" in text_of(from_link.content)
+    assert Client().get("/pay/not-a-token/invoice.pdf").status_code == 404
+    assert "invoice.pdf" in Client().get(f"/pay/{sent.pay_token}").content.decode()

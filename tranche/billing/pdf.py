@@ -1,0 +1,96 @@
+"""The invoice as a document: HTML and CSS rendered to PDF by WeasyPrint.
+
+The same document for staff (drafts included, marked DRAFT and unnumbered) and for the
+customer (only what was sent to them). It holds only what the customer may read: no
+internal notes, no staff names, no provider ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+
+from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.core.errors import DomainError
+from tranche.core.money import ZERO, Money
+
+
+@dataclass(frozen=True)
+class ContractPosition:
+    """Where this invoice stands in its project's contract."""
+
+    milestone_line: str
+    contract: Money
+    invoiced_to_date: Money
+    remaining: Money
+
+
+def _position(invoice: Invoice) -> ContractPosition:
+    project = invoice.project
+    milestone_line = ""
+    if invoice.milestone is not None:
+        billable = list(
+            project.milestones.filter(is_billable=True)
+            .order_by("position", "id")
+            .values_list("pk", flat=True)
+        )
+        milestone = invoice.milestone
+        if milestone.pk in billable:
+            share = f"{(milestone.billing_percentage or ZERO).normalize():f} %"
+            milestone_line = (
+                f"Milestone {billable.index(milestone.pk) + 1} of {len(billable)} — "
+                f"{milestone.title} — {share} of the contract"
+            )
+        else:
+            milestone_line = f"Milestone — {milestone.title}"
+    # The invoices sent so far, this one included (a draft counts itself, as if sent).
+    sent_before = project.invoices.filter(number__isnull=False, pk__lte=invoice.pk).exclude(
+        status=InvoiceStatus.CANCELLED
+    )
+    to_date = sum(sent_before.values_list("amount", flat=True), ZERO)
+    if invoice.status == InvoiceStatus.DRAFT:
+        to_date += invoice.amount
+    invoiced = Money(to_date, invoice.currency)
+    return ContractPosition(milestone_line, project.contract, invoiced, project.contract - invoiced)
+
+
+def invoice_html(invoice: Invoice) -> str:
+    return render_to_string(
+        "billing/invoice_document.html",
+        {
+            "invoice": invoice,
+            "customer": invoice.customer,
+            "business_name": settings.BUSINESS_NAME,
+            "position": _position(invoice),
+            "draft": invoice.status == InvoiceStatus.DRAFT,
+            "cancelled": invoice.status == InvoiceStatus.CANCELLED,
+        },
+    )
+
+
+class DocumentUnavailable(DomainError):
+    status = 503
+    code = "pdf_unavailable"
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    # Imported here, not at the top: WeasyPrint loads the system's pango when imported,
+    # and a machine without it must still serve everything but the PDF.
+    try:
+        from weasyprint import HTML  # type: ignore[import-untyped]
+    except OSError as exc:
+        raise DocumentUnavailable(
+            "Invoice PDFs cannot be made on this server: WeasyPrint needs the system's pango "
+            f"library ({exc}). Install libpango-1.0-0 and libpangoft2-1.0-0."
+        ) from None
+    pdf: bytes = HTML(string=invoice_html(invoice)).write_pdf()
+    return pdf
+
+
+def pdf_response(invoice: Invoice) -> HttpResponse:
+    name = f"{invoice.number}.pdf" if invoice.number else f"draft-invoice-{invoice.pk}.pdf"
+    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
