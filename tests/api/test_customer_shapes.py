@@ -31,14 +31,15 @@ from tranche.billing.schemas import (
     InvoiceDetailOut,
     InvoiceEventOut,
     InvoiceOut,
+    MilestoneOut,
     PaymentOut,
+    ProjectOut,
     ProjectSummaryOut,
 )
 from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.payments import payment_record_manual, settle_intent_succeeded
 from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
-from tranche.projects.schemas import MilestoneOut, ProjectOut
 
 pytestmark = pytest.mark.django_db
 

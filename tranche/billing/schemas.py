@@ -7,8 +7,8 @@ from ninja import Schema
 from pydantic import Field
 
 from tranche.billing.models import EventKind, Invoice, InvoiceEvent, Payment
-from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary
-from tranche.core.money import Money
+from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary, ProjectView
+from tranche.core.money import ZERO, Money
 from tranche.core.schemas import (
     DueDate,
     Id,
@@ -19,7 +19,8 @@ from tranche.core.schemas import (
     ReceivedOn,
     Text500,
 )
-from tranche.projects.schemas import MilestoneOut, ProjectOut
+from tranche.projects.models import Milestone
+from tranche.sales.schemas import format_percentage
 
 
 def _amounts(totals: ProjectSummary | CurrencyTotals, *names: str) -> dict[str, str]:
@@ -444,6 +445,175 @@ class CustomerInvoicePageOut(Schema):
             next_cursor=page.next_cursor,
             totals=[CustomerCurrencyTotalsOut.of(t) for t in page.totals],
         )
+
+
+# --- projects as the portal shows them: each milestone with its invoice ---------------------
+
+
+class MilestoneOut(Schema):
+    id: int
+    project_id: int
+    title: str
+    position: int
+    status: str
+    is_billable: bool
+    billing_percentage: str | None
+    amount: str
+    planned_date: date | None
+    actual_date: date | None
+    completed_at: datetime | None
+    completed_by_id: int | None
+    invoice_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> MilestoneOut:
+        return MilestoneOut(
+            id=milestone.pk,
+            project_id=milestone.project_id,
+            title=milestone.title,
+            position=milestone.position,
+            status=milestone.status,
+            is_billable=milestone.is_billable,
+            billing_percentage=format_percentage(milestone.billing_percentage),
+            amount=amount.api,
+            planned_date=milestone.planned_date,
+            actual_date=milestone.actual_date,
+            completed_at=milestone.completed_at,
+            completed_by_id=milestone.completed_by_id,
+            invoice_id=invoice_id,
+            created_at=milestone.created_at,
+            updated_at=milestone.updated_at,
+        )
+
+
+def milestones_out(view: ProjectView) -> list[MilestoneOut]:
+    return [
+        MilestoneOut.of(m, amount=view.detail.amount_of(m), invoice_id=view.invoices.get(m.pk))
+        for m in view.detail.milestones
+    ]
+
+
+class ProjectOut(Schema):
+    id: int
+    name: str
+    customer_id: int
+    customer_name: str
+    origin_quote_id: int | None
+    currency: str
+    contract_total: str
+    billable_percentage: str
+    created_at: datetime
+    milestones: list[MilestoneOut]
+
+    @staticmethod
+    def of(view: ProjectView) -> ProjectOut:
+        project = view.detail.project
+        billable = sum(
+            (m.billing_percentage or ZERO for m in view.detail.milestones if m.is_billable), ZERO
+        )
+        return ProjectOut(
+            id=project.pk,
+            name=project.name,
+            customer_id=project.customer_id,
+            customer_name=project.customer.name,
+            origin_quote_id=project.origin_quote_id,
+            currency=project.currency,
+            contract_total=project.contract.api,
+            billable_percentage=f"{billable:.2f}",
+            created_at=project.created_at,
+            milestones=milestones_out(view),
+        )
+
+
+class ProjectPage(Schema):
+    items: list[ProjectOut]
+    count: int
+
+
+class MilestoneList(Schema):
+    items: list[MilestoneOut]
+
+
+# Customers' project shapes are allow-listed like their invoice shapes: no staff
+# identities (completed_by_id), no internal bookkeeping, and a milestone's invoice id only
+# when its invoice was sent to them (ProjectView.invoices is scoped to the viewer).
+
+
+class CustomerMilestoneOut(Schema):
+    id: int
+    project_id: int
+    title: str
+    position: int
+    status: str
+    is_billable: bool
+    billing_percentage: str | None
+    amount: str
+    planned_date: date | None
+    actual_date: date | None
+    completed_at: datetime | None
+    invoice_id: int | None
+
+    @staticmethod
+    def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> CustomerMilestoneOut:
+        return CustomerMilestoneOut(
+            id=milestone.pk,
+            project_id=milestone.project_id,
+            title=milestone.title,
+            position=milestone.position,
+            status=milestone.status,
+            is_billable=milestone.is_billable,
+            billing_percentage=format_percentage(milestone.billing_percentage),
+            amount=amount.api,
+            planned_date=milestone.planned_date,
+            actual_date=milestone.actual_date,
+            completed_at=milestone.completed_at,
+            invoice_id=invoice_id,
+        )
+
+
+def customer_milestones_out(view: ProjectView) -> list[CustomerMilestoneOut]:
+    return [
+        CustomerMilestoneOut.of(
+            m, amount=view.detail.amount_of(m), invoice_id=view.invoices.get(m.pk)
+        )
+        for m in view.detail.milestones
+    ]
+
+
+class CustomerProjectOut(Schema):
+    id: int
+    name: str
+    customer_id: int
+    customer_name: str
+    currency: str
+    contract_total: str
+    created_at: datetime
+    milestones: list[CustomerMilestoneOut]
+
+    @staticmethod
+    def of(view: ProjectView) -> CustomerProjectOut:
+        project = view.detail.project
+        return CustomerProjectOut(
+            id=project.pk,
+            name=project.name,
+            customer_id=project.customer_id,
+            customer_name=project.customer.name,
+            currency=project.currency,
+            contract_total=project.contract.api,
+            created_at=project.created_at,
+            milestones=customer_milestones_out(view),
+        )
+
+
+class CustomerProjectPage(Schema):
+    items: list[CustomerProjectOut]
+    count: int
+
+
+class CustomerMilestoneList(Schema):
+    items: list[CustomerMilestoneOut]
 
 
 # --- milestone completion and quote acceptance (billing composes projects and invoices) ---

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Case, Count, DecimalField, F, QuerySet, Sum, Value, When
@@ -260,13 +260,21 @@ def _milestone_invoice_ids(milestones: list[Milestone], *, user: User) -> dict[i
     return {milestone_id: pk for milestone_id, pk in rows if milestone_id is not None}
 
 
-def project_view(project: Project, *, user: User) -> ProjectDetail:
+@dataclass(frozen=True)
+class ProjectView:
     """A project as the portal shows it: its schedule, and each milestone's invoice."""
+
+    detail: ProjectDetail
+    # milestone id -> id of its live invoice, only if the viewer may open that invoice
+    invoices: dict[int, int]
+
+
+def project_view(project: Project, *, user: User) -> ProjectView:
     detail = project_detail(project)
-    return replace(detail, invoices=_milestone_invoice_ids(detail.milestones, user=user))
+    return ProjectView(detail, _milestone_invoice_ids(detail.milestones, user=user))
 
 
-def project_views(projects: list[Project], *, user: User) -> list[ProjectDetail]:
+def project_views(projects: list[Project], *, user: User) -> list[ProjectView]:
     details = project_details(projects)
     invoices = _milestone_invoice_ids([m for d in details for m in d.milestones], user=user)
-    return [replace(d, invoices=invoices) for d in details]
+    return [ProjectView(d, invoices) for d in details]

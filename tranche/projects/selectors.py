@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import QuerySet
@@ -11,7 +11,7 @@ from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
 from tranche.core.db import valid_id
 from tranche.core.errors import NotFound
-from tranche.core.money import ZERO, allocate
+from tranche.core.money import ZERO, Money, allocate
 from tranche.projects.models import Milestone, Project
 
 
@@ -20,9 +20,10 @@ class ProjectDetail:
     project: Project
     milestones: list[Milestone]
     amounts: dict[int, Decimal]
-    # milestone id -> id of its live invoice the viewer may open. Projects know nothing of
-    # invoices: billing's selectors fill this in (billing.selectors.project_view).
-    invoices: dict[int, int] = field(default_factory=dict)
+
+    def amount_of(self, milestone: Milestone) -> Money:
+        """The milestone's share of the contract, in the project's currency."""
+        return Money(self.amounts[milestone.pk], self.project.currency)
 
 
 def project_list(*, user: User) -> QuerySet[Project]:

@@ -19,7 +19,12 @@ from tranche.billing.models import InvoiceStatus
 from tranche.billing.services.drafts import milestone_complete, milestone_reopen
 from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import DomainError, NotAuthenticated, NotFound, TooManyAttempts
-from tranche.projects.selectors import access_project, project_list
+from tranche.projects.selectors import (
+    access_project,
+    project_detail,
+    project_details,
+    project_list,
+)
 
 
 def _user(request: HttpRequest) -> User:
@@ -31,7 +36,7 @@ def _user(request: HttpRequest) -> User:
 def home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     projects = list(project_list(user=user)[:50])
-    return render(request, "web/home.html", {"details": billing.project_views(projects, user=user)})
+    return render(request, "web/home.html", {"details": project_details(projects)})
 
 
 @login_required
@@ -46,7 +51,7 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
         request,
         "web/project.html",
         {
-            "detail": billing.project_view(found, user=user),
+            "detail": project_detail(found),
             "invoices": invoices,
             "summary": summary,
         },

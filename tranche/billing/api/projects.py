@@ -16,25 +16,26 @@ from ninja import Query, Router, Status
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.auth import actor
 from tranche.accounts.models import User
-from tranche.billing.schemas import AcceptOut, CompletionOut, InvoiceOut
-from tranche.billing.selectors import project_view, project_views
-from tranche.billing.services.drafts import milestone_complete, milestone_reopen
-from tranche.core.errors import Invalid
-from tranche.core.schemas import PageParams
-from tranche.projects.models import Project
-from tranche.projects.schemas import (
+from tranche.billing.schemas import (
+    AcceptOut,
+    CompletionOut,
     CustomerMilestoneList,
     CustomerProjectOut,
     CustomerProjectPage,
-    MilestoneIn,
+    InvoiceOut,
     MilestoneList,
     MilestoneOut,
-    MilestonePatch,
     ProjectOut,
     ProjectPage,
     customer_milestones_out,
     milestones_out,
 )
+from tranche.billing.selectors import project_view, project_views
+from tranche.billing.services.drafts import milestone_complete, milestone_reopen
+from tranche.core.errors import Invalid
+from tranche.core.schemas import PageParams
+from tranche.projects.models import Project
+from tranche.projects.schemas import MilestoneIn, MilestonePatch
 from tranche.projects.selectors import access_project, project_list
 from tranche.projects.services import (
     milestone_create,

@@ -30,4 +30,4 @@ def in_money(totals: ProjectSummary | CurrencyTotals) -> dict[str, Money]:
 
 @register.simple_tag
 def amount_of(detail: ProjectDetail, milestone: Milestone) -> Money:
-    return Money(detail.amounts[milestone.pk], detail.project.currency)
+    return detail.amount_of(milestone)
