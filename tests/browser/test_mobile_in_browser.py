@@ -1,7 +1,7 @@
-"""Every page staff and customers open fits a 390 px phone and a laptop: nothing scrolls
-sideways, and the strict Content-Security-Policy blocks nothing (all styling is in
-tranche.css). A screenshot of each page at each width lands in var/shots/ for a person to
-look at."""
+"""Every page staff and customers open, the error pages too, fits a 390 px phone and a
+laptop: nothing scrolls sideways, and the strict Content-Security-Policy blocks nothing (all
+styling is in tranche.css). A screenshot of each page at each width lands in var/shots/
+for a person to look at."""
 
 from __future__ import annotations
 
@@ -75,20 +75,22 @@ def test_no_page_scrolls_sideways_and_the_csp_blocks_nothing(
     page.wait_for_selector("h1")
 
     pages = {
-        "home": "/",
-        "project": f"/projects/{scene.project_id}/",
-        "financials": "/financials/",
+        "home": ("/", 200),
+        "project": (f"/projects/{scene.project_id}/", 200),
+        "financials": ("/financials/", 200),
+        "not-found": ("/no-such-page/", 404),
+        "admin": ("/admin/", 403),
     }
     if user.is_customer:
-        pages["pay"] = scene.sent.payment_link.removeprefix(live_server.url)
+        pages["pay"] = (scene.sent.payment_link.removeprefix(live_server.url), 200)
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     overflow: dict[str, int] = {}
     try:
-        for name, path in pages.items():
+        for name, (path, status) in pages.items():
             response = page.goto(f"{live_server.url}{path}")
             assert response is not None
-            assert response.status == 200, path
+            assert response.status == status, path
             scroll, inner = page.evaluate(
                 "[document.documentElement.scrollWidth, window.innerWidth]"
             )
