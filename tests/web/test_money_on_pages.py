@@ -41,24 +41,25 @@ def test_staff_and_the_customer_see_dinars_to_three_places(
     for user in (staff, alice):
         browser = signed_in(user)
         home = browser.get("/").content.decode()
-        assert '<td class="num">KWD2,468.013</td>' in home
+        assert '<td class="num" data-label="Contract total">KWD2,468.013</td>' in home
         page = browser.get(f"/projects/{project.pk}/").content.decode()
         for shown in (
             "contract total KWD2,468.013",
-            '<td class="num">KWD1,234.007</td>',  # milestone 1's share, and its invoice
-            '<td class="num">KWD1,234.006</td>',  # milestone 2's share
+            # milestone 1's share, and its invoice
+            '<td class="num" data-label="Amount">KWD1,234.007</td>',
+            '<td class="num" data-label="Amount">KWD1,234.006</td>',  # milestone 2's share
             "<span>Invoiced</span><strong>KWD1,234.007</strong>",
             "<span>Paid</span><strong>KWD1,000.000</strong>",
             "<span>Outstanding</span><strong>KWD234.007</strong>",
             "<span>Not yet billed</span><strong>KWD1,234.006</strong>",
-            '<td class="num">KWD234.007</td>',  # the invoice's amount due
+            '<td class="num" data-label="Due">KWD234.007</td>',  # the invoice's amount due
         ):
             assert shown in page, (user.email, shown)
         financials = browser.get("/financials/").content.decode()
         for shown in (
             "<span>Outstanding</span><strong>KWD234.007</strong>",
             "<span>Paid</span><strong>KWD1,000.000</strong>",
-            '<td class="num">KWD1,234.007</td>',
+            '<td class="num" data-label="Amount">KWD1,234.007</td>',
         ):
             assert shown in financials, (user.email, shown)
     staff_page = signed_in(staff).get(f"/projects/{project.pk}/").content.decode()

@@ -3,7 +3,9 @@ and the client's address for django-axes.
 
 Django answers some errors before ninja ever runs (a bad Host header, a body over
 DATA_UPLOAD_MAX_MEMORY_SIZE, a CSRF failure, an unhandled exception): these handlers make
-those answers JSON `{"detail", "code"}` under /api/ and Django's own pages elsewhere."""
+those answers JSON `{"detail", "code"}` under /api/ and Django's own pages elsewhere, which
+render the site's 403.html, 404.html and 500.html (tranche/web/templates/) by name. Django
+renders 500.html without a request or context processors, so it must not need them."""
 
 from __future__ import annotations
 
