@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
@@ -26,10 +26,17 @@ class ProjectDetail:
         return Money(self.amounts[milestone.pk], self.project.currency)
 
 
-def project_list(*, user: User) -> QuerySet[Project]:
+def project_list(*, user: User, search: str = "") -> QuerySet[Project]:
+    """The projects this user may see, newest first; `search` matches the project's or
+    the customer's name."""
     projects = Project.objects.select_related("customer")
     scope = customer_scope(user)
-    return projects if scope is None else projects.filter(customer_id=scope)
+    if scope is not None:
+        projects = projects.filter(customer_id=scope)
+    search = search.strip()
+    if search:
+        projects = projects.filter(Q(name__icontains=search) | Q(customer__name__icontains=search))
+    return projects
 
 
 def access_project(user: User, project_id: int) -> Project:

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -26,6 +27,8 @@ from tranche.projects.selectors import (
     project_list,
 )
 
+PROJECTS_PER_PAGE = 25
+
 
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
@@ -35,8 +38,15 @@ def _user(request: HttpRequest) -> User:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    projects = list(project_list(user=user)[:50])
-    return render(request, "web/home.html", {"details": project_details(projects)})
+    search = request.GET.get("q", "")[:200]
+    page = Paginator(project_list(user=user, search=search), PROJECTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "web/home.html",
+        {"details": project_details(list(page.object_list)), "page": page, "search": search},
+    )
 
 
 @login_required
