@@ -3,6 +3,7 @@ worker and Django's own."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -335,6 +336,7 @@ def test_run_says_serving_once_it_answers_and_stops_everything_when_a_child_dies
         stderr=subprocess.PIPE,
         text=True,
     )
+    groups: list[int] = []
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -345,7 +347,8 @@ def test_run_says_serving_once_it_answers_and_stops_everything_when_a_child_dies
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as answer:
             assert answer.status == 200
 
-        _web, worker = sorted(_children(process.pid))
+        groups = _children(process.pid)  # each child leads its own process group
+        _web, worker = sorted(groups)
         # The worker starts its db_worker process as it boots, which may be a moment after
         # the web server answers.
         deadline = time.monotonic() + 30
@@ -364,6 +367,15 @@ def test_run_says_serving_once_it_answers_and_stops_everything_when_a_child_dies
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
     finally:
+        # Whatever failed above, leave no server behind: the children run in process
+        # groups of their own, so killing `run` alone would orphan them.
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
