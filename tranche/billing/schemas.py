@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ninja import Schema
 from pydantic import Field
@@ -27,6 +27,104 @@ def _amounts(totals: ProjectSummary | CurrencyTotals, *names: str) -> dict[str, 
     """The named Decimal fields of a totals row, as Money in the row's currency, as the
     API writes money."""
     return {name: Money(getattr(totals, name), totals.currency).api for name in names}
+
+
+S = TypeVar("S", bound=Schema)
+
+
+def _shaped(schema: type[S], values: dict[str, Any]) -> S:
+    """`schema` built from the values it declares and no others: each shape's field list
+    is its allow-list, so a customer's shape says only what its class names."""
+    return schema(**{name: values[name] for name in schema.model_fields})
+
+
+def _invoice_values(invoice: Invoice) -> dict[str, Any]:
+    """All an invoice's JSON may say, for staff; each shape takes the fields it declares."""
+    return dict(
+        id=invoice.pk,
+        number=invoice.number,
+        status=invoice.status,
+        invoice_type=invoice.invoice_type,
+        project_id=invoice.project_id,
+        quote_id=invoice.quote_id,
+        milestone_id=invoice.milestone_id,
+        currency=invoice.currency,
+        amount=invoice.total.api,
+        amount_paid=invoice.received.api,
+        amount_due=invoice.due.api,
+        credit_owed=invoice.owed_back.api,
+        description=invoice.description,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        customer_name=invoice.customer_name,
+        customer_email=invoice.customer_email,
+        payment_gateway=invoice.payment_gateway or None,
+        payment_link=invoice.payment_link or None,
+        stripe_payment_intent_id=(
+            invoice.provider_reference if invoice.payment_gateway == "stripe" else None
+        ),
+        sent_at=invoice.sent_at,
+        paid_at=invoice.paid_at,
+        cancelled_at=invoice.cancelled_at,
+        created_at=invoice.created_at,
+        updated_at=invoice.updated_at,
+    )
+
+
+def _payment_values(payment: Payment) -> dict[str, Any]:
+    return dict(
+        id=payment.pk,
+        amount=payment.money.api,
+        currency=payment.currency,
+        method=payment.method,
+        reference=payment.reference or None,
+        provider_reference=payment.provider_reference,
+        received_on=payment.received_on,
+        recorded_by_id=payment.recorded_by_id,
+        note=payment.note,
+        created_at=payment.created_at,
+    )
+
+
+def _milestone_values(
+    milestone: Milestone, *, amount: Money, invoice_id: int | None
+) -> dict[str, Any]:
+    return dict(
+        id=milestone.pk,
+        project_id=milestone.project_id,
+        title=milestone.title,
+        position=milestone.position,
+        status=milestone.status,
+        is_billable=milestone.is_billable,
+        billing_percentage=format_percentage(milestone.billing_percentage),
+        amount=amount.api,
+        planned_date=milestone.planned_date,
+        actual_date=milestone.actual_date,
+        completed_at=milestone.completed_at,
+        completed_by_id=milestone.completed_by_id,
+        invoice_id=invoice_id,
+        created_at=milestone.created_at,
+        updated_at=milestone.updated_at,
+    )
+
+
+def _project_values(view: ProjectView) -> dict[str, Any]:
+    """A project's values, its milestones aside (each shape lists them in its own shape)."""
+    project = view.detail.project
+    billable = sum(
+        (m.billing_percentage or ZERO for m in view.detail.milestones if m.is_billable), ZERO
+    )
+    return {
+        "id": project.pk,
+        "name": project.name,
+        "customer_id": project.customer_id,
+        "customer_name": project.customer.name,
+        "origin_quote_id": project.origin_quote_id,
+        "currency": project.currency,
+        "contract_total": project.contract.api,
+        "billable_percentage": f"{billable:.2f}",
+        "created_at": project.created_at,
+    }
 
 
 class InvoiceOut(Schema):
@@ -58,35 +156,7 @@ class InvoiceOut(Schema):
 
     @staticmethod
     def of(invoice: Invoice) -> InvoiceOut:
-        return InvoiceOut(
-            id=invoice.pk,
-            number=invoice.number,
-            status=invoice.status,
-            invoice_type=invoice.invoice_type,
-            project_id=invoice.project_id,
-            quote_id=invoice.quote_id,
-            milestone_id=invoice.milestone_id,
-            currency=invoice.currency,
-            amount=invoice.total.api,
-            amount_paid=invoice.received.api,
-            amount_due=invoice.due.api,
-            credit_owed=invoice.owed_back.api,
-            description=invoice.description,
-            issue_date=invoice.issue_date,
-            due_date=invoice.due_date,
-            customer_name=invoice.customer_name,
-            customer_email=invoice.customer_email,
-            payment_gateway=invoice.payment_gateway or None,
-            payment_link=invoice.payment_link or None,
-            stripe_payment_intent_id=(
-                invoice.provider_reference if invoice.payment_gateway == "stripe" else None
-            ),
-            sent_at=invoice.sent_at,
-            paid_at=invoice.paid_at,
-            cancelled_at=invoice.cancelled_at,
-            created_at=invoice.created_at,
-            updated_at=invoice.updated_at,
-        )
+        return _shaped(InvoiceOut, _invoice_values(invoice))
 
 
 class InvoiceEventOut(Schema):
@@ -121,18 +191,7 @@ class PaymentOut(Schema):
 
     @staticmethod
     def of(payment: Payment) -> PaymentOut:
-        return PaymentOut(
-            id=payment.pk,
-            amount=payment.money.api,
-            currency=payment.currency,
-            method=payment.method,
-            reference=payment.reference or None,
-            provider_reference=payment.provider_reference,
-            received_on=payment.received_on,
-            recorded_by_id=payment.recorded_by_id,
-            note=payment.note,
-            created_at=payment.created_at,
-        )
+        return _shaped(PaymentOut, _payment_values(payment))
 
 
 class InvoiceDetailOut(InvoiceOut):
@@ -300,27 +359,7 @@ class CustomerInvoiceOut(Schema):
     def of(invoice: Invoice) -> CustomerInvoiceOut:
         # Customers are only ever given sent invoices (see selectors.invoice_queryset).
         assert invoice.number is not None
-        return CustomerInvoiceOut(
-            id=invoice.pk,
-            number=invoice.number,
-            status=invoice.status,
-            project_id=invoice.project_id,
-            milestone_id=invoice.milestone_id,
-            currency=invoice.currency,
-            amount=invoice.total.api,
-            amount_paid=invoice.received.api,
-            amount_due=invoice.due.api,
-            credit_owed=invoice.owed_back.api,
-            description=invoice.description,
-            issue_date=invoice.issue_date,
-            due_date=invoice.due_date,
-            customer_name=invoice.customer_name,
-            customer_email=invoice.customer_email,
-            payment_link=invoice.payment_link or None,
-            sent_at=invoice.sent_at,
-            paid_at=invoice.paid_at,
-            cancelled_at=invoice.cancelled_at,
-        )
+        return _shaped(CustomerInvoiceOut, _invoice_values(invoice))
 
 
 class CustomerPaymentOut(Schema):
@@ -332,13 +371,7 @@ class CustomerPaymentOut(Schema):
 
     @staticmethod
     def of(payment: Payment) -> CustomerPaymentOut:
-        return CustomerPaymentOut(
-            id=payment.pk,
-            amount=payment.money.api,
-            currency=payment.currency,
-            method=payment.method,
-            received_on=payment.received_on,
-        )
+        return _shaped(CustomerPaymentOut, _payment_values(payment))
 
 
 class CustomerInvoiceEventOut(Schema):
@@ -469,22 +502,8 @@ class MilestoneOut(Schema):
 
     @staticmethod
     def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> MilestoneOut:
-        return MilestoneOut(
-            id=milestone.pk,
-            project_id=milestone.project_id,
-            title=milestone.title,
-            position=milestone.position,
-            status=milestone.status,
-            is_billable=milestone.is_billable,
-            billing_percentage=format_percentage(milestone.billing_percentage),
-            amount=amount.api,
-            planned_date=milestone.planned_date,
-            actual_date=milestone.actual_date,
-            completed_at=milestone.completed_at,
-            completed_by_id=milestone.completed_by_id,
-            invoice_id=invoice_id,
-            created_at=milestone.created_at,
-            updated_at=milestone.updated_at,
+        return _shaped(
+            MilestoneOut, _milestone_values(milestone, amount=amount, invoice_id=invoice_id)
         )
 
 
@@ -509,22 +528,7 @@ class ProjectOut(Schema):
 
     @staticmethod
     def of(view: ProjectView) -> ProjectOut:
-        project = view.detail.project
-        billable = sum(
-            (m.billing_percentage or ZERO for m in view.detail.milestones if m.is_billable), ZERO
-        )
-        return ProjectOut(
-            id=project.pk,
-            name=project.name,
-            customer_id=project.customer_id,
-            customer_name=project.customer.name,
-            origin_quote_id=project.origin_quote_id,
-            currency=project.currency,
-            contract_total=project.contract.api,
-            billable_percentage=f"{billable:.2f}",
-            created_at=project.created_at,
-            milestones=milestones_out(view),
-        )
+        return _shaped(ProjectOut, {**_project_values(view), "milestones": milestones_out(view)})
 
 
 class ProjectPage(Schema):
@@ -557,20 +561,8 @@ class CustomerMilestoneOut(Schema):
 
     @staticmethod
     def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> CustomerMilestoneOut:
-        return CustomerMilestoneOut(
-            id=milestone.pk,
-            project_id=milestone.project_id,
-            title=milestone.title,
-            position=milestone.position,
-            status=milestone.status,
-            is_billable=milestone.is_billable,
-            billing_percentage=format_percentage(milestone.billing_percentage),
-            amount=amount.api,
-            planned_date=milestone.planned_date,
-            actual_date=milestone.actual_date,
-            completed_at=milestone.completed_at,
-            invoice_id=invoice_id,
-        )
+        values = _milestone_values(milestone, amount=amount, invoice_id=invoice_id)
+        return _shaped(CustomerMilestoneOut, values)
 
 
 def customer_milestones_out(view: ProjectView) -> list[CustomerMilestoneOut]:
@@ -594,17 +586,8 @@ class CustomerProjectOut(Schema):
 
     @staticmethod
     def of(view: ProjectView) -> CustomerProjectOut:
-        project = view.detail.project
-        return CustomerProjectOut(
-            id=project.pk,
-            name=project.name,
-            customer_id=project.customer_id,
-            customer_name=project.customer.name,
-            currency=project.currency,
-            contract_total=project.contract.api,
-            created_at=project.created_at,
-            milestones=customer_milestones_out(view),
-        )
+        values = {**_project_values(view), "milestones": customer_milestones_out(view)}
+        return _shaped(CustomerProjectOut, values)
 
 
 class CustomerProjectPage(Schema):
