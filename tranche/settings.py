@@ -56,6 +56,9 @@ LANGUAGE_CODE = "en-us"
 
 DEFAULT_CURRENCY = (env_str("DEFAULT_CURRENCY") or "USD").upper()
 BUSINESS_NAME = env_str("BUSINESS_NAME") or "Tranche"
+# Defaults for the business settings an admin can change on the settings page.
+DEFAULT_PAYMENT_TERMS_DAYS = env_int("DEFAULT_PAYMENT_TERMS_DAYS", 14, minimum=0)
+BANK_DETAILS = env_str("BANK_DETAILS") or ""
 
 # --- HTTPS: on in production. Off by default so `make run` works on plain http://127.0.0.1.
 HTTPS = env_bool("HTTPS", False)
@@ -143,6 +146,9 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "/static/"
+# Uploaded files (the business's logo): written by the app, served by its own view.
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "/media/"
 STATIC_ROOT = VAR_DIR / "static"
 # `tranche run` collects static files here; whitenoise warns on every start until it exists.
 with contextlib.suppress(OSError):
@@ -172,7 +178,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "tranche.accounts.auth.axes_username"
-AXES_LOCKOUT_CALLABLE = "tranche.web.views.lockout"
+AXES_LOCKOUT_CALLABLE = "tranche.web.views.auth.lockout"
 AXES_VERBOSE = False
 # How many reverse proxies in front of us append to X-Forwarded-For. 0 (the default)
 # believes no header: the client is the socket's peer, since anyone can send the header.

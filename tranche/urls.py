@@ -3,12 +3,12 @@ from django.urls import include, path, re_path
 from tranche.api import api
 from tranche.billing import views as billing_views
 from tranche.core.admin import operations_site
-from tranche.web import views as web_views
+from tranche.web.views.errors import api_not_found
 
 urlpatterns = [
     path("api/", api.urls),
     # Anything else under /api/ answers in JSON too, never with an HTML page.
-    re_path(r"^api/", web_views.api_not_found),
+    re_path(r"^api/", api_not_found),
     path("admin/", operations_site.urls),
     path("pay/<str:token>", billing_views.pay, name="pay"),
     path("pay/<str:token>/done", billing_views.pay_done, name="pay-done"),

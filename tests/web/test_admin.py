@@ -112,9 +112,9 @@ def test_a_visitor_is_sent_to_the_sign_in_page(path: str, browsers: dict[str, Cl
 
 def test_only_an_admin_s_portal_pages_link_to_the_admin(browsers: dict[str, Client]) -> None:
     link = '<a href="/admin/">Operations</a>'
-    assert link in browsers["admin"].get("/").content.decode()
+    assert link in browsers["admin"].get("/projects/").content.decode()
     for persona in ("staff", "alice"):
-        assert link not in browsers[persona].get("/").content.decode()
+        assert link not in browsers[persona].get("/projects/").content.decode()
 
 
 def test_an_admin_signs_in_on_the_one_sign_in_page_and_lands_in_the_admin(admin: User) -> None:

@@ -40,7 +40,7 @@ def test_staff_and_the_customer_see_dinars_to_three_places(
 
     for user in (staff, alice):
         browser = signed_in(user)
-        home = browser.get("/").content.decode()
+        home = browser.get("/projects/").content.decode()
         assert '<td class="num" data-label="Contract total">KWD2,468.013</td>' in home
         page = browser.get(f"/projects/{project.pk}/").content.decode()
         for shown in (

@@ -32,7 +32,7 @@ def test_anonymous_visitors_are_sent_to_sign_in() -> None:
 def test_staff_see_every_project_with_its_schedule(
     staff: User, project_a: Project, project_b: Project
 ) -> None:
-    page = signed_in(staff).get("/").content.decode()
+    page = signed_in(staff).get("/projects/").content.decode()
     assert "Kitchen for A" in page
     assert "Studio for B" in page
     detail = signed_in(staff).get(f"/projects/{project_a.pk}/").content.decode()
@@ -44,7 +44,7 @@ def test_a_customer_sees_only_their_own_projects(
     alice: User, project_a: Project, project_b: Project
 ) -> None:
     client = signed_in(alice)
-    page = client.get("/").content.decode()
+    page = client.get("/projects/").content.decode()
     assert "Kitchen for A" in page
     assert "Studio for B" not in page
     assert client.get(f"/projects/{project_b.pk}/").status_code == 404

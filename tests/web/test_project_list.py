@@ -31,8 +31,8 @@ def test_staff_page_through_thirty_projects_newest_first(
     projects(admin, customer_a, 30, "Loft")
     browser = signed_in(staff)
 
-    first = browser.get("/").content.decode()
-    second = browser.get("/?page=2").content.decode()
+    first = browser.get("/projects/").content.decode()
+    second = browser.get("/projects/?page=2").content.decode()
 
     assert names_on(first) == [f"Loft {n:02d}" for n in range(30, 5, -1)]
     assert "Page 1 of 2 · 30 projects" in first
@@ -40,7 +40,7 @@ def test_staff_page_through_thirty_projects_newest_first(
     assert names_on(second) == [f"Loft {n:02d}" for n in range(5, 0, -1)]
     assert 'href="?page=1"' in second
     # Past the end is the last page, not an error.
-    assert names_on(browser.get("/?page=99").content.decode()) == names_on(second)
+    assert names_on(browser.get("/projects/?page=99").content.decode()) == names_on(second)
 
 
 def test_staff_search_projects_by_their_name_or_their_customers(
@@ -50,9 +50,12 @@ def test_staff_search_projects_by_their_name_or_their_customers(
     projects(admin, customer_b, 1, "Studio")
     browser = signed_in(staff)
 
-    assert names_on(browser.get("/?q=kitch").content.decode()) == ["Kitchen 02", "Kitchen 01"]
-    assert names_on(browser.get("/?q=Globex").content.decode()) == ["Studio 01"]
-    nothing = browser.get("/?q=Nowhere").content.decode()
+    assert names_on(browser.get("/projects/?q=kitch").content.decode()) == [
+        "Kitchen 02",
+        "Kitchen 01",
+    ]
+    assert names_on(browser.get("/projects/?q=Globex").content.decode()) == ["Studio 01"]
+    nothing = browser.get("/projects/?q=Nowhere").content.decode()
     assert names_on(nothing) == []
     assert "No project matches “Nowhere”." in nothing
 
@@ -64,14 +67,14 @@ def test_a_customer_searches_only_her_own_projects(
     projects(admin, customer_b, 1, "Studio")
     browser = signed_in(alice)
 
-    assert names_on(browser.get("/").content.decode()) == ["Kitchen 01"]
-    assert names_on(browser.get("/?q=Studio").content.decode()) == []
-    assert names_on(browser.get("/?q=Globex").content.decode()) == []
+    assert names_on(browser.get("/projects/").content.decode()) == ["Kitchen 01"]
+    assert names_on(browser.get("/projects/?q=Studio").content.decode()) == []
+    assert names_on(browser.get("/projects/?q=Globex").content.decode()) == []
 
 
 def _queries_for_home(browser: Client) -> int:
     with CaptureQueriesContext(connection) as queries:
-        response = browser.get("/")
+        response = browser.get("/projects/")
     assert response.status_code == 200
     return len(queries)
 

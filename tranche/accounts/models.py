@@ -20,6 +20,7 @@ class Customer(models.Model):
     billing_email = models.EmailField(blank=True, default="")
     contact_name = models.CharField(max_length=200, blank=True, default="")
     address = models.TextField(blank=True, default="")
+    tax_id = models.CharField(max_length=64, blank=True, default="")
     payment_terms_days = models.PositiveSmallIntegerField(default=14)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -110,3 +111,32 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user_id})"
+
+
+class Business(models.Model):
+    """Who is sending the invoices: one row (pk 1), edited by admins on the settings page.
+    A blank field falls back to its environment variable (see `business.py`), so a fresh
+    install works before anyone opens the settings."""
+
+    name = models.CharField(max_length=200, blank=True, default="")
+    logo = models.FileField(upload_to="branding/", blank=True, default="")
+    address = models.TextField(blank=True, default="")
+    tax_id = models.CharField(max_length=64, blank=True, default="")
+    sender_name = models.CharField(max_length=200, blank=True, default="")
+    reply_to = models.EmailField(blank=True, default="")
+    payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    invoice_number_format = models.CharField(max_length=100, blank=True, default="")
+    # Days relative to the due date, comma-separated ("-3,0,7,14"); blank = REMINDER_DAYS.
+    reminder_days = models.CharField(max_length=200, blank=True, default="")
+    bank_details = models.TextField(blank=True, default="")
+    notify_daily_digest = models.BooleanField(default=True)
+    notify_payment_received = models.BooleanField(default=True)
+    notify_payment_failed = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "business"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="business_single_row")]
+
+    def __str__(self) -> str:
+        return self.name or "Business"
