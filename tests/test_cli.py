@@ -139,10 +139,10 @@ def test_demo_is_idempotent_and_prints_the_logins() -> None:
         Project.objects.count(),
         Milestone.objects.count(),
     ) == counts
-    assert counts == (3, 2, 1, 4)
+    assert counts == (3, 3, 3, 9)
     for email in ("admin@example.com", "staff@example.com", "client@acme.example"):
         assert email in output
-    project = Project.objects.get()
+    project = Project.objects.get(name="Kitchen renovation")
     assert [str(m.billing_percentage) for m in project.milestones.filter(is_billable=True)] == [
         "30.00",
         "30.00",

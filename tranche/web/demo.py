@@ -4,12 +4,21 @@ data, and safe to load again (nothing is created twice)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.utils import timezone
 
 from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.services import customer_create, user_create
+from tranche.billing.gateways import sandbox_allowed
+from tranche.billing.models import Invoice, InvoiceStatus, PaymentMethod
+from tranche.billing.services.drafts import milestone_complete
+from tranche.billing.services.payments import payment_record_manual
+from tranche.billing.services.reminders import invoices_tick
+from tranche.billing.services.sending import invoice_send
+from tranche.core.money import ZERO
+from tranche.projects.models import Milestone, Project
 from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
@@ -43,8 +52,67 @@ def _user(login: DemoLogin, customer: Customer | None = None) -> User:
     )
 
 
-@transaction.atomic
-def load_demo() -> tuple[DemoLogin, ...]:
+def _quote(
+    actor: User,
+    customer: Customer,
+    title: str,
+    currency: str,
+    lines: list[LineInput],
+    schedule: list[ScheduleInput],
+    *,
+    now: datetime,
+) -> Quote | None:
+    """A new quote, or None when the demo made it before (nothing is created twice)."""
+    if Quote.objects.filter(customer=customer, title=title).exists():
+        return None
+    return quote_create(
+        actor=actor,
+        customer_id=customer.pk,
+        title=title,
+        currency=currency,
+        lines=lines,
+        schedule=schedule,
+        now=now,
+    )
+
+
+def _billable(project: Project) -> list[Milestone]:
+    return list(project.milestones.filter(is_billable=True).order_by("position"))
+
+
+def _bill(actor: User, project: Project, milestone: Milestone, *, now: datetime) -> Invoice | None:
+    """Complete `milestone` at `now` and, when the sandbox may take payments, send its draft
+    then too: the demo's history is made through the same services as real history."""
+    completion = milestone_complete(
+        actor=actor, project_id=project.pk, milestone_id=milestone.pk, now=now
+    )
+    if completion.invoice is None or not sandbox_allowed():
+        return completion.invoice
+    return invoice_send(actor=actor, invoice_id=completion.invoice.pk, now=now)
+
+
+def _pay(actor: User, invoice: Invoice | None, amount: Decimal, *, now: datetime) -> None:
+    if invoice is None or invoice.status == InvoiceStatus.DRAFT:
+        return
+    payment_record_manual(
+        actor=actor,
+        invoice_id=invoice.pk,
+        amount=amount,
+        method=PaymentMethod.BANK_TRANSFER,
+        received_on=now.date(),
+        reference=f"Transfer {invoice.number}",
+        now=now,
+    )
+
+
+def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
+    """Three customers, four quotes: a kitchen half paid with its next draft waiting for
+    review, an office fit-out overdue, a brand refresh in euros part paid, and a garden
+    studio quoted but not yet accepted. Dates run back over the past months.
+
+    Not one transaction: sending claims its draft in a transaction of its own before it
+    calls the payment provider. Each quote is made once, so a second run adds nothing."""
+    now = now or timezone.now()
     admin = _user(ADMIN)
     _user(STAFF)
     acme = _customer(
@@ -54,27 +122,112 @@ def load_demo() -> tuple[DemoLogin, ...]:
         contact_name="Ada Acme",
         address="1 Main Street\nSpringfield",
     )
-    _customer(
+    globex = _customer(
         admin, "Globex Studio", billing_email="ap@globex.example", contact_name="Hank Scorpio"
     )
+    initech = _customer(
+        admin,
+        "Initech Offices",
+        billing_email="finance@initech.example",
+        contact_name="Bill Lumbergh",
+        address="4120 Freidrich Lane\nAustin, TX 78744",
+    )
     _user(CUSTOMER, acme)
-    if not Quote.objects.filter(customer=acme, title="Kitchen renovation").exists():
-        quote = quote_create(
-            actor=admin,
-            customer_id=acme.pk,
-            title="Kitchen renovation",
-            currency="USD",
-            lines=[
-                LineInput("Design and permits", Decimal("1"), Decimal("2400.00")),
-                LineInput("Cabinets and installation", Decimal("1"), Decimal("7600.00")),
-                LineInput("Electrical work (hours)", Decimal("24"), Decimal("83.34")),
-            ],
-            schedule=[
-                ScheduleInput("Deposit", True, Decimal("30")),
-                ScheduleInput("Site survey", False, None),
-                ScheduleInput("Cabinets installed", True, Decimal("30")),
-                ScheduleInput("Handover", True, Decimal("40")),
-            ],
+
+    fit_out = _quote(
+        admin,
+        globex,
+        "Office fit-out",
+        "USD",
+        [
+            LineInput("Partition walls", Decimal("1"), Decimal("18500.00")),
+            LineInput("Lighting and data cabling", Decimal("1"), Decimal("9750.00")),
+        ],
+        [
+            ScheduleInput("Walls up", True, Decimal("40")),
+            ScheduleInput("Cabling done", True, Decimal("35")),
+            ScheduleInput("Sign-off", True, Decimal("25")),
+        ],
+        now=now - timedelta(days=150),
+    )
+    if fit_out is not None:
+        project = quote_accept(actor=admin, quote_id=fit_out.pk, now=now - timedelta(days=145))
+        walls, cabling, _signoff = _billable(project)
+        first = _bill(admin, project, walls, now=now - timedelta(days=130))
+        _pay(admin, first, first.amount if first else ZERO, now=now - timedelta(days=110))
+        _bill(admin, project, cabling, now=now - timedelta(days=75))
+
+    kitchen = _quote(
+        admin,
+        acme,
+        "Kitchen renovation",
+        "USD",
+        [
+            LineInput("Design and permits", Decimal("1"), Decimal("2400.00")),
+            LineInput("Cabinets and installation", Decimal("1"), Decimal("7600.00")),
+            LineInput("Electrical work (hours)", Decimal("24"), Decimal("83.34")),
+        ],
+        [
+            ScheduleInput("Deposit", True, Decimal("30")),
+            ScheduleInput("Site survey", False, None),
+            ScheduleInput("Cabinets installed", True, Decimal("30")),
+            ScheduleInput("Handover", True, Decimal("40")),
+        ],
+        now=now - timedelta(days=70),
+    )
+    if kitchen is not None:
+        project = quote_accept(actor=admin, quote_id=kitchen.pk, now=now - timedelta(days=65))
+        deposit, cabinets, _handover = _billable(project)
+        paid = _bill(admin, project, deposit, now=now - timedelta(days=60))
+        _pay(admin, paid, paid.amount if paid else ZERO, now=now - timedelta(days=52))
+        survey = project.milestones.get(is_billable=False)
+        milestone_complete(
+            actor=admin, project_id=project.pk, milestone_id=survey.pk, now=now - timedelta(days=40)
         )
-        quote_accept(actor=admin, quote_id=quote.pk)
+        milestone_complete(
+            actor=admin,
+            project_id=project.pk,
+            milestone_id=cabinets.pk,
+            now=now - timedelta(days=2),
+        )
+
+    refresh = _quote(
+        admin,
+        initech,
+        "Brand refresh",
+        "EUR",
+        [
+            LineInput("Brand strategy workshop", Decimal("2"), Decimal("1800.00")),
+            LineInput("Visual identity", Decimal("1"), Decimal("6400.00")),
+        ],
+        [
+            ScheduleInput("Strategy agreed", True, Decimal("50")),
+            ScheduleInput("Identity delivered", True, Decimal("50")),
+        ],
+        now=now - timedelta(days=40),
+    )
+    if refresh is not None:
+        project = quote_accept(actor=admin, quote_id=refresh.pk, now=now - timedelta(days=38))
+        strategy, _identity = _billable(project)
+        part_paid = _bill(admin, project, strategy, now=now - timedelta(days=20))
+        _pay(admin, part_paid, Decimal("2000.00"), now=now - timedelta(days=6))
+
+    _quote(
+        admin,
+        acme,
+        "Garden studio",
+        "USD",
+        [
+            LineInput("Timber frame studio, 3 x 4 m", Decimal("1"), Decimal("14200.00")),
+            LineInput("Foundations and groundwork", Decimal("1"), Decimal("3150.00")),
+        ],
+        [
+            ScheduleInput("Deposit", True, Decimal("30")),
+            ScheduleInput("Frame and roof", True, Decimal("30")),
+            ScheduleInput("Handover", True, Decimal("40")),
+        ],
+        now=now - timedelta(days=1),
+    )
+    # Flag what fell overdue while the history above was written.
+    invoices_tick(now=now)
     return LOGINS
