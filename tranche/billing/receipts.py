@@ -1,7 +1,7 @@
 """Receipts: one per payment received on an invoice, saying what was paid, how, when, and
 what is left to pay. The same document for staff, the customer's portal and the pay page;
 like the invoice it holds only what the customer may read (no staff names, no notes, no
-provider ids)."""
+provider ids, no reference an admin typed: the customer's allow-list has none of them)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ class Receipt:
     business_address: str
     business_tax_id: str
     method: str  # how it was paid, as a person says it ("Bank transfer")
-    reference: str
     received_on: date
     amount: Money  # this payment
     paid_to_date: Money  # every payment up to and including this one
@@ -50,7 +49,6 @@ def receipt_of(payment: Payment) -> Receipt:
         business_address=business.address,
         business_tax_id=business.tax_id,
         method=payment.get_method_display(),
-        reference=payment.reference,
         received_on=payment.received_on,
         amount=payment.money,
         paid_to_date=Money(paid, invoice.currency),
@@ -65,6 +63,14 @@ def receipt_payment(invoice: Invoice, payment_id: int) -> Payment:
     if found is None:
         raise NotFound(f"Payment {payment_id} does not exist.", code="payment_not_found")
     found.invoice = invoice
+    return found
+
+
+def latest_receipt_payment(invoice: Invoice) -> Payment | None:
+    """The last money received on `invoice` (what the pay page's "Download receipt" gives)."""
+    found = invoice.payments.filter(amount__gt=0).order_by("-created_at", "-id").first()
+    if found is not None:
+        found.invoice = invoice
     return found
 
 

@@ -54,6 +54,12 @@ SEND_FIELDS = [
 ]
 
 
+def _address(invoice: Invoice) -> None:
+    customer = invoice.customer
+    invoice.customer_name = customer.name
+    invoice.customer_email = customer.billing_email
+
+
 def _set_send_dates(invoice: Invoice, now: datetime) -> None:
     """Sending issues the invoice today; its due date follows the customer's terms unless
     an admin fixed it."""
@@ -79,6 +85,7 @@ def invoice_send_preview(*, invoice: Invoice, now: datetime | None = None) -> Se
     draft = copy.copy(invoice)
     draft.number = peek_invoice_number(timezone.localdate(now).year)
     draft.status = InvoiceStatus.PENDING
+    _address(draft)
     _set_send_dates(draft, now)
     try:
         draft.payment_gateway = get_gateway().name
@@ -93,6 +100,9 @@ def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
         invoice = lock_invoice(invoice_id)
         require_draft(invoice, "sent")
         require_unclaimed(invoice, now)
+        # A draft is addressed when it goes out: a billing email added to the customer
+        # after the draft was made (the fix the refusal below asks for) is the one used.
+        _address(invoice)
         if not invoice.customer_email:
             raise Invalid(
                 f"{invoice.customer_name} has no billing email, so the invoice cannot be "
@@ -100,7 +110,7 @@ def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
                 code="customer_email_missing",
             )
         invoice.send_claimed_at = now
-        invoice.save(update_fields=["send_claimed_at"])
+        invoice.save(update_fields=["send_claimed_at", "customer_name", "customer_email"])
         return intent_request(invoice)
 
 
@@ -169,8 +179,8 @@ def invoice_send(
 
 
 def invoice_resend(*, actor: User, invoice_id: int, now: datetime | None = None) -> Invoice:
-    """Email the invoice to the customer again (the first email went astray, or a new
-    billing email was added): a sent invoice that still asks for money."""
+    """Email the invoice to the customer again (the first email went astray): a sent
+    invoice that still asks for money."""
     now = now or timezone.now()
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
