@@ -403,3 +403,18 @@ def test_the_customer_downloads_the_invoice_and_each_receipt_from_her_page(
     assert "Paid to date $300.00" in text
     assert "Left to pay $0.00" in text
     assert "paid in full" in text
+
+
+def test_a_payment_form_missing_its_values_says_so_beside_each_field(
+    admin: User, project_a: Project
+) -> None:
+    sent = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    client = signed_in(admin)
+    with unchanged():
+        refused = client.post(f"/invoices/{sent.pk}/payments", {"amount": "", "method": "bitcoin"})
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert "The payment was not recorded: correct the fields marked below." in messages_of(html)
+    assert 'data-open-dialog="payment"' in html  # the dialog opens again, with the errors
+    assert html.count("This field is required.") == 2  # amount, date received
+    assert "Select a valid choice." in html

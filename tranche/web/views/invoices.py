@@ -325,10 +325,6 @@ def _run(
     return redirect("invoice", invoice_id=invoice.pk)
 
 
-def _invalid(request: HttpRequest, form: forms.Form, sentence: str) -> None:
-    messages.error(request, sentence)
-
-
 @login_required
 @require_POST
 def edit_draft(request: HttpRequest, invoice_id: int) -> HttpResponse:
@@ -340,7 +336,7 @@ def edit_draft(request: HttpRequest, invoice_id: int) -> HttpResponse:
         return _page(request, _found(user, invoice.pk), draft_form=bound, status=422)
 
     if not form.is_valid():
-        _invalid(request, form, "The draft was not saved: correct the fields marked below.")
+        messages.error(request, "The draft was not saved: correct the fields marked below.")
         return again(form)
     data = form.cleaned_data
     return _run(
@@ -419,7 +415,7 @@ def record_payment(request: HttpRequest, invoice_id: int) -> HttpResponse:
         return _page(request, fresh, payment_form=bound, open_dialog="payment", status=422)
 
     if not form.is_valid():
-        _invalid(request, form, "The payment was not recorded: correct the fields marked below.")
+        messages.error(request, "The payment was not recorded: correct the fields marked below.")
         return again(form)
     data = form.cleaned_data
 
