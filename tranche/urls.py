@@ -13,6 +13,7 @@ urlpatterns = [
     path("pay/<str:token>", billing_views.pay, name="pay"),
     path("pay/<str:token>/done", billing_views.pay_done, name="pay-done"),
     path("pay/<str:token>/invoice.pdf", billing_views.pay_document, name="pay-document"),
+    path("pay/<str:token>/receipt.pdf", billing_views.pay_receipt, name="pay-receipt"),
     path("", include("tranche.web.urls")),
 ]
 

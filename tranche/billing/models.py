@@ -192,6 +192,9 @@ class EventKind(models.TextChoices):
     INTENT_CANCELLED = "intent_cancelled", "Online payment withdrawn"
     # … or the provider told us it was cancelled (Stripe spells it "canceled").
     INTENT_CANCELED_AT_PROVIDER = "intent_canceled", "Online payment cancelled at the provider"
+    # Emails staff asked for by hand (the automatic ones are part of the change they report).
+    EMAIL_RESENT = "email_resent", "Invoice email sent again"
+    REMINDER_SENT = "reminder_sent", "Reminder sent"
 
 
 class InvoiceEvent(models.Model):

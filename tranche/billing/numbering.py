@@ -20,3 +20,11 @@ def next_invoice_number(year: int) -> str:
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
     return settings.INVOICE_NUMBER_FORMAT.format(year=year, seq=sequence.last_number)
+
+
+def peek_invoice_number(year: int) -> str:
+    """The number the next send of `year` would take, read without taking it (for a
+    preview: a concurrent send may take it first)."""
+    sequence = InvoiceNumberSequence.objects.filter(year=year)
+    last = sequence.values_list("last_number", flat=True).first()
+    return settings.INVOICE_NUMBER_FORMAT.format(year=year, seq=(last or 0) + 1)

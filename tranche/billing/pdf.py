@@ -75,7 +75,19 @@ class DocumentUnavailable(DomainError):
     code = "pdf_unavailable"
 
 
-def invoice_pdf(invoice: Invoice) -> bytes:
+def invoice_body_html(invoice: Invoice) -> str:
+    """The document's <body> alone, to show it inside a page exactly as the PDF says it:
+    the document's own <style> stays out (the pages' CSP forbids inline styles; the page's
+    stylesheet styles the same markup)."""
+    document = invoice_html(invoice)
+    start = document.find("<body")
+    start = document.find(">", start) + 1 if start != -1 else 0
+    end = document.rfind("</body>")
+    return document[start : end if end != -1 else len(document)]
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Any of billing's HTML documents (an invoice, a receipt) as a PDF."""
     # Imported here, not at the top: WeasyPrint loads the system's pango when imported,
     # and a machine without it must still serve everything but the PDF.
     try:
@@ -85,12 +97,20 @@ def invoice_pdf(invoice: Invoice) -> bytes:
             "Invoice PDFs cannot be made on this server: WeasyPrint needs the system's pango "
             f"library ({exc}). Install libpango-1.0-0 and libpangoft2-1.0-0."
         ) from None
-    pdf: bytes = HTML(string=invoice_html(invoice)).write_pdf()
+    pdf: bytes = HTML(string=html).write_pdf()
     return pdf
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    return html_to_pdf(invoice_html(invoice))
+
+
+def pdf_bytes_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
 
 
 def pdf_response(invoice: Invoice) -> HttpResponse:
     name = f"{invoice.number}.pdf" if invoice.number else f"draft-invoice-{invoice.pk}.pdf"
-    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{name}"'
-    return response
+    return pdf_bytes_response(invoice_pdf(invoice), name)

@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
 from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
-from tranche.billing.pdf import pdf_response
+from tranche.billing.pdf import pdf_bytes_response, pdf_response
+from tranche.billing.receipts import latest_receipt_payment, receipt_filename, receipt_pdf
 from tranche.billing.selectors import invoice_for_pay_token
 from tranche.billing.services.intents import invoice_sync_intent_amount
 from tranche.billing.services.payments import (
@@ -56,6 +57,7 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         "invoice": invoice,
         "payable": payable,
         "sandbox": sandbox and sandbox_allowed(),
+        "has_receipt": latest_receipt_payment(invoice) is not None,
     }
     if payable and sandbox and not sandbox_allowed():
         context["unavailable"] = SANDBOX_OFF
@@ -104,6 +106,17 @@ def pay_document(request: HttpRequest, token: str) -> HttpResponse:
     if invoice is None:
         return _not_found(request)
     return pdf_response(invoice)
+
+
+@never_cache
+@require_GET
+def pay_receipt(request: HttpRequest, token: str) -> HttpResponse:
+    """The receipt of the latest payment, for whoever holds the payment link."""
+    invoice = invoice_for_pay_token(token)
+    payment = latest_receipt_payment(invoice) if invoice is not None else None
+    if payment is None:
+        return _not_found(request)
+    return pdf_bytes_response(receipt_pdf(payment), receipt_filename(payment))
 
 
 @never_cache

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from tranche.accounts.models import User
 from tranche.billing.audit import EventKind, record_event
 from tranche.billing.locks import lock_invoice
 from tranche.billing.models import (
@@ -22,6 +23,7 @@ from tranche.billing.models import (
 )
 from tranche.billing.rules import status_for
 from tranche.billing.services.emails import queue_invoice_email
+from tranche.core.errors import Conflict, Invalid
 
 logger = logging.getLogger(__name__)
 
@@ -124,3 +126,41 @@ def _remind(invoice_id: int, *, today: date, now: datetime) -> bool:
         return queue_invoice_email(
             invoice, "invoice_reminder", now=now, step=str(step), when=_describe(step)
         )
+
+
+def invoice_remind_now(*, actor: User, invoice_id: int, now: datetime | None = None) -> Invoice:
+    """Send the customer the reminder email today, whatever the schedule says: at most
+    one a day per invoice (the outbox key holds the day), so a double click or a second
+    admin cannot send two."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    with transaction.atomic():
+        invoice = lock_invoice(invoice_id)
+        if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
+            raise Conflict(
+                f"{invoice} is {invoice.status.replace('_', ' ')}; only a sent invoice with an "
+                "amount due can be reminded.",
+                code="invoice_not_open",
+            )
+        if not invoice.customer_email:
+            raise Invalid(
+                f"{invoice.customer_name} has no billing email, so no reminder can be sent. "
+                "Add one to the customer, then try again.",
+                code="customer_email_missing",
+            )
+        days = (today - invoice.due_date).days
+        if not queue_invoice_email(
+            invoice,
+            "invoice_reminder",
+            now=now,
+            step=f"now-{today.isoformat()}",
+            when=_describe(days),
+        ):
+            raise Conflict(
+                f"A reminder of {invoice} was already sent today; the next one can go tomorrow.",
+                code="reminder_already_sent_today",
+            )
+        record_event(
+            invoice, EventKind.REMINDER_SENT, actor=actor, now=now, to=invoice.customer_email
+        )
+    return invoice

@@ -3,7 +3,9 @@ customer is emailed."""
 
 from __future__ import annotations
 
+import copy
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,16 +22,21 @@ from tranche.billing.gateways import (
 )
 from tranche.billing.locks import lock_invoice
 from tranche.billing.models import (
+    OPEN_STATUSES,
     Invoice,
     InvoiceStatus,
 )
-from tranche.billing.numbering import next_invoice_number
+from tranche.billing.numbering import next_invoice_number, peek_invoice_number
 from tranche.billing.rules import require_draft, require_unclaimed
-from tranche.billing.services.emails import queue_invoice_email
+from tranche.billing.services.emails import (
+    EmailPreview,
+    invoice_email_preview,
+    queue_invoice_email,
+)
 from tranche.billing.services.intents import intent_request
 from tranche.billing.tasks import sync_payment_intent as sync_payment_intent_task
 from tranche.core.db import after_commit
-from tranche.core.errors import Invalid, ProviderError
+from tranche.core.errors import Conflict, Invalid, ProviderError
 
 SEND_FIELDS = [
     "number",
@@ -47,11 +54,55 @@ SEND_FIELDS = [
 ]
 
 
+def _address(invoice: Invoice) -> None:
+    customer = invoice.customer
+    invoice.customer_name = customer.name
+    invoice.customer_email = customer.billing_email
+
+
+def _set_send_dates(invoice: Invoice, now: datetime) -> None:
+    """Sending issues the invoice today; its due date follows the customer's terms unless
+    an admin fixed it."""
+    today = timezone.localdate(now)
+    if not invoice.due_date_fixed:
+        invoice.due_date = today + timedelta(days=invoice.customer.payment_terms_days)
+    invoice.issue_date = today
+
+
+@dataclass(frozen=True)
+class SendPreview:
+    """What sending this draft now would do: the invoice as it would go out and its email."""
+
+    invoice: Invoice  # an unsaved copy, numbered and dated as the send would
+    email: EmailPreview
+
+
+def invoice_send_preview(*, invoice: Invoice, now: datetime | None = None) -> SendPreview:
+    """The invoice_sent email as the customer would get it if this draft were sent now.
+    Nothing is saved or taken: the number is the one the next send would take, and the
+    payment link is made by the send itself."""
+    now = now or timezone.now()
+    draft = copy.copy(invoice)
+    draft.number = peek_invoice_number(timezone.localdate(now).year)
+    draft.status = InvoiceStatus.PENDING
+    _address(draft)
+    _set_send_dates(draft, now)
+    try:
+        draft.payment_gateway = get_gateway().name
+    except ProviderError:
+        draft.payment_gateway = ""  # the send itself will say payments are not configured
+    draft.payment_link = f"{settings.BASE_URL}/pay/…"
+    return SendPreview(draft, invoice_email_preview(draft, "invoice_sent"))
+
+
 def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
     with transaction.atomic(durable=True):
         invoice = lock_invoice(invoice_id)
         require_draft(invoice, "sent")
         require_unclaimed(invoice, now)
+        # A draft is addressed when it goes out: a billing email added to the customer
+        # after the draft was made (the fix the refusal below asks for) is the one used.
+        _address(invoice)
         if not invoice.customer_email:
             raise Invalid(
                 f"{invoice.customer_name} has no billing email, so the invoice cannot be "
@@ -59,7 +110,7 @@ def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
                 code="customer_email_missing",
             )
         invoice.send_claimed_at = now
-        invoice.save(update_fields=["send_claimed_at"])
+        invoice.save(update_fields=["send_claimed_at", "customer_name", "customer_email"])
         return intent_request(invoice)
 
 
@@ -103,9 +154,7 @@ def invoice_send(
         today = timezone.localdate(now)
         invoice.number = next_invoice_number(today.year)
         invoice.status = InvoiceStatus.PENDING
-        if not invoice.due_date_fixed:
-            invoice.due_date = today + timedelta(days=invoice.customer.payment_terms_days)
-        invoice.issue_date = today
+        _set_send_dates(invoice, now)
         invoice.sent_at = now
         invoice.sent_by = actor
         invoice.payment_gateway = gateway.name
@@ -126,4 +175,32 @@ def invoice_send(
         )
         queue_invoice_email(invoice, "invoice_sent", now=now)
         after_commit(lambda: sync_payment_intent_task.enqueue(invoice_id))
+    return invoice
+
+
+def invoice_resend(*, actor: User, invoice_id: int, now: datetime | None = None) -> Invoice:
+    """Email the invoice to the customer again (the first email went astray): a sent
+    invoice that still asks for money."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = lock_invoice(invoice_id)
+        if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
+            raise Conflict(
+                f"{invoice} is {invoice.status.replace('_', ' ')}; only a sent invoice with an "
+                "amount due can be emailed again.",
+                code="invoice_not_open",
+            )
+        if not invoice.customer_email:
+            raise Invalid(
+                f"{invoice.customer_name} has no billing email, so the invoice cannot be "
+                "emailed. Add one to the customer, then try again.",
+                code="customer_email_missing",
+            )
+        # Each resend is its own outbox row: counted under the row lock, so two admins
+        # resending at once queue two emails, never one key twice.
+        count = invoice.events.filter(kind=EventKind.EMAIL_RESENT).count() + 1
+        queue_invoice_email(invoice, "invoice_sent", now=now, step=f"resend-{count}")
+        record_event(
+            invoice, EventKind.EMAIL_RESENT, actor=actor, now=now, to=invoice.customer_email
+        )
     return invoice
