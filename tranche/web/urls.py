@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from tranche.web.views import auth, financials, home, projects
+from tranche.web.views import settings as settings_views
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -18,4 +19,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     *projects.urlpatterns,
     *financials.urlpatterns,
+    *settings_views.urlpatterns,
 ]
