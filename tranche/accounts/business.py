@@ -135,8 +135,8 @@ def number_format_problem(fmt: str) -> str | None:
     would collide with this year's), and nothing else in braces."""
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
-    except ValueError:
-        return "The invoice number format has an unmatched { or }."
+    except ValueError as exc:
+        return f"The invoice number format is not valid: {exc}. Example: INV-{{year}}-{{seq:05d}}."
     unknown = sorted(n or "{}" for n in names - {"year", "seq"})
     if unknown:
         return (

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tranche.accounts.business import (
     BusinessInvalid,
     business_profile,
-    business_row,
     business_update,
     number_format_problem,
 )
@@ -111,7 +110,6 @@ def _terms(value: str) -> int | str | None:
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
     user = _admin_only(request)
-    row = business_row()
     status = 200
     if request.method == "POST":
         form = SettingsForm(request.POST, request.FILES)
@@ -150,8 +148,10 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Settings saved: new documents and emails use them.")
             return redirect("settings")
     else:
+        row = Business.objects.filter(pk=1).first() or Business(pk=1)
         form = SettingsForm(initial=_initial(row))
     _describe(form)
+    _placeholders(form)
     return render(
         request,
         "web/settings/settings.html",
@@ -163,6 +163,13 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _placeholders(form: SettingsForm) -> None:
+    """A blank field shows the default it falls back to."""
+    for name, value in _defaults().items():
+        if name in form.fields and name != "bank_details":
+            form.fields[name].widget.attrs["placeholder"] = value
 
 
 def _describe(form: SettingsForm) -> None:
