@@ -45,7 +45,11 @@ def _has_nul(request: HttpRequest) -> bool:
         return any(
             "\x00" in key or any("\x00" in value for value in values)
             for key, values in request.POST.lists()
-        ) or any("\x00" in (f.name or "") for f in request.FILES.values())
+        ) or any(
+            "\x00" in (upload.name or "")
+            for _, uploads in request.FILES.lists()
+            for upload in uploads
+        )
     if b"\x00" in body:
         return True
     if request.content_type in _FORM_TYPES:
