@@ -48,10 +48,12 @@ def pdf_text(content: bytes) -> str:
 
 
 def attached(message: EmailMessage) -> list[tuple[str, str, bytes]]:
-    return [
-        (part.get_filename() or "", part.get_content_type(), part.get_payload(decode=True))
-        for part in message.iter_attachments()
-    ]
+    found = []
+    for part in message.iter_attachments():
+        content = part.get_payload(decode=True)
+        assert isinstance(content, bytes)
+        found.append((part.get_filename() or "", part.get_content_type(), content))
+    return found
 
 
 def test_the_invoice_email_leaves_over_smtp_from_the_sender_with_the_pdf_attached(
