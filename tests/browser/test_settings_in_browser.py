@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.utils import timezone
 from playwright.sync_api import Browser, Page
 from pypdf import PdfReader
@@ -27,8 +28,13 @@ from tests.factories import make_project
 from tests.web.test_settings_pages import image
 from tranche.accounts.business import business_profile, business_row
 from tranche.accounts.models import Customer, User
+from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.emails import drafts_digest_queue
-from tranche.billing.services.payments import sandbox_pay
+from tranche.billing.services.payments import (
+    SANDBOX_CARD_DECLINED,
+    PaymentDeclined,
+    sandbox_pay,
+)
 from tranche.billing.services.reminders import invoices_tick
 from tranche.billing.services.sending import invoice_send
 from tranche.notifications.models import OutboxEmail
@@ -94,16 +100,29 @@ def test_the_html_emails_pass_axe_and_fit_a_phone(
     row = business_row()
     row.address = "1 Quay Street\nPortsmouth PO1 2AB"
     row.bank_details = "IBAN GB33BUKB20201555555555"
+    row.logo.save("logo-email.png", ContentFile(image("PNG")), save=False)
     row.save()
     project = make_project(actor=admin, customer=customer_a, title="Boathouse")
     sent = invoice_send(actor=admin, invoice_id=draft_for(project, 1, admin).pk)
     invoices_tick(now=timezone.now() + (sent.due_date - timezone.localdate()) + timedelta(days=7))
+    with pytest.raises(PaymentDeclined):
+        sandbox_pay(invoice_id=sent.pk, card_number=SANDBOX_CARD_DECLINED)
     sandbox_pay(invoice_id=sent.pk, card_number="4242424242424242")
-    draft_for(project, 2, admin)
+    second = invoice_send(actor=admin, invoice_id=draft_for(project, 2, admin).pk)
+    invoice_cancel(actor=admin, invoice_id=second.pk, reason="Agreed with the customer")
+    draft_for(project, 3, admin)
     drafts_digest_queue(now=timezone.localtime().replace(hour=9))
 
     kinds = set(OutboxEmail.objects.values_list("kind", flat=True))
-    assert {"invoice_sent", "invoice_reminder", "invoice_paid", "admin_drafts_digest"} <= kinds
+    assert kinds == {
+        "invoice_sent",
+        "invoice_reminder",
+        "invoice_paid",
+        "invoice_cancelled",
+        "admin_payment_received",
+        "admin_payment_failed",
+        "admin_drafts_digest",
+    }
     for email in OutboxEmail.objects.order_by("pk"):
         for viewport, width in ((PHONE, 390), (LAPTOP, 1366)):
             page.set_viewport_size(viewport)  # type: ignore[arg-type]

@@ -183,7 +183,7 @@ def test_the_digest_lists_the_drafts_once_a_day_to_each_active_admin(
     assert email is not None
     assert email.subject.startswith("2 draft invoices waiting for review")
     assert "Kitchen for A" in email.body_text
-    assert "2 in USD" in email.body_html
+    assert "2 drafts in USD" in email.body_html
     assert "http://testserver/financials/?status=draft" in email.body_text
 
     assert drafts_digest_queue(now=morning(days=1)) == 2  # the next day, again

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.template import Context
 from django.template.loader import get_template, render_to_string
@@ -141,7 +142,11 @@ def outbox_enqueue_admins(
             kind=kind,
             to=admin.email,
             template=template,
-            context={"recipient": admin, **context},
+            context={
+                "recipient": admin,
+                "settings_url": f"{settings.BASE_URL}/settings/#s-notify",
+                **context,
+            },
             now=now,
             business=business,
         )

@@ -149,7 +149,8 @@ def drafts_digest_queue(*, now: datetime | None = None) -> int:
                     {
                         "currency": t["currency"],
                         "count": t["count"],
-                        "label": f"{t['count']} in {t['currency']}",
+                        "label": f"{t['count']} draft{'s' if t['count'] != 1 else ''} in "
+                        f"{t['currency']}",
                         "amount": Money(t["amount"], t["currency"]),
                     }
                     for t in totals
