@@ -77,7 +77,7 @@ def test_a_payment_paid_online_is_told_to_every_active_admin(
     )
     assert "Sandbox" in email.body_text
     assert f"http://testserver/projects/{project_a.pk}/" in email.body_text
-    assert "Switch these emails off under Settings" in email.body_html
+    assert 'href="http://testserver/settings/#s-notify"' in email.body_html
 
 
 def test_the_admin_who_recorded_a_transfer_is_not_told_of_it_but_the_others_are(
