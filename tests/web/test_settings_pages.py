@@ -312,3 +312,38 @@ def test_an_upload_may_hold_nul_bytes_but_its_text_fields_may_not(admin: User) -
         response = browser.post("/settings/", {**VALID, "name": "A\x00B", "logo": upload(image())})
     assert response.status_code == 400
     assert browser.post("/settings/", {**VALID, "logo": upload(image())}).status_code == 302
+
+
+def test_only_an_admin_may_update_the_business_through_the_service(staff: User) -> None:
+    from tranche.accounts.business import business_update
+    from tranche.core.errors import PermissionDenied
+
+    with unchanged(), pytest.raises(PermissionDenied):
+        business_update(
+            actor=staff,
+            name="Mine now",
+            address="",
+            tax_id="",
+            sender_name="",
+            reply_to="",
+            payment_terms_days=None,
+            invoice_number_format="",
+            reminder_days="",
+            bank_details="",
+            notify_daily_digest=True,
+            notify_payment_received=True,
+            notify_payment_failed=True,
+        )
+
+
+def test_blank_fields_fall_back_to_the_environment(admin: User, settings: Any) -> None:
+    settings.INVOICE_NUMBER_FORMAT = "ENV-{year}-{seq}"
+    settings.REMINDER_DAYS = [3]
+    settings.DEFAULT_PAYMENT_TERMS_DAYS = 21
+    signed_in(admin).post("/settings/", {"notify_daily_digest": "on"})
+    profile = business_profile()
+    assert profile.name == "Harbour Build Co"
+    assert profile.invoice_number_format == "ENV-{year}-{seq}"
+    assert profile.reminder_days == (3,)
+    assert profile.payment_terms_days == 21
+    assert (profile.notify_daily_digest, profile.notify_payment_received) == (True, False)

@@ -287,22 +287,29 @@ def business_update(
     if changes.errors:
         raise BusinessInvalid(changes.errors)
 
-    with transaction.atomic():
-        business_row()  # exists before it is locked
-        row = Business.objects.select_for_update().get(pk=1)
-        old_logo = row.logo.name if row.logo else ""
-        for key, value in changes.values.items():
-            setattr(row, key, value)
-        if content:
-            row.logo.save(
-                f"logo-{secrets.token_hex(8)}.{extension}", ContentFile(content), save=False
-            )
-        elif remove_logo:
-            row.logo = ""
-        row.save()
-        new_logo = row.logo.name if row.logo else ""
-        if old_logo and old_logo != new_logo:
-            # Only once the new row is committed: a rollback keeps the old file in use.
-            after_commit(lambda: row.logo.storage.delete(old_logo))
+    written = ""
+    try:
+        with transaction.atomic():
+            business_row()  # exists before it is locked
+            row = Business.objects.select_for_update().get(pk=1)
+            old_logo = row.logo.name if row.logo else ""
+            for key, value in changes.values.items():
+                setattr(row, key, value)
+            if content:
+                row.logo.save(
+                    f"logo-{secrets.token_hex(8)}.{extension}", ContentFile(content), save=False
+                )
+                written = row.logo.name or ""
+            elif remove_logo:
+                row.logo = ""
+            row.save()
+            new_logo = row.logo.name if row.logo else ""
+            if old_logo and old_logo != new_logo:
+                # Only once the new row is committed: a rollback keeps the old file in use.
+                after_commit(lambda: row.logo.storage.delete(old_logo))
+    except Exception:
+        if written:  # the row that would have named it was rolled back
+            Business._meta.get_field("logo").storage.delete(written)
+        raise
     logger.info("Business settings changed by %s", actor.email)
     return row
