@@ -5,16 +5,22 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
+from PIL import Image
 from pypdf import PdfReader
 
 from tests.billing.helpers import draft_for
 from tests.helpers import Api, unchanged
+from tranche.accounts.business import business_row
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice
+from tranche.billing.pdf import invoice_html
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
@@ -113,3 +119,59 @@ def test_the_customer_downloads_her_sent_invoice_and_so_does_whoever_holds_its_l
     assert f"Invoice {sent.number}" in text_of(from_link.content)
     assert Client().get("/pay/not-a-token/invoice.pdf").status_code == 404
     assert "invoice.pdf" in Client().get(f"/pay/{sent.pay_token}").content.decode()
+
+
+def test_the_document_wears_the_business_settings_and_the_customers_details(
+    as_: Callable[[str], Api], project_a: Project, admin: User, settings: Any, tmp_path: Path
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    row = business_row()
+    row.name = "Harbour & Sons Ltd"
+    row.address = "1 Quay Street\nPortsmouth PO1 2AB"
+    row.tax_id = "GB123456789"
+    row.bank_details = "Harbour & Sons Ltd\nIBAN GB33BUKB20201555555555"
+    logo = io.BytesIO()
+    Image.new("RGB", (90, 30), (41, 82, 204)).save(logo, "PNG")
+    row.logo.save("logo-test.png", ContentFile(logo.getvalue()), save=False)
+    row.save()
+    customer = project_a.customer
+    customer.contact_name = "Ada Byron"
+    customer.address = "7 Mill Lane\nLeeds LS1 4AP"
+    customer.tax_id = "GB987654321"
+    customer.save()
+    sent = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+
+    html = invoice_html(sent)
+    assert 'class="logo" src="data:image/png;base64,' in html
+    response = as_("admin").client.get(pdf_path(sent), headers=as_("admin").headers)
+    text = text_of(response.content)
+    for expected in (
+        "Harbour & Sons Ltd",
+        "1 Quay Street",
+        "Portsmouth PO1 2AB",
+        "Tax id: GB123456789",
+        "Acme Builders",
+        "Attn. Ada Byron",
+        "7 Mill Lane",
+        "accounts@acme.example",
+        "Tax id: GB987654321",
+        "Bank transfer",
+        "IBAN GB33BUKB20201555555555",
+        f"Reference: {sent.number}",
+        "Pay online",
+    ):
+        assert expected in text, expected
+    assert "Harbour Build Co" not in text  # the environment's name is only the default
+    reader = PdfReader(io.BytesIO(response.content))
+    assert any(page.images for page in reader.pages)  # the logo
+
+
+def test_without_settings_the_document_uses_the_environment_defaults(
+    as_: Callable[[str], Api], project_a: Project, admin: User, settings: Any
+) -> None:
+    settings.BANK_DETAILS = "Pay to account 12-34-56 / 87654321"
+    sent = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    text = text_of(as_("admin").client.get(pdf_path(sent), headers=as_("admin").headers).content)
+    assert "Harbour Build Co" in text
+    assert "Pay to account 12-34-56 / 87654321" in text
+    assert "Tax id" not in text

@@ -86,7 +86,7 @@ def test_sending_in_the_sandbox_numbers_the_invoice_and_emails_the_customer(
     assert email.to == ["accounts@acme.example"]
     assert (
         email.subject == f"Invoice INV-{YEAR}-00001 from Harbour Build Co: $300.00 due "
-        f"{stored.due_date:%-d %B %Y}"
+        f"{stored.due_date:%b %-d, %Y}"
     )
     assert invoice["payment_link"] in email.body
     assert "sandbox" in email.body

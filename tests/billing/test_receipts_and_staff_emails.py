@@ -154,7 +154,7 @@ def test_the_send_preview_is_the_email_the_send_queues_and_takes_nothing(
 
 
 def test_queued_emails_and_previews_are_rendered_from_one_context(sent: Invoice) -> None:
-    context = invoice_email_context(sent, when="is due today")
+    context = invoice_email_context(sent, "invoice_reminder", when="is due today")
     assert context["invoice"] is sent
     assert context["greeting_name"] == "Casey Contact"
     assert context["when"] == "is due today"

@@ -39,7 +39,7 @@ def test_the_invoice_email_is_delivered_over_smtp_with_text_and_html(
         assert "Kitchen for A" in body
         assert "$300.00" in body
         assert invoice.payment_link in body
-        assert f"{invoice.due_date:%-d %B %Y}" in body
+        assert f"{invoice.due_date:%b %-d, %Y}" in body
     assert OutboxEmail.objects.get().status == OutboxStatus.SENT
 
 

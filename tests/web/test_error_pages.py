@@ -12,7 +12,8 @@ from tranche.core.http import server_error
 
 pytestmark = pytest.mark.django_db
 
-BRAND = '<a class="brand" href="/">Tranche</a>'
+# The header shows the business's name (BUSINESS_NAME in the test environment).
+BRAND = '<a class="brand" href="/">Harbour Build Co</a>'
 STYLESHEET = "/static/web/tranche.css"
 
 

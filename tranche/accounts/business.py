@@ -1,19 +1,44 @@
 """The business's own details as every document, email and page should use them: the
-settings an admin saved, each blank one falling back to its environment variable."""
+settings an admin saved, each blank one falling back to its environment variable.
+
+`business_profile()` is the one read path: numbering, reminders, emails, documents and
+pages all ask it, never `settings.BUSINESS_NAME` and friends directly. `business_update`
+is the one write."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import logging
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 
-from tranche.accounts.models import Business
+from tranche.accounts.access import require_admin
+from tranche.accounts.models import Business, User
+from tranche.core.db import after_commit
+from tranche.core.errors import Invalid
+
+logger = logging.getLogger(__name__)
+
+LOGO_MAX_BYTES = 1024 * 1024
+LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg"}
+LOGO_MAX_PIXELS = 4000  # per side: a logo, not a photograph
+REMINDER_RANGE = (-60, 365)
+REMINDER_MAX_STEPS = 10
+NUMBER_MAX_LENGTH = 64  # Invoice.number holds this much
 
 
 @dataclass(frozen=True)
 class BusinessProfile:
     name: str
-    logo_url: str  # "" when there is no logo
+    logo_url: str  # a path on this site ("/branding/logo/…"); "" when there is no logo
     logo_path: str  # the file on disk, for the PDF renderer; "" when there is none
     address: str
     tax_id: str
@@ -26,6 +51,20 @@ class BusinessProfile:
     notify_daily_digest: bool
     notify_payment_received: bool
     notify_payment_failed: bool
+
+    @property
+    def logo_absolute_url(self) -> str:
+        """The logo as an email client fetches it: from BASE_URL."""
+        return f"{settings.BASE_URL}{self.logo_url}" if self.logo_url else ""
+
+    @property
+    def from_email(self) -> str:
+        """`Sender Name <address>`: the name from the settings, the address from
+        DEFAULT_FROM_EMAIL (the mail server is configured for that address, not another)."""
+        from email.utils import formataddr, parseaddr
+
+        address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
+        return formataddr((self.sender_name, address))
 
 
 def business_row() -> Business:
@@ -40,11 +79,17 @@ def parse_reminder_days(text: str) -> tuple[int, ...]:
     return tuple(sorted({int(part) for part in text.replace(" ", "").split(",") if part}))
 
 
+def logo_url_of(row: Business) -> str:
+    # The file name is random and changes with every upload, so the address can be cached
+    # for ever: a new logo is a new address.
+    return f"/branding/logo/{Path(row.logo.name or '').name}" if row.logo else ""
+
+
 def business_profile() -> BusinessProfile:
     row = Business.objects.filter(pk=1).first() or Business(pk=1)
     return BusinessProfile(
         name=row.name or settings.BUSINESS_NAME,
-        logo_url=row.logo.url if row.logo else "",
+        logo_url=logo_url_of(row),
         logo_path=row.logo.path if row.logo else "",
         address=row.address,
         tax_id=row.tax_id,
@@ -66,3 +111,205 @@ def business_profile() -> BusinessProfile:
         notify_payment_received=row.notify_payment_received,
         notify_payment_failed=row.notify_payment_failed,
     )
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+class BusinessInvalid(Invalid):
+    """One or more settings are refused; `errors` maps each field to its sentence."""
+
+    code = "business_invalid"
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        first = next(iter(errors.values()))
+        more = len(errors) - 1
+        detail = first if not more else f"{first} (and {more} more field(s) to correct)"
+        super().__init__(detail)
+
+
+def number_format_problem(fmt: str) -> str | None:
+    """Why `fmt` cannot number invoices, or None. It must hold {seq} (the running number)
+    and {year} (numbers restart every year: without the year, next January's INV-00001
+    would collide with this year's), and nothing else in braces."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
+    except ValueError as exc:
+        return f"The invoice number format is not valid: {exc}. Example: INV-{{year}}-{{seq:05d}}."
+    unknown = sorted(n or "{}" for n in names - {"year", "seq"})
+    if unknown:
+        return (
+            f"The invoice number format may only use {{year}} and {{seq}}, not "
+            f"{', '.join(unknown)}."
+        )
+    if "seq" not in names:
+        return "The invoice number format must contain {seq}, the running number (e.g. {seq:05d})."
+    if "year" not in names:
+        return (
+            "The invoice number format must contain {year}: numbers restart every year, so "
+            "without it they would repeat."
+        )
+    try:
+        longest = fmt.format(year=9999, seq=9_999_999)
+        fmt.format(year=2026, seq=1)
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        return f"The invoice number format is not valid: {exc}. Example: INV-{{year}}-{{seq:05d}}."
+    if len(longest) > NUMBER_MAX_LENGTH:
+        return (
+            f"Invoice numbers made with this format would be longer than "
+            f"{NUMBER_MAX_LENGTH} characters."
+        )
+    return None
+
+
+def reminder_days_problem(text: str) -> str | None:
+    try:
+        days = parse_reminder_days(text)
+    except ValueError:
+        return (
+            "Reminder steps must be whole numbers of days separated by commas, e.g. -3, 0, 7, 14."
+        )
+    low, high = REMINDER_RANGE
+    if any(not low <= d <= high for d in days):
+        return f"Each reminder step must be between {low} and {high} days from the due date."
+    if len(days) > REMINDER_MAX_STEPS:
+        return f"At most {REMINDER_MAX_STEPS} reminder steps."
+    return None
+
+
+def _email_problem(email: str) -> str | None:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    try:
+        validate_email(email)
+    except ValidationError:
+        return f"{email!r} is not an email address."
+    domain = email.rpartition("@")[2]
+    if domain.startswith("[") or "." not in domain.strip("."):
+        return f"{email!r} is not an email address."
+    return None
+
+
+def logo_problem(upload: UploadedFile[Any]) -> tuple[str | None, bytes, str]:
+    """(problem, content, extension). Pillow reads the file: the name and the browser's
+    content type say nothing about what is inside."""
+    from PIL import Image, UnidentifiedImageError
+
+    if upload.size is not None and upload.size > LOGO_MAX_BYTES:
+        return "The logo must be at most 1 MB.", b"", ""
+    content = upload.read(LOGO_MAX_BYTES + 1)
+    if len(content) > LOGO_MAX_BYTES:
+        return "The logo must be at most 1 MB.", b"", ""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            kind = image.format or ""
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return "The logo must be a PNG or JPEG image; this file is not one.", b"", ""
+    if kind not in LOGO_FORMATS:
+        return f"The logo must be a PNG or JPEG image, not {kind}.", b"", ""
+    if width > LOGO_MAX_PIXELS or height > LOGO_MAX_PIXELS:
+        return f"The logo must be at most {LOGO_MAX_PIXELS} pixels wide and high.", b"", ""
+    return None, content, LOGO_FORMATS[kind]
+
+
+@dataclass
+class _Changes:
+    errors: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(changes: _Changes, name: str, value: str, limit: int, label: str) -> None:
+    value = value.strip()
+    if len(value) > limit:
+        changes.errors[name] = f"{label} must be at most {limit} characters."
+    changes.values[name] = value
+
+
+def business_update(
+    *,
+    actor: User,
+    name: str,
+    address: str,
+    tax_id: str,
+    sender_name: str,
+    reply_to: str,
+    payment_terms_days: int | None,
+    invoice_number_format: str,
+    reminder_days: str,
+    bank_details: str,
+    notify_daily_digest: bool,
+    notify_payment_received: bool,
+    notify_payment_failed: bool,
+    logo: UploadedFile[Any] | None = None,
+    remove_logo: bool = False,
+) -> Business:
+    """Save the business's settings. Every field is checked before anything is written;
+    all problems are raised together (`BusinessInvalid.errors`, one sentence per field).
+    A blank text field means "use the environment's default"."""
+    require_admin(actor)
+    changes = _Changes()
+    _text(changes, "name", name, 200, "The business name")
+    _text(changes, "address", address, 1000, "The address")
+    _text(changes, "tax_id", tax_id, 64, "The tax id")
+    _text(changes, "sender_name", sender_name, 200, "The sender name")
+    _text(changes, "bank_details", bank_details, 2000, "The bank-transfer details")
+    if any(ch in changes.values["sender_name"] for ch in '\r\n<>"'):
+        changes.errors["sender_name"] = 'The sender name cannot contain line breaks, <, > or ".'
+    reply_to = reply_to.strip().lower()
+    if reply_to and (problem := _email_problem(reply_to)):
+        changes.errors["reply_to"] = problem
+    changes.values["reply_to"] = reply_to
+    if payment_terms_days is not None and not 0 <= payment_terms_days <= 365:
+        changes.errors["payment_terms_days"] = "Payment terms must be between 0 and 365 days."
+    changes.values["payment_terms_days"] = payment_terms_days
+    invoice_number_format = invoice_number_format.strip()
+    if invoice_number_format and (problem := number_format_problem(invoice_number_format)):
+        changes.errors["invoice_number_format"] = problem
+    changes.values["invoice_number_format"] = invoice_number_format
+    reminder_days = reminder_days.strip()
+    if reminder_days and (problem := reminder_days_problem(reminder_days)):
+        changes.errors["reminder_days"] = problem
+    elif reminder_days:
+        reminder_days = ", ".join(str(d) for d in parse_reminder_days(reminder_days))
+    changes.values["reminder_days"] = reminder_days
+    changes.values["notify_daily_digest"] = notify_daily_digest
+    changes.values["notify_payment_received"] = notify_payment_received
+    changes.values["notify_payment_failed"] = notify_payment_failed
+    content, extension = b"", ""
+    if logo is not None:
+        problem, content, extension = logo_problem(logo)
+        if problem:
+            changes.errors["logo"] = problem
+    if changes.errors:
+        raise BusinessInvalid(changes.errors)
+
+    written = ""
+    try:
+        with transaction.atomic():
+            business_row()  # exists before it is locked
+            row = Business.objects.select_for_update().get(pk=1)
+            old_logo = row.logo.name if row.logo else ""
+            for key, value in changes.values.items():
+                setattr(row, key, value)
+            if content:
+                row.logo.save(
+                    f"logo-{secrets.token_hex(8)}.{extension}", ContentFile(content), save=False
+                )
+                written = row.logo.name or ""
+            elif remove_logo:
+                row.logo = ""
+            row.save()
+            new_logo = row.logo.name if row.logo else ""
+            if old_logo and old_logo != new_logo:
+                # Only once the new row is committed: a rollback keeps the old file in use.
+                after_commit(lambda: row.logo.storage.delete(old_logo))
+    except Exception:
+        if written:  # the row that would have named it was rolled back
+            Business._meta.get_field("logo").storage.delete(written)
+        raise
+    logger.info("Business settings changed by %s", actor.email)
+    return row

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from tranche.accounts.business import business_profile
 from tranche.billing.models import InvoiceNumberSequence
 from tranche.core.db import require_atomic
 
 
 def next_invoice_number(year: int) -> str:
-    """Take the next number of `year`'s sequence. Call inside the send transaction: the
-    sequence row stays locked until it commits, and a rollback gives the number back."""
+    """Take the next number of `year`'s sequence, in the format the business chose. Call
+    inside the send transaction: the sequence row stays locked until it commits, and a
+    rollback gives the number back."""
     require_atomic()
     try:
         with transaction.atomic():
@@ -19,12 +21,21 @@ def next_invoice_number(year: int) -> str:
     sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
-    return settings.INVOICE_NUMBER_FORMAT.format(year=year, seq=sequence.last_number)
+    return business_profile().invoice_number_format.format(year=year, seq=sequence.last_number)
 
 
-def peek_invoice_number(year: int) -> str:
+def peek_invoice_number(year: int, fmt: str | None = None) -> str:
     """The number the next send of `year` would take, read without taking it (for a
-    preview: a concurrent send may take it first)."""
-    sequence = InvoiceNumberSequence.objects.filter(year=year)
-    last = sequence.values_list("last_number", flat=True).first()
-    return settings.INVOICE_NUMBER_FORMAT.format(year=year, seq=(last or 0) + 1)
+    preview: a concurrent send may take it first). `fmt` is a format being tried on the
+    settings page; the saved one otherwise."""
+    last = (
+        InvoiceNumberSequence.objects.filter(year=year)
+        .values_list("last_number", flat=True)
+        .first()
+    )
+    return (fmt or business_profile().invoice_number_format).format(year=year, seq=(last or 0) + 1)
+
+
+def invoice_number_preview(fmt: str | None = None) -> str:
+    """The number the next invoice sent this year would get (nothing is taken)."""
+    return peek_invoice_number(timezone.localdate().year, fmt)

@@ -6,15 +6,20 @@ internal notes, no staff names, no provider ids."""
 
 from __future__ import annotations
 
+import base64
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
-from django.conf import settings
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
+from tranche.accounts.business import business_profile
 from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.core.errors import DomainError
 from tranche.core.money import ZERO, Money
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,13 +61,30 @@ def _position(invoice: Invoice) -> ContractPosition:
     return ContractPosition(milestone_line, project.contract, invoiced, project.contract - invoiced)
 
 
+def _logo_data_uri(path: str) -> str:
+    """The logo inlined as a data: URI, so the document needs no file or network access
+    (WeasyPrint and a browser preview alike); "" when there is none or it is unreadable."""
+    if not path:
+        return ""
+    try:
+        content = Path(path).read_bytes()
+    except OSError:
+        logger.warning("The business logo %s cannot be read; the document goes without it", path)
+        return ""
+    mime = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(content).decode()}"
+
+
 def invoice_html(invoice: Invoice) -> str:
+    business = business_profile()
     return render_to_string(
         "billing/invoice_document.html",
         {
             "invoice": invoice,
             "customer": invoice.customer,
-            "business_name": settings.BUSINESS_NAME,
+            "business": business,
+            "business_name": business.name,
+            "logo_src": _logo_data_uri(business.logo_path),
             "position": _position(invoice),
             "draft": invoice.status == InvoiceStatus.DRAFT,
             "cancelled": invoice.status == InvoiceStatus.CANCELLED,

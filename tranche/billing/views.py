@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from tranche.accounts.business import business_profile
 from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
 from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
@@ -32,8 +33,12 @@ from tranche.core.money import from_minor_units
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
+    business = business_profile()
     return render(
-        request, "billing/pay_missing.html", {"business_name": settings.BUSINESS_NAME}, status=404
+        request,
+        "billing/pay_missing.html",
+        {"business_name": business.name, "business": business},
+        status=404,
     )
 
 
@@ -52,8 +57,10 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
 
     payable = invoice.status in OPEN_STATUSES and invoice.amount_due > 0
     sandbox = invoice.payment_gateway == PaymentMethod.SANDBOX
+    business = business_profile()
     context: dict[str, object] = {
-        "business_name": settings.BUSINESS_NAME,
+        "business": business,
+        "business_name": business.name,
         "invoice": invoice,
         "payable": payable,
         "sandbox": sandbox and sandbox_allowed(),
@@ -87,7 +94,7 @@ def _stripe_context(invoice: Invoice) -> dict[str, object]:
     ):
         return {
             "unavailable": f"Online payment is not available for the amount now due "
-            f"({due}). Please contact {settings.BUSINESS_NAME} to pay it."
+            f"({due}). Please contact {business_profile().name} to pay it."
         }
     # The client secret goes into this page only: never a URL, a log line or an email.
     return {

@@ -26,6 +26,7 @@ from django.utils import timezone
 from tranche.billing.audit import EventKind, record_event
 from tranche.billing.gateways.stripe import WebhookInvalid, verify_webhook
 from tranche.billing.models import PaymentMethod, StripeEvent
+from tranche.billing.services.emails import queue_payment_failed
 from tranche.billing.services.payments import (
     NotYetSettleable,
     lock_invoice_for_intent,
@@ -266,7 +267,14 @@ def _audit(kind: str, obj: dict[str, Any], now: datetime) -> str:
             if kind.endswith("payment_failed")
             else EventKind.INTENT_CANCELED_AT_PROVIDER
         )
-        record_event(invoice, name, actor=None, now=now, message=error)
+        event = record_event(invoice, name, actor=None, now=now, message=error)
+        if name == EventKind.PAYMENT_FAILED:
+            queue_payment_failed(
+                invoice,
+                now=now,
+                reason=error or "The payment provider gave no reason.",
+                event_id=event.pk,
+            )
     return "recorded"
 
 

@@ -39,6 +39,17 @@ def _has_nul(request: HttpRequest) -> bool:
     # Read the body first: once request.POST has consumed the stream, a view that wants
     # the raw bytes (the Stripe webhook checks its signature on them) could not have them.
     body = request.body
+    if request.content_type == "multipart/form-data":
+        # An uploaded file (a logo) is binary and full of NULs, and is never stored as
+        # text: only the text fields and the file names are checked.
+        return any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.POST.lists()
+        ) or any(
+            "\x00" in (upload.name or "")
+            for _, uploads in request.FILES.lists()
+            for upload in uploads
+        )
     if b"\x00" in body:
         return True
     if request.content_type in _FORM_TYPES:

@@ -15,11 +15,18 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 
+from tranche.notifications.attachments import AttachmentUnavailable, render_attachment
 from tranche.notifications.models import OutboxEmail, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+# An attachment that cannot be made is retried this many attempts (about three minutes,
+# with the backoff); then the email leaves without it. The email itself (the amount, the
+# due date, the pay link) matters more than its PDF, which the pay page offers too: a
+# broken renderer (no pango on the worker) must not keep every invoice from reaching its
+# customer. What was left out is logged and written on the row's last_error.
+ATTACHMENT_ATTEMPTS = 3
 # A claim older than this belongs to a worker that died mid-send; the row is retried.
 CLAIM_TIMEOUT = timedelta(minutes=5)
 
@@ -55,9 +62,29 @@ def outbox_deliver(*, email_id: int, now: datetime | None = None) -> bool:
     email = _claim(email_id, now)
     if email is None:
         return False
-    message = EmailMultiAlternatives(email.subject, email.body_text, to=[email.to])
+    message = EmailMultiAlternatives(
+        email.subject,
+        email.body_text,
+        from_email=email.from_email or None,
+        to=[email.to],
+        reply_to=[email.reply_to] if email.reply_to else None,
+    )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
+    left_out: list[str] = []
+    for spec in email.attachments or []:
+        try:
+            made = render_attachment(spec)
+        except AttachmentUnavailable as exc:
+            if email.attempts < ATTACHMENT_ATTEMPTS:
+                _retry_later(email, now, f"Attachment not made: {exc}")
+                logger.warning("Email %s waits: attachment not made: %s", email.pk, exc)
+                return False
+            left_out.append(str(exc))
+            continue
+        message.attach(made.filename, made.content, made.mimetype)
+    if left_out:
+        logger.error("Email %s goes without its attachment(s): %s", email.pk, "; ".join(left_out))
     try:
         message.send()
     except Exception as exc:  # SMTP refused, timed out, connection dropped …
@@ -73,9 +100,21 @@ def outbox_deliver(*, email_id: int, now: datetime | None = None) -> bool:
         )
         return False
     OutboxEmail.objects.filter(pk=email.pk).update(
-        status=OutboxStatus.SENT, sent_at=now, claimed_at=None, last_error=""
+        status=OutboxStatus.SENT,
+        sent_at=now,
+        claimed_at=None,
+        last_error=f"Sent without: {'; '.join(left_out)}"[:2000] if left_out else "",
     )
     return True
+
+
+def _retry_later(email: OutboxEmail, now: datetime, error: str) -> None:
+    OutboxEmail.objects.filter(pk=email.pk).update(
+        status=OutboxStatus.PENDING,
+        claimed_at=None,
+        last_error=error[:2000],
+        next_attempt_at=now + backoff(email.attempts),
+    )
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,13 @@ class OutboxEmail(models.Model):
     subject = models.CharField(max_length=300)
     body_text = models.TextField()
     body_html = models.TextField(blank=True, default="")
+    # Who it is from and where replies go, as the business's settings said when it was
+    # written (blank: Django's DEFAULT_FROM_EMAIL, no Reply-To).
+    from_email = models.CharField(max_length=300, blank=True, default="")
+    reply_to = models.EmailField(blank=True, default="")
+    # What to attach, made at delivery time by the renderer registered for each kind
+    # (see `notifications.attachments`): [{"kind": "invoice_pdf", "invoice_id": 7}].
+    attachments = models.JSONField(default=list, blank=True)
     status = models.CharField(
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
     )

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
+from tranche.accounts.business import BusinessProfile, business_profile
+from tranche.accounts.models import Role, User
 from tranche.core.db import after_commit, require_atomic
 from tranche.notifications.models import OutboxEmail, OutboxStatus
 from tranche.notifications.tasks import deliver_email as deliver_email_task
@@ -31,6 +35,34 @@ def render_plain(template_name: str, context: dict[str, object]) -> str:
     return str(template.template.render(Context(context, autoescape=False)))  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(
+    template: str, context: dict[str, object], business: BusinessProfile | None = None
+) -> RenderedEmail:
+    """`notifications/<template>.{subject.txt,txt,html}` rendered as the outbox stores
+    them: every template gets `business` (the profile) and `logo_src` (the logo's
+    absolute address) besides `context`. Previews use it too, so they show what is sent."""
+    business = business or business_profile()
+    context = {
+        "business": business,
+        "business_name": business.name,
+        "logo_src": business.logo_absolute_url,
+        **context,
+    }
+    subject = render_plain(f"notifications/{template}.subject.txt", context).strip()
+    return RenderedEmail(
+        subject=" ".join(subject.split()),
+        text=render_plain(f"notifications/{template}.txt", context),
+        html=render_to_string(f"notifications/{template}.html", context),
+    )
+
+
 def outbox_enqueue(
     *,
     key: str,
@@ -39,8 +71,14 @@ def outbox_enqueue(
     template: str,
     context: dict[str, object],
     now: datetime | None = None,
+    attachments: list[dict[str, object]] | None = None,
+    business: BusinessProfile | None = None,
 ) -> OutboxEmail | None:
-    """Queue an email rendered from `notifications/<template>.{subject,txt,html}`.
+    """Queue an email rendered from `notifications/<template>.{subject,txt,html}`, from
+    the business's sender name and with its reply-to address. `attachments` are specs
+    rendered at delivery (see `notifications.attachments`). Every template gets
+    `business` (the profile) and `logo_src` (the logo's absolute address) besides
+    `context`.
 
     Must be called inside the transaction of the change the email reports. Returns None
     when an email with this key was queued before (it is never queued twice)."""
@@ -48,16 +86,20 @@ def outbox_enqueue(
     # the change it reports.
     require_atomic()
     now = now or timezone.now()
-    subject = render_plain(f"notifications/{template}.subject.txt", context).strip()
+    business = business or business_profile()
+    rendered = render_email(template, context, business)
     try:
         with transaction.atomic():
             email = OutboxEmail.objects.create(
                 key=key,
                 kind=kind,
                 to=to,
-                subject=" ".join(subject.split()),
-                body_text=render_plain(f"notifications/{template}.txt", context),
-                body_html=render_to_string(f"notifications/{template}.html", context),
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+                from_email=business.from_email,
+                reply_to=business.reply_to,
+                attachments=list(attachments or []),
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -97,3 +139,39 @@ def outbox_retry(*, email_ids: Iterable[int], now: datetime | None = None) -> in
     if retried:
         logger.info("Outbox emails %s retried", ", ".join(map(str, retried)))
     return len(retried)
+
+
+def outbox_enqueue_admins(
+    *,
+    key: str,
+    kind: str,
+    template: str,
+    context: dict[str, object],
+    now: datetime | None = None,
+    exclude_user_id: int | None = None,
+) -> int:
+    """Queue the same notification to every active admin, each under `key:<admin id>` (so
+    each admin gets it at most once). `exclude_user_id`: the admin who did the thing
+    needs no email about it. Returns how many were queued now."""
+    require_atomic()
+    business = business_profile()
+    admins = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk")
+    if exclude_user_id is not None:
+        admins = admins.exclude(pk=exclude_user_id)
+    queued = 0
+    for admin in admins.only("pk", "email", "full_name"):
+        email = outbox_enqueue(
+            key=f"{key}:{admin.pk}",
+            kind=kind,
+            to=admin.email,
+            template=template,
+            context={
+                "recipient": admin,
+                "settings_url": f"{settings.BASE_URL}/settings/#s-notify",
+                **context,
+            },
+            now=now,
+            business=business,
+        )
+        queued += email is not None
+    return queued

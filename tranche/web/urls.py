@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from tranche.web.views import auth, financials, home, invoices, projects
+from tranche.web.views import settings as settings_views
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -19,4 +20,5 @@ urlpatterns = [
     *projects.urlpatterns,
     *financials.urlpatterns,
     *invoices.urlpatterns,
+    *settings_views.urlpatterns,
 ]

@@ -1,31 +1,63 @@
-"""The customer emails about an invoice, queued in the outbox with the change they report."""
+"""The emails about invoices, queued in the outbox with the change they report: to the
+customer (sent, reminder, paid, cancelled) and to the business's admins (payment
+received, payment failed, the daily digest of drafts), each admin notification
+switchable on the settings page.
+
+The invoice PDF is attached at delivery: `register_attachments` (run by
+`BillingConfig.ready`) teaches the outbox to render an "invoice_pdf" spec."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
+from typing import Any
 
 from django.conf import settings
-from django.template.loader import render_to_string
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
 
-from tranche.billing.models import (
-    Invoice,
-)
+from tranche.accounts.business import business_profile
+from tranche.billing.models import Invoice, InvoiceStatus, Payment
+from tranche.billing.pdf import invoice_pdf
 from tranche.core.db import require_atomic
-from tranche.notifications.services import outbox_enqueue, render_plain
+from tranche.core.money import Money
+from tranche.notifications.attachments import Attachment, register_attachment
+from tranche.notifications.services import outbox_enqueue, outbox_enqueue_admins, render_email
+
+logger = logging.getLogger(__name__)
+
+# The emails that carry the invoice itself as a PDF.
+WITH_INVOICE_PDF = frozenset({"invoice_sent"})
+# The daily digest goes out with the first periodic pass at or after this local hour.
+DIGEST_HOUR = 8
+DIGEST_LISTED = 20
 
 
-def invoice_email_context(invoice: Invoice, **extra: object) -> dict[str, object]:
-    """What the customer emails about `invoice` are rendered with: the one builder of it,
-    for the emails queued and for the previews staff see before sending."""
-    return {
+def _site(path: str) -> str:
+    return f"{settings.BASE_URL}{path}"
+
+
+def _payments(invoice: Invoice) -> list[Payment]:
+    return list(invoice.payments.filter(amount__gt=0).order_by("received_on", "pk"))
+
+
+def invoice_email_context(invoice: Invoice, kind: str, **extra: object) -> dict[str, object]:
+    """What the customer email `kind` about `invoice` is rendered with: the one builder of
+    it, for the emails queued and for the previews staff see before sending."""
+    context: dict[str, object] = {
         "invoice": invoice,
         "project": invoice.project,
-        "business_name": settings.BUSINESS_NAME,
         "greeting_name": invoice.customer.contact_name or invoice.customer_name,
         "sandbox": invoice.payment_gateway == "sandbox",
+        "with_pdf": kind in WITH_INVOICE_PDF,
         **extra,
     }
+    if kind == "invoice_paid":
+        context["payments"] = _payments(invoice)
+    return context
 
 
 def queue_invoice_email(
@@ -39,8 +71,11 @@ def queue_invoice_email(
         kind=kind,
         to=invoice.customer_email,
         template=kind,
-        context=invoice_email_context(invoice, **extra),
+        context=invoice_email_context(invoice, kind, **extra),
         now=now,
+        attachments=(
+            [{"kind": "invoice_pdf", "invoice_id": invoice.pk}] if kind in WITH_INVOICE_PDF else []
+        ),
     )
     return queued is not None
 
@@ -56,11 +91,112 @@ class EmailPreview:
 def invoice_email_preview(invoice: Invoice, kind: str, **extra: object) -> EmailPreview:
     """The email as `queue_invoice_email` would queue it now, without queueing anything
     (rendered exactly as the outbox renders it)."""
-    context = invoice_email_context(invoice, **extra)
-    subject = render_plain(f"notifications/{kind}.subject.txt", context).strip()
+    rendered = render_email(kind, invoice_email_context(invoice, kind, **extra))
     return EmailPreview(
-        to=invoice.customer_email,
-        subject=" ".join(subject.split()),
-        text=render_plain(f"notifications/{kind}.txt", context),
-        html=render_to_string(f"notifications/{kind}.html", context),
+        to=invoice.customer_email, subject=rendered.subject, text=rendered.text, html=rendered.html
     )
+
+
+# --- to the admins ---------------------------------------------------------------------
+
+
+def queue_payment_received(
+    invoice: Invoice, payment: Payment, *, now: datetime, actor_id: int | None = None
+) -> int:
+    """Tell the admins money came in (unless switched off). The admin who recorded it by
+    hand is not told about their own entry."""
+    require_atomic()
+    if not business_profile().notify_payment_received:
+        return 0
+    return outbox_enqueue_admins(
+        key=f"admin:payment_received:{payment.pk}",
+        kind="admin_payment_received",
+        template="admin_payment_received",
+        context={
+            "invoice": invoice,
+            "project": invoice.project,
+            "payment": payment,
+            "invoice_url": _site(f"/projects/{invoice.project_id}/"),
+        },
+        now=now,
+        exclude_user_id=actor_id,
+    )
+
+
+def queue_payment_failed(invoice: Invoice, *, now: datetime, reason: str, event_id: int) -> int:
+    """Tell the admins a customer's payment failed (unless switched off); `event_id` is the
+    audit event that recorded it, so each failure is told once."""
+    require_atomic()
+    if not business_profile().notify_payment_failed:
+        return 0
+    return outbox_enqueue_admins(
+        key=f"admin:payment_failed:{event_id}",
+        kind="admin_payment_failed",
+        template="admin_payment_failed",
+        context={
+            "invoice": invoice,
+            "project": invoice.project,
+            "reason": reason,
+            "invoice_url": _site(f"/projects/{invoice.project_id}/"),
+        },
+        now=now,
+    )
+
+
+def drafts_digest_queue(*, now: datetime | None = None) -> int:
+    """The daily digest of drafts waiting for review, to every active admin: at most once
+    a day each (the outbox key holds the day), only when there are drafts, only from
+    DIGEST_HOUR local time, and not when switched off. Returns how many were queued."""
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    if local.time() < time(DIGEST_HOUR) or not business_profile().notify_daily_digest:
+        return 0
+    drafts = Invoice.objects.filter(status=InvoiceStatus.DRAFT)
+    totals = list(
+        drafts.values("currency")
+        .annotate(count=Count("pk"), amount=Sum("amount"))
+        .order_by("currency")
+    )
+    if not totals:
+        return 0
+    listed = list(drafts.select_related("project").order_by("created_at", "pk")[:DIGEST_LISTED])
+    count = sum(t["count"] for t in totals)
+    with transaction.atomic():
+        return outbox_enqueue_admins(
+            key=f"admin:drafts_digest:{local.date().isoformat()}",
+            kind="admin_drafts_digest",
+            template="admin_drafts_digest",
+            context={
+                "count": count,
+                "totals": [
+                    {
+                        "currency": t["currency"],
+                        "count": t["count"],
+                        "label": f"{t['count']} draft{'s' if t['count'] != 1 else ''} in "
+                        f"{t['currency']}",
+                        "amount": Money(t["amount"], t["currency"]),
+                    }
+                    for t in totals
+                ],
+                "drafts": listed,
+                "more": max(count - len(listed), 0),
+                "review_url": _site("/financials/?status=draft"),
+                "today": local.date(),
+            },
+            now=now,
+        )
+
+
+# --- attachments rendered at delivery ------------------------------------------------------
+
+
+def invoice_pdf_attachment(spec: Mapping[str, Any]) -> Attachment:
+    invoice = Invoice.objects.select_related("project", "customer", "milestone").get(
+        pk=int(spec["invoice_id"])
+    )
+    name = f"{invoice.number}.pdf" if invoice.number else f"draft-invoice-{invoice.pk}.pdf"
+    return Attachment(name, invoice_pdf(invoice), "application/pdf")
+
+
+def register_attachments() -> None:
+    register_attachment("invoice_pdf", invoice_pdf_attachment)

@@ -37,7 +37,11 @@ from tranche.billing.models import (
     PaymentMethod,
 )
 from tranche.billing.rules import status_for
-from tranche.billing.services.emails import queue_invoice_email
+from tranche.billing.services.emails import (
+    queue_invoice_email,
+    queue_payment_failed,
+    queue_payment_received,
+)
 from tranche.billing.tasks import sync_intent_amount as sync_intent_amount_task
 from tranche.core.db import after_commit, require_atomic
 from tranche.core.errors import Conflict, DomainError, Invalid
@@ -171,6 +175,7 @@ def payment_record_manual(
             method=method,
         )
         _settle(invoice, now=now, actor=actor)
+        queue_payment_received(invoice, payment, now=now, actor_id=actor.pk)
         # What is left to pay online changed (or nothing is left): the intent follows.
         queue_intent_amount_sync(invoice)
     return Recorded(payment, invoice)
@@ -234,6 +239,7 @@ def settle_intent_succeeded(
                 source=source,
             )
             _settle(invoice, now=now, actor=actor)
+            queue_payment_received(invoice, payment, now=now, actor_id=actor.pk if actor else None)
     return Recorded(payment, invoice)
 
 
@@ -338,12 +344,15 @@ def sandbox_pay(*, invoice_id: int, card_number: str, now: datetime | None = Non
                 code="invoice_not_payable",
             )
         if digits == SANDBOX_CARD_DECLINED:
-            record_event(
+            failed = record_event(
                 invoice,
                 EventKind.PAYMENT_FAILED,
                 actor=None,
                 now=now,
                 message="Sandbox card declined",
+            )
+            queue_payment_failed(
+                invoice, now=now, reason="Sandbox card declined", event_id=failed.pk
             )
         elif digits == SANDBOX_CARD_PAYS:
             return settle_intent_succeeded(

@@ -1,7 +1,7 @@
 """The periodic pass: overdue marking and reminders, waiting webhook events,
-PaymentIntents left out of step, the email sweep. Each step isolates its items, and a
-step that fails as a whole (its query raised) does not keep the next ones from running:
-the pass never raises for one bad item."""
+PaymentIntents left out of step, the admins' daily drafts digest, the email sweep. Each
+step isolates its items, and a step that fails as a whole (its query raised) does not
+keep the next ones from running: the pass never raises for one bad item."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from tranche.billing.services.emails import drafts_digest_queue
 from tranche.billing.services.intents import ResyncReport, intents_resync
 from tranche.billing.services.reminders import TickReport, invoices_tick
 from tranche.billing.webhooks import RetryReport, events_retry
@@ -36,15 +37,23 @@ def run_periodic(*, now: datetime | None = None) -> str:
     except Exception:
         logger.exception("The PaymentIntent re-sync step failed")
         resynced = ResyncReport(synced=0, failed=1)
+    digests = digest_failed = 0
+    try:
+        digests = drafts_digest_queue(now=now)
+    except Exception:
+        logger.exception("The daily drafts digest step failed")
+        digest_failed = 1
     try:
         delivered = outbox_deliver_due_report(now=now)
     except Exception:
         logger.exception("The email sweep failed")
         delivered = DeliveryReport(sent=0, failed=1)
-    failed = report.failed + retried.failed + resynced.failed + delivered.failed
+    failed = report.failed + retried.failed + resynced.failed + delivered.failed + digest_failed
     return (
         f"tick: {report.marked_overdue} marked overdue, {report.reminders_queued} reminder(s) "
         f"queued, {retried.processed} waiting webhook event(s) processed, {resynced.synced} "
-        f"PaymentIntent(s) brought in step, {delivered.sent} email(s) delivered, "
+        f"PaymentIntent(s) brought in step, "
+        f"{f'{digests} drafts digest(s) queued, ' if digests else ''}"
+        f"{delivered.sent} email(s) delivered, "
         f"{failed} failure(s)"
     )

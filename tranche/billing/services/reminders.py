@@ -9,10 +9,10 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from tranche.accounts.business import business_profile
 from tranche.accounts.models import User
 from tranche.billing.audit import EventKind, record_event
 from tranche.billing.locks import lock_invoice
@@ -44,15 +44,18 @@ def _shifted(day: date, days: int) -> date:
         return date.max if days > 0 else date.min
 
 
-def _step_due(sent_at: datetime | None, due_date: date, today: date) -> int | None:
-    """The latest reminder step whose day has come, if it should go out today.
+def _step_due(
+    sent_at: datetime | None, due_date: date, today: date, steps: tuple[int, ...]
+) -> int | None:
+    """The latest reminder step (of `steps`, the business's reminder days) whose day has
+    come, if it should go out today.
 
     A step is never sent on the day the invoice was sent, nor when its day came before
     the invoice was sent; a step missed (the tick did not run) is replaced by the next."""
     sent_day = timezone.localdate(sent_at) if sent_at else today
     if today <= sent_day:
         return None
-    reached = [d for d in settings.REMINDER_DAYS if _shifted(due_date, d) <= today]
+    reached = [d for d in steps if _shifted(due_date, d) <= today]
     if not reached:
         return None
     step = reached[-1]
@@ -72,6 +75,9 @@ def invoices_tick(*, now: datetime | None = None) -> TickReport:
     pass goes on with the others (a corrupt row must not stop everyone's reminders)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
+    # Read once per pass: the whole pass follows one schedule even if an admin saves
+    # new reminder steps while it runs.
+    steps = business_profile().reminder_days
     overdue = queued = failed = 0
     late = Invoice.objects.filter(
         status__in=[InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID], due_date__lt=today
@@ -90,8 +96,8 @@ def invoices_tick(*, now: datetime | None = None) -> TickReport:
     )
     for candidate_id, sent_at, due_date in list(candidates):
         try:
-            if _step_due(sent_at, due_date, today) is not None:
-                queued += _remind(candidate_id, today=today, now=now)
+            if _step_due(sent_at, due_date, today, steps) is not None:
+                queued += _remind(candidate_id, today=today, now=now, steps=steps)
         except Exception:
             logger.exception("Could not queue a reminder for invoice %s", candidate_id)
             failed += 1
@@ -116,10 +122,10 @@ def _mark_overdue(invoice_id: int, *, today: date, now: datetime) -> bool:
     return True
 
 
-def _remind(invoice_id: int, *, today: date, now: datetime) -> bool:
+def _remind(invoice_id: int, *, today: date, now: datetime, steps: tuple[int, ...]) -> bool:
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
-        step = _step_due(invoice.sent_at, invoice.due_date, today)
+        step = _step_due(invoice.sent_at, invoice.due_date, today, steps)
         if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0 or step is None:
             return False
         # False when this step went out before: it is counted once, not at every tick.
