@@ -285,7 +285,7 @@ def test_staff_invite_a_portal_user_who_sets_a_password_and_is_signed_in(
     form = guest.get(link)
     assert form.status_code == 200
     assert "carol@acme.example" in form.content.decode()
-    assert form["Referrer-Policy"] == "no-referrer"
+    assert form["Referrer-Policy"] == "same-origin"
     done = guest.post(link, {"password1": PASSWORD, "password2": PASSWORD})
     assert done.status_code == 302
     assert done["Location"] == "/"

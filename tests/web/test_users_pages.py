@@ -36,7 +36,7 @@ def test_an_admin_sees_the_team_but_not_customer_users(
     assert emails_on(page) == ["admin@tranche.example", "staff@tranche.example"]
     assert "alice@acme.example" not in page
     assert "(you)" in page
-    assert 'aria-label="Make staff@tranche.example an admin"' in page
+    assert 'aria-label="Make admin: staff@tranche.example"' in page
     assert 'aria-label="Deactivate staff@tranche.example"' in page
     # The admin's own row offers nothing that would be refused.
     assert 'aria-label="Deactivate admin@tranche.example"' not in page

@@ -18,7 +18,7 @@ from tranche.accounts.links import user_for_link
 from tranche.accounts.users import password_change, password_set_by_link, profile_update
 from tranche.notifications.invitations import password_reset_request
 from tranche.web.views.common import user_of
-from tranche.web.views.customers import submit
+from tranche.web.views.people_forms import submit
 
 # The same answer whether or not the address has an account, so the form cannot be used
 # to find out who is a customer.
@@ -163,8 +163,9 @@ def set_password(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
         response = render(
             request, "web/account/set_password.html", {"form": SetPasswordForm(), "person": person}
         )
-    # The token is in this page's address: never hand it on to another site.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in this page's address; the site's Referrer-Policy (same-origin) keeps
+    # it from other sites. Not "no-referrer": the browser would then post the form with
+    # `Origin: null`, which the CSRF check refuses.
     return response
 
 

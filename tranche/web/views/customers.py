@@ -5,13 +5,11 @@ deactivating those users."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
@@ -27,47 +25,15 @@ from tranche.accounts.selectors import (
 from tranche.accounts.services import customer_create, customer_update
 from tranche.accounts.users import user_deactivate, user_reactivate
 from tranche.billing.selectors import customer_balances
-from tranche.core.errors import DomainError, NotFound, PermissionDenied
 from tranche.notifications.invitations import user_invite, user_reinvite
 from tranche.projects.selectors import project_list
 from tranche.sales.selectors import quote_list
 from tranche.web.views.common import act, page_of, search_of, user_of
+from tranche.web.views.people_forms import INVITE_FIELDS, InviteForm, guarded, submit
 
 # How many of a customer's newest projects and quotes their page lists; the rest are a
 # link away on the projects and quotes lists.
 RECENT = 10
-
-
-def guarded(lookup: Callable[[], Any]) -> Any:
-    """Run an access check or lookup: a refused role is the 403 page, an id that is not
-    there (or not yours) the 404 page."""
-    try:
-        return lookup()
-    except PermissionDenied:
-        raise DjangoPermissionDenied from None
-    except NotFound:
-        raise Http404 from None
-
-
-def submit(
-    request: HttpRequest,
-    form: forms.Form,
-    action: Callable[[dict[str, Any]], Any],
-    fields: dict[str, str],
-) -> Any:
-    """Validate `form`, then run the service; a refusal lands next to its field (by the
-    error's code) and in the live region, with the service's own sentence. The service's
-    result, or None when anything was refused."""
-    if not form.is_valid():
-        first = next(iter(form.errors.values()))[0]
-        messages.error(request, str(first))
-        return None
-    try:
-        return action(form.cleaned_data)
-    except DomainError as exc:
-        form.add_error(fields.get(exc.code), exc.detail)
-        messages.error(request, exc.detail)
-        return None
 
 
 class CustomerForm(forms.Form):
@@ -92,21 +58,6 @@ CUSTOMER_FIELDS = {
     "name_required": "name",
     "email_invalid": "billing_email",
     "payment_terms_invalid": "payment_terms_days",
-}
-
-
-class InviteForm(forms.Form):
-    email = forms.CharField(
-        max_length=254, error_messages={"required": "Enter the email address to invite."}
-    )
-    full_name = forms.CharField(max_length=200, required=False)
-
-
-INVITE_FIELDS = {
-    "email_invalid": "email",
-    "email_taken": "email",
-    "user_inactive": "email",
-    "already_joined": "email",
 }
 
 

@@ -18,7 +18,7 @@ from tranche.accounts.selectors import access_team_user, team_list
 from tranche.accounts.users import user_deactivate, user_reactivate, user_set_role
 from tranche.notifications.invitations import user_invite, user_reinvite
 from tranche.web.views.common import act, page_of, user_of
-from tranche.web.views.customers import INVITE_FIELDS, InviteForm, guarded, submit
+from tranche.web.views.people_forms import INVITE_FIELDS, InviteForm, guarded, submit
 
 TEAM_ROLES = [(Role.STAFF.value, "Staff"), (Role.ADMIN.value, "Admin")]
 
