@@ -107,7 +107,21 @@ def user_for_reinvite(*, user_id: int) -> User:
     return _reinvite(user, role=user.role, customer=user.customer)
 
 
-def _require_not_self_or_last_admin(*, actor: User, user: User, doing: str) -> None:
+def _lock_active_admins() -> list[int]:
+    """Lock every active admin, in pk order, before any other user row: two admins
+    demoting each other at the same moment then queue up instead of both succeeding (and
+    leaving no admin) or deadlocking on each other's rows."""
+    return list(
+        User.objects.select_for_update()
+        .filter(role=Role.ADMIN, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _require_not_self_or_last_admin(
+    *, actor: User, user: User, admins: list[int], doing: str
+) -> None:
     """An admin who removes their own admin rights (or the last admin's) locks everyone
     out of the settings with no way back but the command line."""
     if user.pk == actor.pk:
@@ -115,20 +129,11 @@ def _require_not_self_or_last_admin(*, actor: User, user: User, doing: str) -> N
             f"You cannot {doing} your own account: ask another admin to do it.",
             code="own_account",
         )
-    if user.role == Role.ADMIN and user.is_active:
-        # Every active admin locked, in pk order, so two admins demoting each other at the
-        # same moment cannot both succeed and leave none.
-        admins = list(
-            User.objects.select_for_update()
-            .filter(role=Role.ADMIN, is_active=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)
+    if user.role == Role.ADMIN and user.is_active and admins == [user.pk]:
+        raise Conflict(
+            f"{user.email} is the last active admin: make someone else an admin first.",
+            code="last_admin",
         )
-        if admins == [user.pk]:
-            raise Conflict(
-                f"{user.email} is the last active admin: make someone else an admin first.",
-                code="last_admin",
-            )
 
 
 def user_set_role(*, actor: User, user_id: int, role: str) -> User:
@@ -136,13 +141,14 @@ def user_set_role(*, actor: User, user_id: int, role: str) -> User:
     if role not in (Role.ADMIN, Role.STAFF):
         raise Invalid("Choose admin or staff.", code="role_invalid")
     with transaction.atomic():
+        admins = _lock_active_admins()
         user = _lock_user(user_id)
         if not user.is_staff_member:
             raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
         if user.role == role:
             return user
         if role == Role.STAFF:
-            _require_not_self_or_last_admin(actor=actor, user=user, doing="demote")
+            _require_not_self_or_last_admin(actor=actor, user=user, admins=admins, doing="demote")
         user.role = role
         user.save(update_fields=["role"])
     return user
@@ -153,10 +159,11 @@ def user_deactivate(*, actor: User, user_id: int, now: datetime | None = None) -
     did stays, with their name on it."""
     now = now or timezone.now()
     with transaction.atomic():
+        admins = _lock_active_admins()
         user = _lock_user(user_id)
         if not user.is_active:
             raise Conflict(f"{user.email} is already deactivated.", code="user_inactive")
-        _require_not_self_or_last_admin(actor=actor, user=user, doing="deactivate")
+        _require_not_self_or_last_admin(actor=actor, user=user, admins=admins, doing="deactivate")
         user.is_active = False
         user.save(update_fields=["is_active"])
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
