@@ -13,8 +13,10 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from tranche.accounts.business import business_profile
 from tranche.accounts.models import ApiToken, Customer, Role, User
 from tranche.accounts.tokens import hash_token, new_token
+from tranche.core.db import lock_one
 from tranche.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyAttempts
 
 # Writing last_used_at on every request would turn each API read into a write; once in a
@@ -36,15 +38,16 @@ def _check_email(email: str) -> None:
     raise Invalid(f"{email!r} is not an email address.", code="email_invalid")
 
 
-def customer_create(
+def _customer_values(
     *,
-    actor: User,
     name: str,
-    billing_email: str = "",
-    contact_name: str = "",
-    address: str = "",
-    payment_terms_days: int = 14,
-) -> Customer:
+    billing_email: str,
+    contact_name: str,
+    address: str,
+    tax_id: str,
+    payment_terms_days: int,
+) -> dict[str, object]:
+    """The checked, tidied values of a customer, for creating and editing alike."""
     name = name.strip()
     if not name:
         raise Invalid("A customer needs a name.", code="name_required")
@@ -53,13 +56,69 @@ def customer_create(
     billing_email = billing_email.strip().lower()
     if billing_email:
         _check_email(billing_email)
-    return Customer.objects.create(
+    return {
+        "name": name,
+        "billing_email": billing_email,
+        "contact_name": contact_name.strip(),
+        "address": address.strip(),
+        "tax_id": tax_id.strip(),
+        "payment_terms_days": payment_terms_days,
+    }
+
+
+def customer_create(
+    *,
+    actor: User,
+    name: str,
+    billing_email: str = "",
+    contact_name: str = "",
+    address: str = "",
+    tax_id: str = "",
+    payment_terms_days: int | None = None,
+) -> Customer:
+    """A new customer; payment terms default to the business's own default terms."""
+    if payment_terms_days is None:
+        payment_terms_days = business_profile().payment_terms_days
+    values = _customer_values(
         name=name,
         billing_email=billing_email,
-        contact_name=contact_name.strip(),
-        address=address.strip(),
+        contact_name=contact_name,
+        address=address,
+        tax_id=tax_id,
         payment_terms_days=payment_terms_days,
     )
+    return Customer.objects.create(**values)
+
+
+def customer_update(
+    *,
+    actor: User,
+    customer_id: int,
+    name: str,
+    billing_email: str,
+    contact_name: str,
+    address: str,
+    tax_id: str,
+    payment_terms_days: int,
+) -> Customer:
+    """Replace a customer's details. Invoices already sent keep the terms they were sent
+    with: only invoices sent from now on use the new terms."""
+    values = _customer_values(
+        name=name,
+        billing_email=billing_email,
+        contact_name=contact_name,
+        address=address,
+        tax_id=tax_id,
+        payment_terms_days=payment_terms_days,
+    )
+    with transaction.atomic():
+        customer = lock_one(
+            Customer, customer_id, not_found=f"Customer {customer_id} does not exist."
+        )
+        for field, value in values.items():
+            setattr(customer, field, value)
+        customer.save(update_fields=[*values, "updated_at"])
+    return customer
 
 
 def user_create(

@@ -24,7 +24,7 @@ from tranche.billing.models import (
 )
 from tranche.core.db import valid_id
 from tranche.core.errors import Invalid, NotFound
-from tranche.core.money import ZERO, round_money
+from tranche.core.money import ZERO, Money, round_money
 from tranche.projects.models import Milestone, Project
 from tranche.projects.selectors import ProjectDetail, project_detail, project_details
 
@@ -278,3 +278,31 @@ def project_views(projects: list[Project], *, user: User) -> list[ProjectView]:
     details = project_details(projects)
     invoices = _milestone_invoice_ids([m for d in details for m in d.milestones], user=user)
     return [ProjectView(d, invoices) for d in details]
+
+
+def customer_balances(customer_ids: list[int]) -> dict[int, list[Money]]:
+    """What each customer owes on their sent invoices (pending, partly paid, overdue), one
+    Money per currency, in one query for a whole page of customers. A customer who owes
+    nothing is absent. For staff pages: the caller has checked the role."""
+    rows = (
+        Invoice.objects.filter(customer_id__in=customer_ids, status__in=OPEN_STATUSES)
+        .order_by()
+        .values("customer_id", "currency")
+        .annotate(
+            owed=Sum(
+                # Invoice.amount_due in SQL: never below zero for an overpaid invoice.
+                Case(
+                    When(amount__gt=F("amount_paid"), then=F("amount") - F("amount_paid")),
+                    default=Value(ZERO),
+                    output_field=DecimalField(max_digits=15, decimal_places=3),
+                )
+            )
+        )
+    )
+    balances: dict[int, list[Money]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["customer_id"], r["currency"])):
+        # SQLite sums decimals as floats: round back to the currency at once.
+        owed = round_money(Decimal(row["owed"]), row["currency"])
+        if owed > 0:
+            balances[row["customer_id"]].append(Money(owed, row["currency"]))
+    return dict(balances)

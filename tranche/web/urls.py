@@ -4,7 +4,16 @@ file only puts them together."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tranche.web.views import auth, financials, home, invoices, projects
+from tranche.web.views import (
+    account,
+    auth,
+    customers,
+    financials,
+    home,
+    invoices,
+    projects,
+    users,
+)
 from tranche.web.views import settings as settings_views
 
 urlpatterns = [
@@ -20,5 +29,8 @@ urlpatterns = [
     *projects.urlpatterns,
     *financials.urlpatterns,
     *invoices.urlpatterns,
+    *customers.urlpatterns,
+    *users.urlpatterns,
     *settings_views.urlpatterns,
+    *account.urlpatterns,
 ]
