@@ -25,7 +25,7 @@ from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import User
 from tranche.billing import reports
 from tranche.billing import selectors as billing
-from tranche.billing.models import Invoice
+from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import DomainError
 from tranche.web.views.common import act, back, page_of, safe_next, user_of
@@ -57,7 +57,10 @@ def financials(request: HttpRequest) -> HttpResponse:
         for sentence in query.errors.values():
             messages.error(request, sentence)
         return render(request, "web/financials.html", context, status=400)
-    context["page"] = page_of(request, reports.invoice_list(user=user, query=query))
+    page = page_of(request, reports.invoice_list(user=user, query=query))
+    context["page"] = page
+    context["rows"] = rows = list(page.object_list)
+    context["can_send"] = user.is_admin and any(i.status == InvoiceStatus.DRAFT for i in rows)
     context["totals"] = reports.invoice_list_totals(user=user, query=query)
     return render(request, "web/financials.html", context)
 

@@ -67,6 +67,17 @@ def chart_of(bars: list[reports.MonthBar]) -> tuple[list[ChartMonth], Money | No
     return months, top
 
 
+def _busiest(dashboard: reports.Dashboard) -> str:
+    """The currency to chart first: the one with the most months of activity."""
+    if not dashboard.currencies:
+        return ""
+    active = {
+        currency: sum(1 for bar in bars if bar.invoiced.amount or bar.paid.amount)
+        for currency, bars in dashboard.chart.items()
+    }
+    return max(dashboard.currencies, key=lambda c: (active.get(c, 0), c == "USD"))
+
+
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -77,7 +88,7 @@ def home(request: HttpRequest) -> HttpResponse:
     dashboard = reports.staff_dashboard(now=now)
     currencies = dashboard.currencies
     wanted = request.GET.get("currency", "")
-    currency = wanted if wanted in currencies else (currencies[0] if currencies else "")
+    currency = wanted if wanted in currencies else _busiest(dashboard)
     months, top = chart_of(dashboard.chart.get(currency, []))
     return render(
         request,
