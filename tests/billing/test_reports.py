@@ -73,7 +73,7 @@ def test_values_that_cannot_be_read_are_named_field_by_field(admin: User) -> Non
         "overdue, cancelled.",
         "customer": "The customer filter must be one of the listed customers.",
         "project": "The project filter must be one of the listed projects.",
-        "issued_from": "The issue date from must be a date written like 2026-11-28 "
+        "issued_from": "The “from” issue date must be a date written like 2026-11-28 "
         "(year-month-day).",
         "due_to": "The due date range ends before it starts: pick a later “to” date.",
         "sort": "Sort by one of the listed orders.",

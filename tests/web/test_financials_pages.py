@@ -81,7 +81,7 @@ def test_invalid_filters_say_what_to_fix_and_list_nothing(
     )
     assert response.status_code == 400
     page = text(response)
-    sentence = "The issue date from must be a date written like 2026-11-28 (year-month-day)."
+    sentence = "The “from” issue date must be a date written like 2026-11-28 (year-month-day)."
     assert page.count(sentence) == 2  # in the live region and beside the field
     assert 'aria-describedby="e-issued-from"' in page
     assert "The due date range ends before it starts" in page
@@ -299,7 +299,7 @@ def test_the_export_is_staff_only_and_refuses_a_filter_it_cannot_read(
     assert signed_in(alice).get("/financials/export.csv").status_code == 404
     refused = signed_in(staff).get("/financials/export.csv?due_from=soon")
     assert refused.status_code == 400
-    assert "The due date from must be a date" in text(refused)
+    assert "The “from” due date must be a date" in text(refused)
 
 
 def test_the_export_reads_the_rows_in_chunks(staff: User, books: dict[str, Any]) -> None:

@@ -66,10 +66,10 @@ SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
 DEFAULT_SORT = "-issue_date"
 
 DATE_FIELDS = {
-    "issued_from": "issue date from",
-    "issued_to": "issue date to",
-    "due_from": "due date from",
-    "due_to": "due date to",
+    "issued_from": "“from” issue date",
+    "issued_to": "“to” issue date",
+    "due_from": "“from” due date",
+    "due_to": "“to” due date",
 }
 
 
