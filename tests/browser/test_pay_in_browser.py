@@ -37,7 +37,8 @@ def test_send_then_pay_on_the_pay_page(
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.goto(f"{live_server.url}/financials/")
-    page.click("button:has-text('Send')")
+    page.click("button[aria-label^='Send draft for']")
+    page.click("dialog#send-confirm button:has-text('Send 1 invoice')")
     page.wait_for_selector("text=Invoice sent")
 
     invoice = Invoice.objects.get(pk=draft.pk)

@@ -8,9 +8,10 @@ import base64
 import binascii
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, F, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, F, Q, QuerySet, Sum, Value, When
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
@@ -157,18 +158,10 @@ def invoice_page(
 ) -> InvoicePage:
     """The global financials view: newest first, keyset-paginated on the id (stable while
     invoices are added), with per-currency totals over the whole filter."""
-    invoices = invoice_queryset(user=user)
-    if status is not None:
-        if status not in InvoiceStatus.values:
-            raise Invalid(
-                f"Unknown status {status!r}; use one of {', '.join(InvoiceStatus.values)}.",
-                code="status_invalid",
-            )
-        invoices = invoices.filter(status=status)
-    if project_id is not None:
-        invoices = invoices.filter(project_id=project_id if valid_id(project_id) else 0)
-    if customer_id is not None:
-        invoices = invoices.filter(customer_id=customer_id if valid_id(customer_id) else 0)
+    invoices = filter_invoices(
+        invoice_queryset(user=user),
+        InvoiceFilter(status=status, project_id=project_id, customer_id=customer_id),
+    )
 
     page = invoices.order_by("-id")
     if cursor:
@@ -306,3 +299,61 @@ def customer_balances(customer_ids: list[int]) -> dict[int, list[Money]]:
         if owed > 0:
             balances[row["customer_id"]].append(Money(owed, row["currency"]))
     return dict(balances)
+
+
+# --- the filters the financials list and GET /api/invoices share ---------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceFilter:
+    """What a person narrowed the invoice list to; None (or "") means "any"."""
+
+    status: str | None = None
+    customer_id: int | None = None
+    project_id: int | None = None
+    search: str = ""
+    issued_from: date | None = None
+    issued_to: date | None = None
+    due_from: date | None = None
+    due_to: date | None = None
+
+
+def filter_invoices(invoices: QuerySet[Invoice], wanted: InvoiceFilter) -> QuerySet[Invoice]:
+    """`invoices` (already scoped to the caller) narrowed to `wanted`. An id that cannot
+    exist matches nothing rather than failing: the list is simply empty."""
+    if wanted.status is not None:
+        if wanted.status not in InvoiceStatus.values:
+            raise Invalid(
+                f"Unknown status {wanted.status!r}; use one of {', '.join(InvoiceStatus.values)}.",
+                code="status_invalid",
+            )
+        invoices = invoices.filter(status=wanted.status)
+    if wanted.project_id is not None:
+        invoices = invoices.filter(
+            project_id=wanted.project_id if valid_id(wanted.project_id) else 0
+        )
+    if wanted.customer_id is not None:
+        invoices = invoices.filter(
+            customer_id=wanted.customer_id if valid_id(wanted.customer_id) else 0
+        )
+    if wanted.search:
+        invoices = invoices.filter(
+            Q(number__icontains=wanted.search)
+            | Q(customer_name__icontains=wanted.search)
+            | Q(customer__name__icontains=wanted.search)
+            | Q(project__name__icontains=wanted.search)
+        )
+    if wanted.issued_from is not None:
+        invoices = invoices.filter(issue_date__gte=wanted.issued_from)
+    if wanted.issued_to is not None:
+        invoices = invoices.filter(issue_date__lte=wanted.issued_to)
+    if wanted.due_from is not None:
+        invoices = invoices.filter(due_date__gte=wanted.due_from)
+    if wanted.due_to is not None:
+        invoices = invoices.filter(due_date__lte=wanted.due_to)
+    return invoices
+
+
+def currency_totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
+    """Per-currency totals over a filtered invoice list, in one query."""
+    return _totals(invoices)

@@ -1,46 +1,196 @@
-"""The global financials view and its invoice actions."""
+"""The global financials view: the filtered, sorted, paged invoice list with its totals,
+sending selected drafts (with a confirmation and a summary of each), and the CSV export."""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
 from django.urls import path
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
-from tranche.accounts.access import require_admin
+from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import User
+from tranche.billing import reports
 from tranche.billing import selectors as billing
-from tranche.billing.models import InvoiceStatus
+from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import DomainError
-from tranche.web.views.common import act, back, user_of
+from tranche.web.views.common import act, back, page_of, safe_next, user_of
+
+SUMMARY_KEY = "financials_send_summary"
+MAX_SELECTED = 100
 
 
-def _statuses_for(user: User) -> list[tuple[str, str]]:
-    """The status filters a person can use: a customer is never given a draft."""
-    if user.is_staff_member:
-        return list(InvoiceStatus.choices)
-    return [(v, label) for v, label in InvoiceStatus.choices if v != InvoiceStatus.DRAFT]
+def _ids(values: list[str]) -> list[int]:
+    return [int(v) for v in values if v.isdigit() and len(v) < 12][:MAX_SELECTED]
 
 
 @login_required
+@require_GET
 def financials(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
-    status = request.GET.get("status") or None
+    query = reports.invoice_query(request.GET, user=user)
+    context: dict[str, Any] = {
+        "query": query,
+        "filters": query.filter,
+        "errors": query.errors,
+        "statuses": reports.statuses_for(user),
+        "sorts": [(value, label) for value, (label, _order) in reports.SORTS.items()],
+        "choices": reports.filter_choices(user=user, query=query),
+        "summary": request.session.pop(SUMMARY_KEY, None) if user.is_admin else None,
+        "params": _params_without_page(request),
+    }
+    if query.errors:
+        for sentence in query.errors.values():
+            messages.error(request, sentence)
+        return render(request, "web/financials.html", context, status=400)
+    page = page_of(request, reports.invoice_list(user=user, query=query))
+    context["page"] = page
+    context["rows"] = rows = list(page.object_list)
+    context["can_send"] = user.is_admin and any(i.status == InvoiceStatus.DRAFT for i in rows)
+    context["totals"] = reports.invoice_list_totals(user=user, query=query)
+    return render(request, "web/financials.html", context)
+
+
+def _params_without_page(request: HttpRequest) -> str:
+    """The filters as a query string, to carry into the page links and the export."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@login_required
+@require_GET
+def export_csv(request: HttpRequest) -> HttpResponseBase:
+    """The filtered list as CSV, streamed row by row (staff only)."""
+    user = user_of(request)
     try:
-        page = billing.invoice_page(
-            user=user, status=status, cursor=request.GET.get("cursor"), limit=50
+        require_staff(user)
+    except DomainError:
+        raise Http404("No such page.") from None
+    query = reports.invoice_query(request.GET, user=user)
+    if query.errors:
+        return HttpResponse(
+            " ".join(query.errors.values()), status=400, content_type="text/plain; charset=utf-8"
         )
-    except DomainError as exc:
-        messages.error(request, exc.detail)
-        return redirect("financials")
+    writer = csv.writer(_Echo())
+    rows: Iterator[Any] = (
+        writer.writerow(row) for row in reports.invoice_csv_rows(user=user, query=query)
+    )
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    filename = f"invoices-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class _Echo:
+    """A file-like object for csv.writer that hands each line back instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _admin_or_404(request: HttpRequest) -> User:
+    user = user_of(request)
+    try:
+        require_admin(user)
+    except DomainError:
+        raise Http404("No such page.") from None
+    return user
+
+
+@login_required
+@require_GET
+def send_preview(request: HttpRequest) -> HttpResponse:
+    """The confirmation's body (an htmx fragment): how many drafts, their total per
+    currency, and the button that sends them."""
+    user = _admin_or_404(request)
+    preview = reports.send_preview(user=user, invoice_ids=_ids(request.GET.getlist("invoice")))
     return render(
         request,
-        "web/financials.html",
-        {"page": page, "status": status, "statuses": _statuses_for(user)},
+        "web/financials/_send_preview.html",
+        {"preview": preview, "next": safe_next(request, "/financials/")},
     )
+
+
+def _fix_for(code: str, invoice: Invoice) -> tuple[str, str] | None:
+    """Where a person fixes what stopped one invoice from being sent."""
+    if code == "customer_email_missing":
+        return (
+            f"/customers/{invoice.customer_id}/edit",
+            f"Add a billing email to {invoice.customer_name}",
+        )
+    return f"/invoices/{invoice.pk}/", "Open the invoice"
+
+
+@login_required
+@require_POST
+def send_selected(request: HttpRequest) -> HttpResponse:
+    """Send each selected draft on its own with the same service as POST
+    /api/invoices/send; one refusal does not stop the others. The outcome of each is
+    kept for the next view of the list (post, redirect, get)."""
+    user = _admin_or_404(request)
+    outcomes: list[dict[str, Any]] = []
+    for invoice_id in dict.fromkeys(_ids(request.POST.getlist("invoice"))):
+        invoice: Invoice | None = None
+        try:
+            invoice = billing.access_invoice(user, invoice_id)
+            sent = invoice_send(actor=user, invoice_id=invoice_id)
+        except DomainError as exc:
+            label = f"{invoice.customer_name}: {invoice.description}" if invoice else ""
+            fix = _fix_for(exc.code, invoice) if invoice else None
+            outcomes.append(
+                {
+                    "ok": False,
+                    "label": label or f"Invoice {invoice_id}",
+                    "detail": exc.detail,
+                    "fix_url": fix[0] if fix else "",
+                    "fix_text": fix[1] if fix else "",
+                }
+            )
+        else:
+            outcomes.append(
+                {
+                    "ok": True,
+                    "label": f"{sent.customer_name}: {sent.description}",
+                    "number": sent.number,
+                    "url": f"/invoices/{sent.pk}/",
+                    "amount": str(sent.total),
+                }
+            )
+    sent_count = sum(1 for o in outcomes if o["ok"])
+    refused = len(outcomes) - sent_count
+    if not outcomes:
+        messages.error(request, "Select at least one draft to send.")
+    elif refused:
+        messages.error(
+            request,
+            f"{_count(sent_count, 'invoice')} sent, {refused} not sent: see below what "
+            "stopped each one and where to fix it.",
+        )
+    else:
+        messages.success(
+            request, f"{_count(sent_count, 'invoice')} sent: numbered and emailed to the customers."
+        )
+    request.session[SUMMARY_KEY] = outcomes
+    return back(request, "/financials/")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @login_required
@@ -62,5 +212,8 @@ def send_invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
 
 urlpatterns = [
     path("financials/", financials, name="financials"),
+    path("financials/export.csv", export_csv, name="financials-export"),
+    path("financials/send-preview", send_preview, name="financials-send-preview"),
+    path("financials/send", send_selected, name="financials-send"),
     path("invoices/<int:invoice_id>/send", send_invoice, name="invoice-send"),
 ]
