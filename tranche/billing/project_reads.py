@@ -12,7 +12,8 @@ A project's status, computed in SQL so a page of projects is one query:
   in draft or sent and not yet fully paid;
 - ``paid``: every milestone is completed and no invoice is open or in draft.
 
-A customer's status ignores the drafts they cannot see, as everything else they read does.
+The status says where the work stands, not which invoices exist: a customer whose project
+has a draft waiting sees "completed" too (money is still to come), never the draft itself.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def project_rows(
             code="status_invalid",
         )
     mine = Milestone.objects.filter(project=OuterRef("pk"))
-    waiting = invoice_queryset(user=user).filter(
+    waiting = Invoice.objects.filter(
         project=OuterRef("pk"), status__in=[InvoiceStatus.DRAFT, *OPEN_STATUSES]
     )
     projects = project_list(user=user, search=search).annotate(
