@@ -537,7 +537,7 @@ def test_the_customer_pays_from_her_project(admin: User, alice: User, project_a:
     page = text(signed_in(alice).get(url(project_a)))
     assert (
         f'<a class="button small" href="{sent.payment_link}" '
-        f'aria-label="Pay invoice {sent.number}, $300.00">Pay $300.00</a>'
+        f'aria-label="Pay $300.00 for invoice {sent.number}">Pay $300.00</a>'
     ) in page
     assert '<span class="badge step-invoiced">Invoiced</span>' in page
 
