@@ -570,3 +570,18 @@ def test_each_tab_costs_the_same_queries_with_one_milestone_or_fifty(
     if not tab:
         customer = signed_in(alice)
         assert _queries(customer, url(small)) == _queries(customer, url(large))
+
+
+def test_a_cancelled_draft_shows_as_never_sent_with_nothing_due(
+    admin: User, project_a: Project
+) -> None:
+    draft = draft_for(project_a, 1, admin)
+    first = project_a.milestones.get(position=1)
+    milestone_reopen(actor=admin, project_id=project_a.pk, milestone_id=first.pk)
+    page = text(signed_in(admin).get(f"{url(project_a)}financials"))
+    assert (
+        f'<a href="/invoices/{draft.pk}/" aria-label="Never sent, cancelled draft for Step 1">'
+        "Never sent</a>"
+    ) in page
+    assert '<td class="num" data-label="Due">—</td>' in page
+    assert "Review and send" not in page
