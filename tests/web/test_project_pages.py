@@ -585,3 +585,11 @@ def test_a_cancelled_draft_shows_as_never_sent_with_nothing_due(
     ) in page
     assert '<td class="num" data-label="Due">—</td>' in page
     assert "Review and send" not in page
+
+
+def test_the_edit_form_says_how_much_of_the_contract_the_schedule_bills(
+    staff: User, project_a: Project
+) -> None:
+    milestone = project_a.milestones.get(position=2)
+    page = text(signed_in(staff).get(url(project_a, milestone, "edit")))
+    assert "Billable shares may add up to at most 100 %; the schedule bills 100 % now." in page

@@ -282,7 +282,13 @@ def edit_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> 
     return render(
         request,
         "web/project/edit_milestone.html",
-        {"project": found, "milestone": milestone, "form": form, "tab": "milestones"},
+        {
+            "project": found,
+            "milestone": milestone,
+            "form": form,
+            "billable_total": milestone_board(found, user=user).billable_total,
+            "tab": "milestones",
+        },
         status=status,
     )
 
