@@ -129,4 +129,5 @@ def test_an_admin_reopens_a_milestone_from_the_page_and_staff_cannot(
     milestone.refresh_from_db()
     assert milestone.status == "pending"
     assert Invoice.objects.get().status == "cancelled"
-    assert "Milestone reopened." in browser.get(f"/projects/{project_a.pk}/").content.decode()
+    page = browser.get(f"/projects/{project_a.pk}/").content.decode()
+    assert "Reopened &#x27;Step 1&#x27;." in page
