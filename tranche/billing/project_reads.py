@@ -39,6 +39,7 @@ from django.db.models.functions import Coalesce
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import Customer, User
+from tranche.billing import rules
 from tranche.billing.models import (
     OPEN_STATUSES,
     Invoice,
@@ -109,17 +110,6 @@ def project_rows(
     return projects
 
 
-def reopen_refusal(invoice: Invoice | None) -> str | None:
-    """Why reopening a completed milestone with this live invoice would be refused (the
-    sentence `milestone_reopen` gives), or None when it can be reopened."""
-    if invoice is not None and invoice.status != InvoiceStatus.DRAFT:
-        return (
-            f"Invoice {invoice.number} was already sent for this milestone. Cancel the "
-            "invoice first, then reopen the milestone."
-        )
-    return None
-
-
 @dataclass(frozen=True)
 class MilestoneRow:
     milestone: Milestone
@@ -134,18 +124,14 @@ class MilestoneRow:
 
     @property
     def complete_refusal(self) -> str | None:
-        """Why completing it would be refused (the service's sentence), or None."""
-        m = self.milestone
-        if m.is_billable and self.amount.amount <= 0:
-            return (
-                f"Milestone {m.title!r} bills nothing (its amount is zero); make it "
-                "non-billable or change its percentage before completing it."
-            )
-        return None
+        """Why completing it would be refused (the service's own sentence), or None."""
+        refusal = rules.complete_refusal(self.milestone, self.amount.amount)
+        return refusal.detail if refusal else None
 
     @property
     def reopen_refusal(self) -> str | None:
-        return reopen_refusal(self.invoice)
+        refusal = rules.reopen_refusal(self.invoice)
+        return refusal.detail if refusal else None
 
 
 @dataclass(frozen=True)

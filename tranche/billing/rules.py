@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.core.errors import Conflict
+from tranche.core.errors import Conflict, Invalid
+from tranche.projects.models import Milestone
 
 # Longer than the provider call can take (timeout and one retry): a claim older than this
 # was left by a process that died mid-send, and the invoice may be sent again.
@@ -38,3 +40,27 @@ def require_unclaimed(invoice: Invoice, now: datetime) -> None:
             f"Invoice {invoice.pk} is being sent right now; wait a moment and reload it.",
             code="invoice_send_in_progress",
         )
+
+
+def reopen_refusal(invoice: Invoice | None) -> Conflict | None:
+    """Why a completed milestone whose live invoice is `invoice` cannot be reopened, or
+    None: a draft is cancelled with the reopen, a sent invoice must be cancelled first.
+    The service raises it; the project page shows its sentence beside a disabled button."""
+    if invoice is not None and invoice.status != InvoiceStatus.DRAFT:
+        return Conflict(
+            f"Invoice {invoice.number} was already sent for this milestone. Cancel the "
+            "invoice first, then reopen the milestone.",
+            code="invoice_already_sent",
+        )
+    return None
+
+
+def complete_refusal(milestone: Milestone, amount: Decimal) -> Invalid | None:
+    """Why completing a billable milestone that bills `amount` would be refused, or None."""
+    if milestone.is_billable and amount <= 0:
+        return Invalid(
+            f"Milestone {milestone.title!r} bills nothing (its amount is zero); make it "
+            "non-billable or change its percentage before completing it.",
+            code="milestone_amount_zero",
+        )
+    return None

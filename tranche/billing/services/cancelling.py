@@ -18,7 +18,7 @@ from tranche.billing.models import (
     Invoice,
     InvoiceStatus,
 )
-from tranche.billing.rules import require_unclaimed
+from tranche.billing.rules import reopen_refusal, require_unclaimed
 from tranche.billing.services.emails import queue_invoice_email
 from tranche.core.db import require_atomic
 from tranche.core.errors import Conflict, Invalid, ProviderError
@@ -97,11 +97,7 @@ def invoice_cancel_draft_for_reopen(*, actor: User, invoice: Invoice, now: datet
     goes; a sent invoice stays."""
     require_atomic()
     invoice = lock_invoice(invoice.pk)
-    if invoice.status != InvoiceStatus.DRAFT:
-        raise Conflict(
-            f"Invoice {invoice.number} was already sent for this milestone. Cancel the "
-            "invoice first, then reopen the milestone.",
-            code="invoice_already_sent",
-        )
+    if refusal := reopen_refusal(invoice):
+        raise refusal
     require_unclaimed(invoice, now)
     _mark_cancelled(invoice, actor=actor, reason="Milestone reopened", now=now)

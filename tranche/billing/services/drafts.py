@@ -21,7 +21,7 @@ from tranche.billing.models import (
     InvoiceStatus,
     InvoiceType,
 )
-from tranche.billing.rules import require_draft, require_unclaimed
+from tranche.billing.rules import complete_refusal, require_draft, require_unclaimed
 from tranche.billing.selectors import live_invoice
 from tranche.billing.services.cancelling import invoice_cancel_draft_for_reopen
 from tranche.core.db import require_atomic
@@ -60,12 +60,8 @@ def invoice_create_for_milestone(
             "this milestone against.",
             code="project_without_quote",
         )
-    if amount <= 0:
-        raise Invalid(
-            f"Milestone {milestone.title!r} bills nothing (its amount is zero); make it "
-            "non-billable or change its percentage before completing it.",
-            code="milestone_amount_zero",
-        )
+    if refusal := complete_refusal(milestone, amount):
+        raise refusal
     if amount > unbilled_amount(project):
         raise Invalid(
             f"Billing {milestone.title!r} would invoice more than the contract total; "
