@@ -95,6 +95,24 @@ class QuoteTerms:
             return None
         return Money(amount, self.currency)
 
+    # For pages: the amounts as Money (None where unknown) and the percentage as written.
+
+    @property
+    def total_money(self) -> Money | None:
+        return self.money(self.total)
+
+    @property
+    def unscheduled_money(self) -> Money | None:
+        return self.money(self.unscheduled)
+
+    @property
+    def percentage_text(self) -> str:
+        return percent_text(self.billable_percentage)
+
+    @property
+    def over_100(self) -> bool:
+        return self.billable_percentage > HUNDRED
+
     def raise_first(self) -> None:
         """Refuse terms that break a rule, with the first rule broken."""
         if self.problems:

@@ -4,7 +4,7 @@ file only puts them together."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tranche.web.views import auth, financials, home, projects
+from tranche.web.views import auth, financials, home, projects, quotes
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -18,4 +18,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     *projects.urlpatterns,
     *financials.urlpatterns,
+    *quotes.urlpatterns,
 ]
