@@ -81,7 +81,8 @@ def test_staff_list_quotes_with_customer_total_status_and_date(
     page = signed_in(staff).get("/quotes/").content.decode()
 
     assert quote_titles(page) == ["Studio", "Kitchen"]
-    assert "Acme Builders" in page and "Globex Studio" in page
+    assert "Acme Builders" in page
+    assert "Globex Studio" in page
     assert "$1,234.50" in page
     assert '<span class="badge quote-draft">Draft</span>' in page
     assert '<span class="badge quote-sent">Sent</span>' in page
@@ -163,7 +164,8 @@ def test_staff_create_a_quote_with_lines_and_a_schedule(staff: User, customer_a:
     page = response.content.decode()
     assert "Quote “Loft conversion” created as a draft." in messages_of(page)
     # The amounts exactly as allocate() bills them: 300.00 + 300.00 + 400.01.
-    assert "$300.00" in page and "$400.01" in page
+    assert "$300.00" in page
+    assert "$400.01" in page
     assert QuoteEvent.objects.get().kind == "created"
 
 
@@ -394,7 +396,8 @@ def test_a_customer_reads_a_sent_quote_as_a_document(
     page = signed_in(alice).get(f"/quotes/{quote.pk}/").content.decode()
     assert "Garden office" in page
     assert "$1,000.01" in page
-    assert "$300.00" in page and "$400.01" in page  # as allocate() bills them
+    assert "$300.00" in page
+    assert "$400.01" in page
     assert "Your full name" in page
     # No staff things: no activity, no staff emails, no editing.
     assert "Activity" not in page
