@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from tranche.accounts.business import business_profile
 from tranche.core.errors import NotFound
 from tranche.core.http import client_ip
 from tranche.core.money import Money
@@ -31,6 +32,7 @@ def quote_page(request: HttpRequest, quote: Quote) -> HttpResponse:
         {
             "quote": quote,
             "terms": terms,
+            "business_name": business_profile().name,
             "rows": [
                 (i, terms.money(a))
                 for i, a in zip(quote.schedule.all(), terms.amounts, strict=False)

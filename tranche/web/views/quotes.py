@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from pydantic import TypeAdapter, ValidationError
 
 from tranche.accounts.access import require_staff
+from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, User
 from tranche.accounts.selectors import customer_list
 from tranche.core.errors import DomainError, NotFound
@@ -466,6 +467,7 @@ def quote(request: HttpRequest, quote_id: int) -> HttpResponse:
         {
             "quote": found,
             "terms": terms,
+            "business_name": business_profile().name,
             "rows": [
                 (i, terms.money(a))
                 for i, a in zip(found.schedule.all(), terms.amounts, strict=False)
