@@ -522,3 +522,14 @@ def test_a_customer_cannot_answer_a_quote_twice(
     assert "is already declined" in messages_of(response.content.decode())
     page = response.content.decode()
     assert "Your full name" not in page  # no accept form on an answered quote
+
+
+def test_without_javascript_a_confirmation_opens_as_part_of_the_page(
+    staff: User, alice: User, admin: User, customer_a: Customer
+) -> None:
+    quote = sent(make_quote(actor=admin, customer=customer_a), admin)
+    staff_page = signed_in(staff).get(f"/quotes/{quote.pk}/?confirm=accept").content.decode()
+    assert 'aria-labelledby="accept-title" open>' in staff_page
+    assert 'aria-labelledby="send-title">' in staff_page  # the others stay closed
+    customer_page = signed_in(alice).get(f"/quotes/{quote.pk}/?confirm=decline").content.decode()
+    assert 'aria-labelledby="decline-title" open>' in customer_page

@@ -33,6 +33,8 @@ def quote_page(request: HttpRequest, quote: Quote) -> HttpResponse:
             "quote": quote,
             "terms": terms,
             "business_name": business_profile().name,
+            # Without JavaScript a confirmation opens as part of the page (?confirm=…).
+            "confirm": request.GET.get("confirm", ""),
             "rows": [
                 (i, terms.money(a))
                 for i, a in zip(quote.schedule.all(), terms.amounts, strict=False)

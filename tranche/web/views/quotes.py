@@ -468,6 +468,8 @@ def quote(request: HttpRequest, quote_id: int) -> HttpResponse:
             "quote": found,
             "terms": terms,
             "business_name": business_profile().name,
+            # Without JavaScript a confirmation opens as part of the page (?confirm=…).
+            "confirm": request.GET.get("confirm", ""),
             "rows": [
                 (i, terms.money(a))
                 for i, a in zip(found.schedule.all(), terms.amounts, strict=False)
