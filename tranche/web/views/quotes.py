@@ -295,6 +295,7 @@ class QuoteForm:
                 "amount": self.terms.money(amounts[n - 1])
                 if self.terms and n <= len(amounts)
                 else None,
+                "readable": n <= len(self.item_inputs) and self.item_inputs[n - 1] is not None,
                 "first": n == 1,
                 "last": n == len(self.items),
             }
