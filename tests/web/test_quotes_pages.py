@@ -533,3 +533,12 @@ def test_without_javascript_a_confirmation_opens_as_part_of_the_page(
     assert 'aria-labelledby="send-title">' in staff_page  # the others stay closed
     customer_page = signed_in(alice).get(f"/quotes/{quote.pk}/?confirm=decline").content.decode()
     assert 'aria-labelledby="decline-title" open>' in customer_page
+
+
+def test_a_new_quote_form_points_out_nothing_before_anything_is_typed(
+    staff: User, customer_a: Customer
+) -> None:
+    page = signed_in(staff).get(f"/quotes/new?customer={customer_a.pk}").content.decode()
+    assert "errorlist" not in page
+    assert f'<option value="{customer_a.pk}" selected>Acme Builders</option>' in page
+    assert 'hx-post="/quotes/preview"' in page

@@ -330,7 +330,12 @@ def _staff_quote(request: HttpRequest, quote_id: int) -> tuple[User, Quote]:
 
 
 def _editor(
-    request: HttpRequest, form: QuoteForm, quote: Quote | None, *, status: int = 200
+    request: HttpRequest,
+    form: QuoteForm,
+    quote: Quote | None,
+    *,
+    status: int = 200,
+    fresh: bool = False,
 ) -> HttpResponse:
     if form.terms is None:
         form.check()
@@ -338,7 +343,13 @@ def _editor(
     return render(
         request,
         "web/quotes/edit.html",
-        {"form": form, "quote": quote, "customers": customers, "terms": form.terms},
+        {
+            "form": form,
+            "quote": quote,
+            "customers": customers,
+            "terms": form.terms,
+            "fresh": fresh,
+        },
         status=status,
     )
 
@@ -413,7 +424,7 @@ def new_quote(request: HttpRequest) -> HttpResponse:
     form = QuoteForm(customer=request.GET.get("customer", ""))
     form.check()
     form.errors, form.problems = {}, []  # nothing typed yet: nothing to point out
-    return _editor(request, form, None)
+    return _editor(request, form, None, fresh=True)
 
 
 @login_required
