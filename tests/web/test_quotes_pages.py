@@ -230,13 +230,14 @@ def test_row_buttons_add_remove_and_reorder_without_saving(
         added = client.post("/quotes/new", form_body(customer_a, save=None, add_line="1"))
         removed = client.post("/quotes/new", form_body(customer_a, save=None, remove_item="1"))
         moved = client.post("/quotes/new", form_body(customer_a, save=None, item_down="1"))
-    assert 'name="line-3-description"' in added.content.decode()
+    assert 'name="line-3-description" autofocus' in added.content.decode()
     page = removed.content.decode()
     assert 'name="item-3-title"' not in page
     assert 'id="item-1-title" name="item-1-title" value="Structure"' in page
     page = moved.content.decode()
     assert 'id="item-1-title" name="item-1-title" value="Structure"' in page
-    assert 'id="item-2-title" name="item-2-title" value="Deposit"' in page
+    # The moved step keeps the focus after the page reloads.
+    assert 'id="item-2-title" name="item-2-title" autofocus value="Deposit"' in page
     assert 'aria-label="Move step 2 (Deposit) down"' in page
 
 

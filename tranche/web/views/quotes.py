@@ -112,6 +112,7 @@ class QuoteForm:
     line_inputs: list[LineInput | None] = field(default_factory=list)
     item_inputs: list[ScheduleInput | None] = field(default_factory=list)
     terms: QuoteTerms | None = None
+    focus: str = ""
 
     @classmethod
     def of(cls, quote: Quote) -> QuoteForm:
@@ -176,18 +177,25 @@ class QuoteForm:
                 return None
             return value - 1 if 1 <= value <= len(rows) else None
 
+        # The page reloads after a row button: focus goes where the person is working.
         if "add_line" in data and len(self.lines) < MAX_ROWS:
             self.lines.append(LineRow())
+            self.focus = f"line-{len(self.lines)}-description"
         if "add_item" in data and len(self.items) < MAX_ROWS:
             self.items.append(ItemRow())
+            self.focus = f"item-{len(self.items)}-title"
         if (i := index("remove_line", self.lines)) is not None:
             del self.lines[i]
+            self.focus = "add-line"
         if (i := index("remove_item", self.items)) is not None:
             del self.items[i]
+            self.focus = "add-item"
         if (i := index("item_up", self.items)) is not None and i > 0:
             self.items[i - 1], self.items[i] = self.items[i], self.items[i - 1]
+            self.focus = f"item-{i}-title"
         if (i := index("item_down", self.items)) is not None and i < len(self.items) - 1:
             self.items[i + 1], self.items[i] = self.items[i], self.items[i + 1]
+            self.focus = f"item-{i + 2}-title"
 
     def _error(self, key: str, sentence: str) -> None:
         self.errors.setdefault(key, []).append(sentence)
@@ -276,6 +284,7 @@ class QuoteForm:
                 "n": n,
                 "row": row,
                 "errors": self._errors_of(f"line-{n}", "description", "quantity", "unit_price"),
+                "focus_id": f"line-{n}-description",
                 "total": self.terms.money(totals[n - 1])
                 if self.terms and n <= len(totals)
                 else None,
@@ -292,6 +301,7 @@ class QuoteForm:
                 "n": n,
                 "row": row,
                 "errors": self._errors_of(f"item-{n}", "title", "percentage"),
+                "focus_id": f"item-{n}-title",
                 "amount": self.terms.money(amounts[n - 1])
                 if self.terms and n <= len(amounts)
                 else None,
