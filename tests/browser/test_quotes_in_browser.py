@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.quality import LAPTOP, PHONE, check_page, signed_in_page
+from tests.browser.quality import LAPTOP, PHONE, axe_violations, check_page, signed_in_page
 from tests.factories import make_quote
 from tranche.accounts.models import Customer, User
 from tranche.notifications.models import OutboxEmail
@@ -74,7 +74,11 @@ def test_staff_write_and_send_a_quote_and_alice_accepts_it_online(
     expect(dialog).to_contain_text("accounts@acme.example")
     dialog.get_by_role("button", name="Send the quote").click()
     expect(page.locator("#messages")).to_contain_text("sent to accounts@acme.example")
-    assert OutboxEmail.objects.get().to == "accounts@acme.example"
+    email = OutboxEmail.objects.get()
+    assert email.to == "accounts@acme.example"
+    # The HTML email is accessible too.
+    page.set_content(email.body_html)
+    assert axe_violations(page) == []
     page.context.close()
 
     customer = signed_in_page(browser, live_server, alice, PHONE)
