@@ -543,3 +543,16 @@ def test_a_new_quote_form_points_out_nothing_before_anything_is_typed(
     assert "errorlist" not in page
     assert f'<option value="{customer_a.pk}" selected>Acme Builders</option>' in page
     assert 'hx-post="/quotes/preview"' in page
+
+
+@pytest.mark.parametrize("customer", ["", "²", "99999999999999999999999", "424242"])
+def test_a_quote_for_no_real_customer_is_refused_next_to_the_customer_field(
+    staff: User, customer_a: Customer, customer: str
+) -> None:
+    client = signed_in(staff)
+    with unchanged():
+        response = client.post("/quotes/new", {**form_body(customer_a), "customer": customer})
+    assert response.status_code == 422
+    assert 'id="customer-error"><li>Choose the customer this quote is for.</li>' in (
+        response.content.decode()
+    )

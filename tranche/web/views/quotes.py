@@ -8,6 +8,7 @@ function the services themselves check with."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -324,7 +325,7 @@ class QuoteForm:
         return None not in self.line_inputs and None not in self.item_inputs
 
     def customer_id(self) -> int:
-        return int(self.customer) if self.customer.isdigit() else 0
+        return int(self.customer) if re.fullmatch(r"[0-9]{1,18}", self.customer) else 0
 
     def error_sentences(self) -> list[str]:
         return [sentence for sentences in self.errors.values() for sentence in sentences]
