@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import REFUSED_STAFF_ONLY, Api, unchanged
 from tranche.accounts.models import Customer
+from tranche.notifications.quotes import quote_send
 from tranche.projects.models import Milestone, Project
 from tranche.sales.models import Quote, QuoteStatus
 
@@ -245,14 +246,20 @@ def test_malformed_quote_json_is_400(as_: Callable[[str], Api]) -> None:
 
 @pytest.mark.parametrize("persona", ["admin", "staff", "alice"])
 def test_who_may_read_customer_as_quote(
-    as_: Callable[[str], Api], quote_a: Quote, persona: str
+    as_: Callable[[str], Api], admin: Any, quote_a: Quote, persona: str
 ) -> None:
+    quote_send(actor=admin, quote_id=quote_a.pk)
     response = as_(persona).get(f"/api/quotes/{quote_a.pk}")
     assert response.status == 200
     assert response.body["id"] == quote_a.pk
     assert response.body["customer_id"] == quote_a.customer_id
     assert response.body["title"] == quote_a.title
-    assert response.body["status"] == "draft"
+    assert response.body["status"] == "sent"
+
+
+def test_a_customer_never_reads_a_draft_quote(as_: Callable[[str], Api], quote_a: Quote) -> None:
+    assert as_("alice").get(f"/api/quotes/{quote_a.pk}").status == 404
+    assert as_("alice").get("/api/quotes").body["count"] == 0
 
 
 @pytest.mark.parametrize(
@@ -277,6 +284,8 @@ def test_quote_lists_are_scoped_to_the_customer(
 
     mine = make_quote(actor=admin, customer=customer_a, title="A's quote")
     theirs = make_quote(actor=admin, customer=customer_b, title="B's quote")
+    for quote in (mine, theirs):
+        quote_send(actor=admin, quote_id=quote.pk)
 
     assert {q["id"] for q in as_("staff").get("/api/quotes").body["items"]} == {mine.pk, theirs.pk}
     alice_view = as_("alice").get("/api/quotes").body
@@ -395,8 +404,8 @@ def test_who_sees_which_quotes_in_the_list(
 ) -> None:
     from tests.factories import make_quote
 
-    make_quote(actor=admin, customer=customer_a, title="A")
-    make_quote(actor=admin, customer=customer_b, title="B")
+    for customer, title in ((customer_a, "A"), (customer_b, "B")):
+        quote_send(actor=admin, quote_id=make_quote(actor=admin, customer=customer, title=title).pk)
     response = as_(persona).get("/api/quotes")
     assert response.status == 200
     assert {q["title"] for q in response.body["items"]} == expected

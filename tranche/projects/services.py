@@ -18,7 +18,7 @@ from tranche.projects.models import Milestone, MilestoneStatus, Project
 from tranche.projects.selectors import find_milestone, milestones_of
 from tranche.sales.models import Quote
 from tranche.sales.schedule import check_billing, check_schedule_total
-from tranche.sales.services import quote_mark_accepted
+from tranche.sales.services import Acceptance, quote_mark_accepted
 
 
 class _Unset:
@@ -29,13 +29,23 @@ class _Unset:
 UNSET: Final = _Unset()
 
 
-def quote_accept(*, actor: User, quote_id: int, now: datetime | None = None) -> Project:
-    """Accept a draft quote: it becomes a project with one milestone per schedule item.
-    Lives here, above sales, because it creates a project."""
+def quote_accept(
+    *,
+    actor: User,
+    quote_id: int,
+    acceptance: Acceptance | None = None,
+    now: datetime | None = None,
+) -> Project:
+    """Accept a quote: it becomes a project with one milestone per schedule item. Staff
+    accept a draft or sent quote on the customer's behalf; a customer accepts their own
+    sent quote online with an `acceptance` (typed name, address). Lives here, above
+    sales, because it creates a project."""
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            quote = quote_mark_accepted(actor=actor, quote_id=quote_id, now=now)
+            quote = quote_mark_accepted(
+                actor=actor, quote_id=quote_id, now=now, acceptance=acceptance
+            )
             return project_create_from_quote(actor=actor, quote=quote, now=now)
     except IntegrityError:
         # The quote's row lock makes this unreachable in practice; the unique origin_quote

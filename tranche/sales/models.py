@@ -11,6 +11,7 @@ from tranche.core.money import Money
 
 class QuoteStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
+    SENT = "sent", "Sent"
     ACCEPTED = "accepted", "Accepted"
     DECLINED = "declined", "Declined"
 
@@ -31,9 +32,17 @@ class Quote(models.Model):
     accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # The customer's online signature: the full name they typed and the address the
+    # acceptance came from (blank when staff accepted on the customer's behalf).
+    accepted_name = models.CharField(max_length=200, blank=True, default="")
+    accepted_ip = models.GenericIPAddressField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "status"])]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="quote_total_not_negative"),
         ]
@@ -108,3 +117,30 @@ class ScheduleItem(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class QuoteEventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Edited"
+    SENT = "sent", "Sent to the customer"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+
+
+class QuoteEvent(models.Model):
+    """The quote's audit trail: who did what, when, with the details (an acceptance's
+    typed name and address, a decline's reason, the address a quote was sent to)."""
+
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=QuoteEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} quote {self.quote_id}"

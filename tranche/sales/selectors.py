@@ -1,22 +1,49 @@
-"""Reads for quotes, scoped to the caller."""
+"""Reads for quotes, scoped to the caller. A customer never sees a draft: only quotes
+that were sent to them (and what became of those)."""
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
 from tranche.core.db import valid_id
 from tranche.core.errors import NotFound
-from tranche.sales.models import Quote
+from tranche.sales.models import Quote, QuoteEvent, QuoteStatus
+
+
+def _scoped(user: User, quotes: QuerySet[Quote]) -> QuerySet[Quote]:
+    scope = customer_scope(user)
+    if scope is None:
+        return quotes
+    return quotes.filter(customer_id=scope).exclude(status=QuoteStatus.DRAFT)
 
 
 def quote_list(*, user: User) -> QuerySet[Quote]:
     quotes = Quote.objects.prefetch_related("lines", "schedule").annotate(
         project_pk=F("project__id")
     )
-    scope = customer_scope(user)
-    return quotes if scope is None else quotes.filter(customer_id=scope)
+    return _scoped(user, quotes)
+
+
+def quote_search(*, user: User, search: str = "", status: str | None = None) -> QuerySet[Quote]:
+    """The quotes list's rows (customer joined, no lines): newest first; `search` matches
+    the title or the customer's name. A customer's quotes waiting for an answer come
+    first."""
+    quotes = _scoped(user, Quote.objects.select_related("customer"))
+    search = search.strip()
+    if search:
+        quotes = quotes.filter(Q(title__icontains=search) | Q(customer__name__icontains=search))
+    if status:
+        quotes = quotes.filter(status=status)
+    return quotes
+
+
+def quote_statuses(user: User) -> list[tuple[str, str]]:
+    """The statuses a person can filter by: a customer is never offered drafts."""
+    if user.is_staff_member:
+        return list(QuoteStatus.choices)
+    return [(v, label) for v, label in QuoteStatus.choices if v != QuoteStatus.DRAFT]
 
 
 def access_quote(user: User, quote_id: int) -> Quote:
@@ -25,3 +52,8 @@ def access_quote(user: User, quote_id: int) -> Quote:
     if quote is None:
         raise NotFound(f"Quote {quote_id} does not exist.", code="quote_not_found")
     return quote
+
+
+def quote_events(quote: Quote) -> list[QuoteEvent]:
+    """The quote's audit trail, oldest first (staff only: it names staff)."""
+    return list(quote.events.select_related("actor"))

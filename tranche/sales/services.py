@@ -1,42 +1,88 @@
-"""Writes for quotes: create, accept (which creates the project), decline."""
+"""Writes for quotes: create, edit a draft, send, accept (which creates the project, see
+projects.services.quote_accept), decline. Every change writes a QuoteEvent."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from tranche.accounts.models import Customer, User
 from tranche.core.db import lock_one, require_atomic, valid_id
-from tranche.core.errors import Conflict, Invalid
-from tranche.core.money import (
-    MAX_AMOUNT,
-    ZERO,
-    UnknownCurrency,
-    has_currency_precision,
-    normalize_currency,
-    round_money,
+from tranche.core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from tranche.core.money import ZERO
+from tranche.sales.models import (
+    Quote,
+    QuoteEvent,
+    QuoteEventKind,
+    QuoteLine,
+    QuoteStatus,
+    ScheduleItem,
 )
-from tranche.sales.models import Quote, QuoteLine, QuoteStatus, ScheduleItem
-from tranche.sales.schedule import check_billing, check_schedule_total
+from tranche.sales.terms import LineInput, QuoteTerms, ScheduleInput, quote_terms
+
+__all__ = [
+    "Acceptance",
+    "LineInput",
+    "ScheduleInput",
+    "quote_create",
+    "quote_decline",
+    "quote_mark_accepted",
+    "quote_mark_sent",
+    "quote_update",
+]
 
 
-@dataclass(frozen=True)
-class LineInput:
-    description: str
-    quantity: Decimal
-    unit_price: Decimal
+def record_quote_event(
+    quote: Quote, kind: QuoteEventKind, *, actor: User | None, now: datetime, **details: Any
+) -> QuoteEvent:
+    require_atomic()
+    return QuoteEvent.objects.create(quote=quote, kind=kind, actor=actor, at=now, details=details)
 
 
-@dataclass(frozen=True)
-class ScheduleInput:
-    title: str
-    is_billable: bool
-    billing_percentage: Decimal | None
+def _customer(customer_id: int) -> Customer:
+    customer = Customer.objects.filter(pk=customer_id).first() if valid_id(customer_id) else None
+    if customer is None:
+        raise Invalid(f"Customer {customer_id} does not exist.", code="customer_not_found")
+    return customer
+
+
+def _checked_terms(
+    *, title: str, currency: str, lines: Sequence[LineInput], schedule: Sequence[ScheduleInput]
+) -> QuoteTerms:
+    terms = quote_terms(title=title, currency=currency, lines=lines, schedule=schedule)
+    terms.raise_first()
+    return terms
+
+
+def _write_rows(
+    quote: Quote, terms: QuoteTerms, lines: Sequence[LineInput], schedule: Sequence[ScheduleInput]
+) -> None:
+    QuoteLine.objects.bulk_create(
+        QuoteLine(
+            quote=quote,
+            position=position,
+            description=line.description.strip(),
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            line_total=line_total or ZERO,  # never None: the terms were checked
+        )
+        for position, (line, line_total) in enumerate(zip(lines, terms.line_totals, strict=True), 1)
+    )
+    ScheduleItem.objects.bulk_create(
+        ScheduleItem(
+            quote=quote,
+            position=position,
+            title=item.title.strip(),
+            is_billable=item.is_billable,
+            billing_percentage=item.billing_percentage if item.is_billable else None,
+        )
+        for position, item in enumerate(schedule, 1)
+    )
 
 
 def quote_create(
@@ -50,103 +96,192 @@ def quote_create(
     now: datetime | None = None,
 ) -> Quote:
     now = now or timezone.now()
-    customer = Customer.objects.filter(pk=customer_id).first() if valid_id(customer_id) else None
-    if customer is None:
-        raise Invalid(f"Customer {customer_id} does not exist.", code="customer_not_found")
-    title = title.strip()
-    if not title:
-        raise Invalid("A quote needs a title.", code="title_required")
-    try:
-        currency = normalize_currency(currency)
-    except UnknownCurrency as exc:
-        raise Invalid(str(exc), code="currency_invalid") from None
-    if not lines:
-        raise Invalid("A quote needs at least one line.", code="lines_required")
-
-    line_totals = []
-    for number, line in enumerate(lines, start=1):
-        if not line.description.strip():
-            raise Invalid(f"Line {number} needs a description.", code="description_required")
-        if not has_currency_precision(line.unit_price, currency):
-            raise Invalid(
-                f"Line {number}: unit price {line.unit_price} has more decimal places than "
-                f"{currency} allows.",
-                code="amount_precision",
-            )
-        line_totals.append(round_money(line.quantity * line.unit_price, currency))
-    total = sum(line_totals, ZERO)
-    if total > MAX_AMOUNT:
-        raise Invalid(f"The quote total may not exceed {MAX_AMOUNT}.", code="total_too_large")
-
-    for item in schedule:
-        if not item.title.strip():
-            raise Invalid("Every schedule item needs a title.", code="title_required")
-        check_billing(
-            title=item.title,
-            is_billable=item.is_billable,
-            billing_percentage=item.billing_percentage,
-        )
-    check_schedule_total(i.billing_percentage or ZERO for i in schedule if i.is_billable)
+    customer = _customer(customer_id)
+    terms = _checked_terms(title=title, currency=currency, lines=lines, schedule=schedule)
+    assert terms.currency is not None  # no problems, so the currency is known
 
     with transaction.atomic():
         quote = Quote.objects.create(
             customer=customer,
-            title=title,
-            currency=currency,
-            total=total,
+            title=title.strip(),
+            currency=terms.currency,
+            total=terms.total,
             created_by=actor,
             created_at=now,
         )
-        QuoteLine.objects.bulk_create(
-            QuoteLine(
-                quote=quote,
-                position=position,
-                description=line.description.strip(),
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                line_total=line_total,
-            )
-            for position, (line, line_total) in enumerate(zip(lines, line_totals, strict=True), 1)
-        )
-        ScheduleItem.objects.bulk_create(
-            ScheduleItem(
-                quote=quote,
-                position=position,
-                title=item.title.strip(),
-                is_billable=item.is_billable,
-                billing_percentage=item.billing_percentage if item.is_billable else None,
-            )
-            for position, item in enumerate(schedule, 1)
-        )
+        _write_rows(quote, terms, lines, schedule)
+        record_quote_event(quote, QuoteEventKind.CREATED, actor=actor, now=now)
     return quote
 
 
-def _lock_draft_quote(quote_id: int) -> Quote:
-    quote = lock_one(Quote, quote_id, not_found=f"Quote {quote_id} does not exist.")
-    if quote.status != QuoteStatus.DRAFT:
+def quote_update(
+    *,
+    actor: User,
+    quote_id: int,
+    customer_id: int,
+    title: str,
+    currency: str,
+    lines: Sequence[LineInput],
+    schedule: Sequence[ScheduleInput],
+    now: datetime | None = None,
+) -> Quote:
+    """Replace a draft quote's customer, title, currency, lines and schedule.
+
+    Only a draft: once sent, the customer may be reading (and signing) exactly this
+    document, so what they accept must be what they were sent."""
+    now = now or timezone.now()
+    customer = _customer(customer_id)
+    terms = _checked_terms(title=title, currency=currency, lines=lines, schedule=schedule)
+    assert terms.currency is not None
+    with transaction.atomic():
+        quote = _lock_quote(quote_id)
+        if quote.status != QuoteStatus.DRAFT:
+            raise Conflict(
+                f"Quote {quote.pk} is {quote.status}; only a draft quote can be edited.",
+                code="quote_not_draft",
+            )
+        quote.customer = customer
+        quote.title = title.strip()
+        quote.currency = terms.currency
+        quote.total = terms.total
+        quote.save(update_fields=["customer", "title", "currency", "total"])
+        quote.lines.all().delete()
+        quote.schedule.all().delete()
+        _write_rows(quote, terms, lines, schedule)
+        record_quote_event(quote, QuoteEventKind.UPDATED, actor=actor, now=now)
+    return quote
+
+
+def _lock_quote(quote_id: int) -> Quote:
+    return lock_one(Quote, quote_id, not_found=f"Quote {quote_id} does not exist.")
+
+
+def quote_terms_of(quote: Quote) -> QuoteTerms:
+    """A stored quote's terms, worked out by the same function that checked them."""
+    return quote_terms(
+        title=quote.title,
+        currency=quote.currency,
+        lines=[
+            LineInput(line.description, line.quantity, line.unit_price)
+            for line in quote.lines.all()
+        ],
+        schedule=[
+            ScheduleInput(item.title, item.is_billable, item.billing_percentage)
+            for item in quote.schedule.all()
+        ],
+    )
+
+
+def quote_mark_sent(*, actor: User, quote_id: int, now: datetime) -> QuoteEvent:
+    """The sales half of sending a quote, inside the sending's transaction (see
+    notifications.quotes.quote_send, which also queues the email). A sent quote can be
+    sent again (a lost email); the customer then reads the same document. Returns the
+    "sent" event (its quote is `event.quote`)."""
+    require_atomic()
+    quote = _lock_quote(quote_id)
+    if quote.status not in (QuoteStatus.DRAFT, QuoteStatus.SENT):
         raise Conflict(
-            f"Quote {quote.pk} is already {quote.status}; only a draft quote can be accepted "
-            "or declined.",
+            f"Quote {quote.pk} is already {quote.status}; only a draft or sent quote can be sent.",
+            code="quote_not_sendable",
+        )
+    missing = quote_terms_of(quote).incomplete_problem
+    if missing is not None:
+        raise Conflict(
+            f"{missing.detail} Edit the quote's payment schedule before sending it.",
+            code=missing.code,
+        )
+    email = quote.customer.billing_email
+    if not email:
+        raise Conflict(
+            f"{quote.customer.name} has no billing email, so the quote cannot be emailed. "
+            "Add one on the customer's page first.",
+            code="customer_email_missing",
+        )
+    quote.status = QuoteStatus.SENT
+    quote.sent_at = now
+    quote.save(update_fields=["status", "sent_at"])
+    return record_quote_event(quote, QuoteEventKind.SENT, actor=actor, now=now, to=email)
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """A customer's online acceptance: the full name they typed as their signature, the
+    "I accept" box, and the address the request came from."""
+
+    name: str
+    agreed: bool
+    ip: str | None
+
+
+def _lock_for_customer_answer(actor: User, quote_id: int, verb: str) -> Quote:
+    """Lock the quote `actor` answers. Staff may answer a draft or sent quote (on the
+    customer's behalf); a customer only their own customer's sent quotes, and another
+    customer's quote (or a draft) is missing to them."""
+    quote = _lock_quote(quote_id)
+    if actor.is_customer:
+        if quote.customer_id != actor.customer_id or quote.status == QuoteStatus.DRAFT:
+            raise NotFound(f"Quote {quote_id} does not exist.", code="quote_not_found")
+        allowed: tuple[str, ...] = (QuoteStatus.SENT,)
+    elif actor.is_staff_member:
+        allowed = (QuoteStatus.DRAFT, QuoteStatus.SENT)
+    else:  # pragma: no cover - every role is one of the two
+        raise PermissionDenied("You cannot answer this quote.")
+    if quote.status not in allowed:
+        raise Conflict(
+            f"Quote {quote.pk} is already {quote.status}; only a quote waiting for an "
+            f"answer can be {verb}.",
             code="quote_not_draft",
         )
     return quote
 
 
-def quote_mark_accepted(*, actor: User, quote_id: int, now: datetime) -> Quote:
+def quote_mark_accepted(
+    *, actor: User, quote_id: int, now: datetime, acceptance: Acceptance | None = None
+) -> Quote:
     """The sales half of accepting a quote, inside the acceptance's transaction (see
-    projects.services.quote_accept, which also creates the project)."""
+    projects.services.quote_accept, which also creates the project). A customer accepts
+    with their typed name; staff accept on the customer's behalf without one."""
     require_atomic()
-    quote = _lock_draft_quote(quote_id)
+    quote = _lock_for_customer_answer(actor, quote_id, "accepted")
+    name = acceptance.name.strip() if acceptance else ""
+    if actor.is_customer:
+        if acceptance is None or not name:
+            raise Invalid("Type your full name to sign the acceptance.", code="signature_required")
+        if not acceptance.agreed:
+            raise Invalid("Tick “I accept this quote” to accept it.", code="agreement_required")
     quote.status = QuoteStatus.ACCEPTED
     quote.accepted_at = now
     quote.accepted_by = actor
-    quote.save(update_fields=["status", "accepted_at", "accepted_by"])
+    quote.accepted_name = name[:200]
+    quote.accepted_ip = acceptance.ip if acceptance else None
+    quote.save(
+        update_fields=["status", "accepted_at", "accepted_by", "accepted_name", "accepted_ip"]
+    )
+    details: dict[str, Any] = {"on_behalf": actor.is_staff_member}
+    if acceptance is not None:
+        details.update(name=quote.accepted_name, ip=quote.accepted_ip)
+    record_quote_event(quote, QuoteEventKind.ACCEPTED, actor=actor, now=now, **details)
     return quote
 
 
-def quote_decline(*, actor: User, quote_id: int) -> Quote:
+def quote_decline(
+    *,
+    actor: User,
+    quote_id: int,
+    reason: str = "",
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    now = now or timezone.now()
+    reason = reason.strip()[:2000]
     with transaction.atomic():
-        quote = _lock_draft_quote(quote_id)
+        quote = _lock_for_customer_answer(actor, quote_id, "declined")
         quote.status = QuoteStatus.DECLINED
-        quote.save(update_fields=["status"])
+        quote.declined_at = now
+        quote.decline_reason = reason
+        quote.save(update_fields=["status", "declined_at", "decline_reason"])
+        details: dict[str, Any] = {"reason": reason, "on_behalf": actor.is_staff_member}
+        if ip is not None:
+            details["ip"] = ip
+        record_quote_event(quote, QuoteEventKind.DECLINED, actor=actor, now=now, **details)
     return quote

@@ -12,6 +12,7 @@ from tranche.web.views import (
     home,
     invoices,
     projects,
+    quotes,
     users,
 )
 from tranche.web.views import settings as settings_views
@@ -29,6 +30,7 @@ urlpatterns = [
     *projects.urlpatterns,
     *financials.urlpatterns,
     *invoices.urlpatterns,
+    *quotes.urlpatterns,
     *customers.urlpatterns,
     *users.urlpatterns,
     *settings_views.urlpatterns,
