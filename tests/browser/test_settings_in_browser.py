@@ -70,7 +70,11 @@ def test_an_admin_brands_the_business_and_the_header_and_pdf_show_it(
     page.wait_for_selector("#messages >> text=Settings saved")
     assert page.inner_text("header.top .brand") == "Harbour & Sons Ltd"
     logo = page.locator("header.top img.brand-logo")
-    assert logo.evaluate("img => img.complete && img.naturalWidth") == 120
+    # The page is shown before its image has arrived: wait for the image, not a fixed time.
+    page.wait_for_function(
+        "() => document.querySelector('header.top img.brand-logo')?.complete === true"
+    )
+    assert logo.evaluate("img => img.naturalWidth") == 120
     check_page(page, "settings-saved")
 
     project = make_project(actor=admin, customer=customer_a, title="Boathouse")

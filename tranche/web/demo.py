@@ -18,6 +18,7 @@ from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.reminders import invoices_tick
 from tranche.billing.services.sending import invoice_send
 from tranche.core.money import ZERO
+from tranche.notifications.quotes import quote_send
 from tranche.projects.models import Milestone, Project
 from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote
@@ -108,7 +109,7 @@ def _pay(actor: User, invoice: Invoice | None, amount: Decimal, *, now: datetime
 def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
     """Three customers, four quotes: a kitchen half paid with its next draft waiting for
     review, an office fit-out overdue, a brand refresh in euros part paid, and a garden
-    studio quoted but not yet accepted. Dates run back over the past months.
+    studio quoted and sent, waiting for Acme to accept it online. Dates run back over the past months.
 
     Not one transaction: sending claims its draft in a transaction of its own before it
     calls the payment provider. Each quote is made once, so a second run adds nothing."""
@@ -212,7 +213,7 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         part_paid = _bill(admin, project, strategy, now=now - timedelta(days=20))
         _pay(admin, part_paid, Decimal("2000.00"), now=now - timedelta(days=6))
 
-    _quote(
+    studio = _quote(
         admin,
         acme,
         "Garden studio",
@@ -228,6 +229,8 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         ],
         now=now - timedelta(days=1),
     )
+    if studio is not None:
+        quote_send(actor=admin, quote_id=studio.pk, now=now - timedelta(days=1))
     # Flag what fell overdue while the history above was written.
     invoices_tick(now=now)
     return LOGINS
