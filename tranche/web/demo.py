@@ -109,7 +109,8 @@ def _pay(actor: User, invoice: Invoice | None, amount: Decimal, *, now: datetime
 def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
     """Three customers, four quotes: a kitchen half paid with its next draft waiting for
     review, an office fit-out overdue, a brand refresh in euros part paid, and a garden
-    studio quoted and sent, waiting for Acme to accept it online. Dates run back over the past months.
+    studio quoted and sent, waiting for Acme to accept it online. Dates run back over the
+    past months.
 
     Not one transaction: sending claims its draft in a transaction of its own before it
     calls the payment provider. Each quote is made once, so a second run adds nothing."""
