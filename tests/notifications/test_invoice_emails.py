@@ -115,9 +115,9 @@ def test_a_pdf_that_cannot_be_made_holds_the_email_back_then_lets_it_go_without(
 
 
 def test_an_attachment_kind_nobody_registered_is_reported_by_name() -> None:
-    with pytest.raises(attachments.AttachmentUnavailable, match="'receipt_pdf'"):
-        attachments.render_attachment({"kind": "receipt_pdf", "payment_id": 1})
-    assert "invoice_pdf" in attachments.registered_kinds()
+    with pytest.raises(attachments.AttachmentUnavailable, match="'credit_note_pdf'"):
+        attachments.render_attachment({"kind": "credit_note_pdf", "credit_note_id": 1})
+    assert {"invoice_pdf", "receipt_pdf"} <= attachments.registered_kinds()
 
 
 def test_the_receipt_says_what_was_paid_how_when_and_what_is_left(
@@ -144,7 +144,7 @@ def test_the_receipt_says_what_was_paid_how_when_and_what_is_left(
     receipt = OutboxEmail.objects.get(kind="invoice_paid")
     for body in (receipt.body_text, receipt.body_html):
         assert "Bank transfer" in body
-        assert "TRX-1" in body
+        assert "TRX-1" not in body  # the reference is the staff's note, not the customer's
         assert "Check" in body
         assert "$100.00" in body
         assert "$200.00" in body
@@ -152,3 +152,35 @@ def test_the_receipt_says_what_was_paid_how_when_and_what_is_left(
         assert "$0.00" in body  # left to pay
         assert f"{today - timedelta(days=1):%b %-d, %Y}" in body
         assert "Nothing is left to pay on this invoice." in body
+
+
+def test_the_paid_email_carries_the_receipt_of_the_payment_that_settled_it(
+    project_a: Project, admin: User, smtp: SmtpServer, after_commit: AfterCommit
+) -> None:
+    invoice = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    with after_commit(execute=True):
+        payment_record_manual(
+            actor=admin,
+            invoice_id=invoice.pk,
+            amount=Decimal("100.00"),
+            method="bank_transfer",
+            received_on=timezone.localdate(),
+        )
+        settling = payment_record_manual(
+            actor=admin,
+            invoice_id=invoice.pk,
+            amount=Decimal("200.00"),
+            method="check",
+            received_on=timezone.localdate(),
+        )
+
+    [message] = [m for m in smtp.messages if "paid" in str(m["Subject"]).lower()]
+    [(name, kind, content)] = attached(message)
+    assert (name, kind) == (f"receipt-{invoice.number}-R2.pdf", "application/pdf")
+    text = pdf_text(content)
+    assert (invoice.number or "-") in text
+    assert "$200.00" in text
+    assert "Check" in text
+    assert settling is not None
+    plain = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Your receipt is attached to this email as a PDF." in plain

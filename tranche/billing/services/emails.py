@@ -22,6 +22,7 @@ from django.utils import timezone
 from tranche.accounts.business import business_profile
 from tranche.billing.models import Invoice, InvoiceStatus, Payment
 from tranche.billing.pdf import invoice_pdf
+from tranche.billing.receipts import latest_receipt_payment, receipt_filename, receipt_pdf
 from tranche.core.db import require_atomic
 from tranche.core.money import Money
 from tranche.notifications.attachments import Attachment, register_attachment
@@ -57,7 +58,18 @@ def invoice_email_context(invoice: Invoice, kind: str, **extra: object) -> dict[
     }
     if kind == "invoice_paid":
         context["payments"] = _payments(invoice)
+        context["with_receipt"] = True
     return context
+
+
+def _attachments(invoice: Invoice, kind: str) -> list[dict[str, object]]:
+    """What the email carries, made at delivery: the invoice when it is sent, the receipt
+    of the payment that settled it when it is paid."""
+    if kind in WITH_INVOICE_PDF:
+        return [{"kind": "invoice_pdf", "invoice_id": invoice.pk}]
+    if kind == "invoice_paid" and (settled_by := latest_receipt_payment(invoice)) is not None:
+        return [{"kind": "receipt_pdf", "payment_id": settled_by.pk}]
+    return []
 
 
 def queue_invoice_email(
@@ -73,9 +85,7 @@ def queue_invoice_email(
         template=kind,
         context=invoice_email_context(invoice, kind, **extra),
         now=now,
-        attachments=(
-            [{"kind": "invoice_pdf", "invoice_id": invoice.pk}] if kind in WITH_INVOICE_PDF else []
-        ),
+        attachments=_attachments(invoice, kind),
     )
     return queued is not None
 
@@ -198,5 +208,13 @@ def invoice_pdf_attachment(spec: Mapping[str, Any]) -> Attachment:
     return Attachment(name, invoice_pdf(invoice), "application/pdf")
 
 
+def receipt_pdf_attachment(spec: Mapping[str, Any]) -> Attachment:
+    payment = Payment.objects.select_related(
+        "invoice", "invoice__project", "invoice__customer"
+    ).get(pk=int(spec["payment_id"]))
+    return Attachment(receipt_filename(payment), receipt_pdf(payment), "application/pdf")
+
+
 def register_attachments() -> None:
     register_attachment("invoice_pdf", invoice_pdf_attachment)
+    register_attachment("receipt_pdf", receipt_pdf_attachment)
