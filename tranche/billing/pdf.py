@@ -75,16 +75,24 @@ def _logo_data_uri(path: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(content).decode()}"
 
 
-def invoice_html(invoice: Invoice) -> str:
+def document_context() -> dict[str, object]:
+    """What billing/document_base.html needs of every document: the business's details
+    and its logo, embedded (the PDF renderer reads no URLs)."""
     business = business_profile()
+    return {
+        "business": business,
+        "business_name": business.name,
+        "logo_src": _logo_data_uri(business.logo_path),
+    }
+
+
+def invoice_html(invoice: Invoice) -> str:
     return render_to_string(
         "billing/invoice_document.html",
         {
+            **document_context(),
             "invoice": invoice,
             "customer": invoice.customer,
-            "business": business,
-            "business_name": business.name,
-            "logo_src": _logo_data_uri(business.logo_path),
             "position": _position(invoice),
             "draft": invoice.status == InvoiceStatus.DRAFT,
             "cancelled": invoice.status == InvoiceStatus.CANCELLED,

@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 
 from tranche.accounts.business import business_profile
 from tranche.billing.models import Invoice, Payment
-from tranche.billing.pdf import html_to_pdf
+from tranche.billing.pdf import document_context, html_to_pdf
 from tranche.core.errors import NotFound
 from tranche.core.money import ZERO, Money
 
@@ -77,7 +77,8 @@ def latest_receipt_payment(invoice: Invoice) -> Payment | None:
 def receipt_html(payment: Payment) -> str:
     receipt = receipt_of(payment)
     return render_to_string(
-        "billing/receipt_document.html", {"receipt": receipt, "invoice": receipt.invoice}
+        "billing/receipt_document.html",
+        {**document_context(), "receipt": receipt, "invoice": receipt.invoice},
     )
 
 

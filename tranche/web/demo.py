@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from tranche.accounts.business import business_row
 from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.services import customer_create, user_create
 from tranche.billing.gateways import sandbox_allowed
@@ -51,6 +52,20 @@ def _user(login: DemoLogin, customer: Customer | None = None) -> User:
         role=login.role,
         customer_id=customer.pk if customer else None,
     )
+
+
+def _business() -> None:
+    """The demo business's details, as an admin would set them at /settings/ (only when
+    nobody has set them yet)."""
+    row = business_row()
+    if row.name:
+        return
+    row.name = "Harbour Build Co"
+    row.address = "12 Quay Street\nPortsmouth PO1 2AB"
+    row.tax_id = "GB 123 4567 89"
+    row.reply_to = "accounts@harbourbuild.example"
+    row.bank_details = "Harbour Bank · Sort code 20-20-15 · Account 55555555"
+    row.save()
 
 
 def _quote(
@@ -115,6 +130,7 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
     Not one transaction: sending claims its draft in a transaction of its own before it
     calls the payment provider. Each quote is made once, so a second run adds nothing."""
     now = now or timezone.now()
+    _business()
     admin = _user(ADMIN)
     _user(STAFF)
     acme = _customer(
