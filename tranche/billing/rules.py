@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.models import OPEN_STATUSES, Invoice, InvoiceStatus
 from tranche.core.errors import Conflict, Invalid
 from tranche.projects.models import Milestone
 
@@ -64,3 +64,21 @@ def complete_refusal(milestone: Milestone, amount: Decimal) -> Invalid | None:
             code="milestone_amount_zero",
         )
     return None
+
+
+def require_open_with_email(invoice: Invoice, *, action: str, refused: str) -> None:
+    """An email about a sent invoice (a resend, a reminder) needs an invoice that still
+    asks for money and an address to send it to. `action` finishes "only a sent invoice
+    with an amount due can be …"; `refused` says what cannot happen without an address."""
+    if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
+        raise Conflict(
+            f"{invoice} is {invoice.status.replace('_', ' ')}; only a sent invoice with an "
+            f"amount due can be {action}.",
+            code="invoice_not_open",
+        )
+    if not invoice.customer_email:
+        raise Invalid(
+            f"{invoice.customer_name} has no billing email, so {refused}. Add one to the "
+            "customer, then try again.",
+            code="customer_email_missing",
+        )

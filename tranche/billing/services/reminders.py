@@ -21,9 +21,9 @@ from tranche.billing.models import (
     Invoice,
     InvoiceStatus,
 )
-from tranche.billing.rules import status_for
+from tranche.billing.rules import require_open_with_email, status_for
 from tranche.billing.services.emails import queue_invoice_email
-from tranche.core.errors import Conflict, Invalid
+from tranche.core.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -142,18 +142,7 @@ def invoice_remind_now(*, actor: User, invoice_id: int, now: datetime | None = N
     today = timezone.localdate(now)
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
-        if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
-            raise Conflict(
-                f"{invoice} is {invoice.status.replace('_', ' ')}; only a sent invoice with an "
-                "amount due can be reminded.",
-                code="invoice_not_open",
-            )
-        if not invoice.customer_email:
-            raise Invalid(
-                f"{invoice.customer_name} has no billing email, so no reminder can be sent. "
-                "Add one to the customer, then try again.",
-                code="customer_email_missing",
-            )
+        require_open_with_email(invoice, action="reminded", refused="no reminder can be sent")
         days = (today - invoice.due_date).days
         if not queue_invoice_email(
             invoice,

@@ -22,12 +22,11 @@ from tranche.billing.gateways import (
 )
 from tranche.billing.locks import lock_invoice
 from tranche.billing.models import (
-    OPEN_STATUSES,
     Invoice,
     InvoiceStatus,
 )
 from tranche.billing.numbering import next_invoice_number, peek_invoice_number
-from tranche.billing.rules import require_draft, require_unclaimed
+from tranche.billing.rules import require_draft, require_open_with_email, require_unclaimed
 from tranche.billing.services.emails import (
     EmailPreview,
     invoice_email_preview,
@@ -36,7 +35,7 @@ from tranche.billing.services.emails import (
 from tranche.billing.services.intents import intent_request
 from tranche.billing.tasks import sync_payment_intent as sync_payment_intent_task
 from tranche.core.db import after_commit
-from tranche.core.errors import Conflict, Invalid, ProviderError
+from tranche.core.errors import Invalid, ProviderError
 
 SEND_FIELDS = [
     "number",
@@ -184,18 +183,9 @@ def invoice_resend(*, actor: User, invoice_id: int, now: datetime | None = None)
     now = now or timezone.now()
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
-        if invoice.status not in OPEN_STATUSES or invoice.amount_due <= 0:
-            raise Conflict(
-                f"{invoice} is {invoice.status.replace('_', ' ')}; only a sent invoice with an "
-                "amount due can be emailed again.",
-                code="invoice_not_open",
-            )
-        if not invoice.customer_email:
-            raise Invalid(
-                f"{invoice.customer_name} has no billing email, so the invoice cannot be "
-                "emailed. Add one to the customer, then try again.",
-                code="customer_email_missing",
-            )
+        require_open_with_email(
+            invoice, action="emailed again", refused="the invoice cannot be emailed"
+        )
         # Each resend is its own outbox row: counted under the row lock, so two admins
         # resending at once queue two emails, never one key twice.
         count = invoice.events.filter(kind=EventKind.EMAIL_RESENT).count() + 1
