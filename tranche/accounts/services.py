@@ -16,7 +16,7 @@ from django.utils import timezone
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import ApiToken, Customer, Role, User
 from tranche.accounts.tokens import hash_token, new_token
-from tranche.core.db import lock_one
+from tranche.core.db import lock_one, valid_id
 from tranche.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyAttempts
 
 # Writing last_used_at on every request would turn each API read into a write; once in a
@@ -121,22 +121,36 @@ def customer_update(
     return customer
 
 
+def new_user_checks(
+    *, email: str, role: str, customer_id: int | None, lock: bool = False
+) -> Customer | None:
+    """What every way of making an account checks first (an email that can sign in, a
+    known role, a customer for a customer user and none for staff); returns the customer
+    the user belongs to, locked when `lock` (an invitation runs in its email's
+    transaction)."""
+    _check_email(email)
+    if role not in Role.values:
+        raise Invalid(f"Role must be one of {', '.join(Role.values)}.", code="role_invalid")
+    if role != Role.CUSTOMER:
+        if customer_id is not None:
+            raise Invalid("Only customer users belong to a customer.", code="customer_not_allowed")
+        return None
+    if customer_id is None:
+        raise Invalid("A customer user needs a customer.", code="customer_required")
+    missing = f"Customer {customer_id} does not exist."
+    if lock:
+        return lock_one(Customer, customer_id, not_found=missing)
+    customer = Customer.objects.filter(pk=customer_id).first() if valid_id(customer_id) else None
+    if customer is None:
+        raise NotFound(missing, code="customer_not_found")
+    return customer
+
+
 def user_create(
     *, email: str, password: str, role: str, customer_id: int | None = None, full_name: str = ""
 ) -> User:
     email = email.strip().lower()
-    _check_email(email)
-    if role not in Role.values:
-        raise Invalid(f"Role must be one of {', '.join(Role.values)}.", code="role_invalid")
-    customer = None
-    if role == Role.CUSTOMER:
-        if customer_id is None:
-            raise Invalid("A customer user needs a customer.", code="customer_required")
-        customer = Customer.objects.filter(pk=customer_id).first()
-        if customer is None:
-            raise NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
-    elif customer_id is not None:
-        raise Invalid("Only customer users belong to a customer.", code="customer_not_allowed")
+    customer = new_user_checks(email=email, role=role, customer_id=customer_id)
     user = User(email=email, role=role, customer=customer, full_name=full_name.strip())
     try:
         validate_password(password, user)

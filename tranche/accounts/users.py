@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tranche.accounts.models import ApiToken, Customer, Role, User
-from tranche.accounts.services import _check_email
+from tranche.accounts.services import new_user_checks
 from tranche.core.db import lock_one, require_atomic
 from tranche.core.errors import Conflict, Invalid, NotFound
 
@@ -51,18 +51,7 @@ def user_invite_account(
     Must run in the transaction that queues the invitation email."""
     require_atomic()
     email = email.strip().lower()
-    _check_email(email)
-    if role not in Role.values:
-        raise Invalid(f"Role must be one of {', '.join(Role.values)}.", code="role_invalid")
-    customer = None
-    if role == Role.CUSTOMER:
-        if customer_id is None:
-            raise Invalid("A customer user needs a customer.", code="customer_required")
-        customer = lock_one(
-            Customer, customer_id, not_found=f"Customer {customer_id} does not exist."
-        )
-    elif customer_id is not None:
-        raise Invalid("Only customer users belong to a customer.", code="customer_not_allowed")
+    customer = new_user_checks(email=email, role=role, customer_id=customer_id, lock=True)
 
     existing = User.objects.select_for_update().filter(email=email).first()
     if existing is not None:
