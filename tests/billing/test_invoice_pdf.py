@@ -20,7 +20,8 @@ from tests.helpers import Api, unchanged
 from tranche.accounts.business import business_row
 from tranche.accounts.models import User
 from tranche.billing.models import Invoice
-from tranche.billing.pdf import invoice_html
+from tranche.billing.pdf import invoice_html, invoice_pdf
+from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
@@ -175,3 +176,19 @@ def test_without_settings_the_document_uses_the_environment_defaults(
     assert "Harbour Build Co" in text
     assert "Pay to account 12-34-56 / 87654321" in text
     assert "Tax id" not in text
+
+
+def test_a_draft_cancelled_before_it_was_sent_reads_as_such_and_asks_for_nothing(
+    admin: User, project_a: Project
+) -> None:
+    draft = draft_for(project_a, 1, admin)
+    invoice_cancel(actor=admin, invoice_id=draft.pk, reason="Scope changed")
+    draft.refresh_from_db()
+
+    text = text_of(invoice_pdf(draft))
+
+    assert "Invoice None" not in text
+    assert "Draft invoice" in text
+    assert "Cancelled before it was sent: nothing is to be paid." in text
+    assert "this invoice included" not in text
+    assert draft.amount_due == 0

@@ -108,6 +108,26 @@ def test_a_milestone_whose_invoice_was_sent_cannot_be_reopened_and_says_why(
     assert [(r.first, r.last) for r in rows] == [(True, False), (False, False), (False, True)]
 
 
+def test_a_milestone_whose_invoice_has_payments_says_to_refund_first_not_to_cancel(
+    admin: User, customer_a: Customer
+) -> None:
+    project = make_project(actor=admin, customer=customer_a)
+    sent = invoice_send(actor=admin, invoice_id=draft_for(project, 1, admin).pk)
+    payment_record_manual(
+        actor=admin,
+        invoice_id=sent.pk,
+        amount=Decimal("10.00"),
+        method="bank_transfer",
+        received_on=timezone.localdate(),
+    )
+
+    [first, *_] = milestone_board(project, user=admin).rows
+    assert first.reopen_refusal == (
+        f"Invoice {sent.number} for this milestone has payments, so the milestone cannot be "
+        "reopened: refund the payments, cancel the invoice, then reopen it."
+    )
+
+
 def test_the_customer_timeline_shows_upcoming_completed_invoiced_and_paid(
     admin: User, alice: User, customer_a: Customer
 ) -> None:

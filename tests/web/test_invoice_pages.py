@@ -166,6 +166,25 @@ def test_the_page_costs_the_same_queries_with_one_or_many_payments(
 # --- actions --------------------------------------------------------------------------------
 
 
+def test_saving_a_draft_unchanged_changes_nothing_and_leaves_its_due_date_to_the_terms(
+    admin: User, project_a: Project
+) -> None:
+    draft = draft_for(project_a, 1, admin)
+    client = signed_in(admin)
+    html = page_of(client, draft)
+    # The field is empty: sending sets the due date from the customer's terms.
+    assert 'name="due_date" value=' not in html
+    assert "Leave it empty to use the customer's payment terms" in html
+
+    with unchanged():
+        saved = client.post(
+            f"/invoices/{draft.pk}/edit",
+            {"amount": "300.00", "description": draft.description, "due_date": ""},
+        )
+    assert saved.status_code == 302
+    assert not draft.events.filter(kind=EventKind.EDITED).exists()
+
+
 def test_an_admin_edits_the_draft_and_a_bad_amount_is_shown_beside_the_field(
     admin: User, project_a: Project
 ) -> None:

@@ -125,7 +125,10 @@ class Invoice(models.Model):
 
     @property
     def amount_due(self) -> Decimal:
-        """What the customer still has to pay; never negative (see credit_owed)."""
+        """What the customer still has to pay; never negative (see credit_owed), and
+        nothing once the invoice is cancelled: a cancelled invoice asks for no money."""
+        if self.status == InvoiceStatus.CANCELLED:
+            return ZERO
         return max(self.amount - self.amount_paid, ZERO)
 
     @property

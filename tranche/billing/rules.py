@@ -46,6 +46,12 @@ def reopen_refusal(invoice: Invoice | None) -> Conflict | None:
     """Why a completed milestone whose live invoice is `invoice` cannot be reopened, or
     None: a draft is cancelled with the reopen, a sent invoice must be cancelled first.
     The service raises it; the project page shows its sentence beside a disabled button."""
+    if invoice is not None and invoice.amount_paid > 0:
+        return Conflict(
+            f"Invoice {invoice.number} for this milestone has payments, so the milestone "
+            "cannot be reopened: refund the payments, cancel the invoice, then reopen it.",
+            code="invoice_already_sent",
+        )
     if invoice is not None and invoice.status != InvoiceStatus.DRAFT:
         return Conflict(
             f"Invoice {invoice.number} was already sent for this milestone. Cancel the "

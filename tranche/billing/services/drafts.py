@@ -119,6 +119,13 @@ def invoice_update_draft(
         require_draft(invoice, "edited")
         require_unclaimed(invoice, now)
         changes: dict[str, str] = {}
+        # A form sends every field back: only what differs is a change (and is audited).
+        if amount == invoice.amount:
+            amount = None
+        if description is not None and description.strip() == invoice.description:
+            description = None
+        if due_date == invoice.due_date and invoice.due_date_fixed:
+            due_date = None
         if amount is not None:
             if amount <= 0:
                 raise Invalid("The amount must be greater than zero.", code="amount_not_positive")

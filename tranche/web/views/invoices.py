@@ -80,7 +80,12 @@ class _Form(forms.Form):
 class DraftForm(_Form):
     amount = forms.DecimalField(label="Amount", max_digits=15, decimal_places=3)
     description = forms.CharField(label="Description", max_length=500)
-    due_date = forms.DateField(label="Due date", widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(
+        label="Due date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave it empty to use the customer's payment terms from the day it is sent.",
+    )
 
 
 class PaymentForm(_Form):
@@ -225,7 +230,8 @@ def _page(
             initial={
                 "amount": format_amount(invoice.amount, invoice.currency),
                 "description": invoice.description,
-                "due_date": invoice.due_date,
+                # Only a date someone chose: an unchosen one is set from the terms on sending.
+                "due_date": invoice.due_date if invoice.due_date_fixed else None,
             },
         )
         preview = invoice_send_preview(invoice=invoice)
@@ -347,7 +353,7 @@ def edit_draft(request: HttpRequest, invoice_id: int) -> HttpResponse:
             invoice_id=invoice.pk,
             amount=data["amount"],
             description=data["description"],
-            due_date=data["due_date"],
+            due_date=data["due_date"] or None,
         ),
         "Draft saved.",
         form=form,
