@@ -41,10 +41,13 @@ def test_the_pay_page_shows_what_is_being_paid(sent: Invoice) -> None:
         "Kitchen for A",
         "Step 1",
         "$300.00",
-        f"{sent.due_date:%-d %B %Y}",
+        f"{sent.due_date:%b %-d, %Y}",
         "Pending",
         "Sandbox — no real money",
     ):
+        assert text in page
+    # The invoice as a document: who it is from and to, its line and the contract.
+    for text in ("<h2>From</h2>", "<h2>Bill to</h2>", "Acme", "Contract total"):
         assert text in page
     assert response["Cache-Control"].startswith("max-age=0")
 
@@ -79,7 +82,7 @@ def test_the_test_card_pays_once_and_the_receipt_goes_once(
     sent.refresh_from_db()
     assert sent.status == InvoiceStatus.PAID
     assert sent.paid_at is not None
-    assert f"Paid on {sent.paid_at:%-d %B %Y}" in page
+    assert f"Paid on {sent.paid_at:%b %-d, %Y}" in page
     assert "card_number" not in page
     [payment] = Payment.objects.all()
     assert (payment.method, payment.amount) == ("sandbox", sent.amount)
@@ -174,3 +177,13 @@ def test_returning_from_stripe_settles_through_the_same_path(
     assert "Paid on" in response.content.decode()
     client.get(f"{path(invoice)}/done")
     assert Payment.objects.count() == 1
+
+
+def test_a_signed_in_customer_finds_her_way_back_from_the_pay_page(
+    sent: Invoice, alice: User
+) -> None:
+    browser = Client()
+    browser.force_login(alice)
+    page = browser.get(path(sent)).content.decode()
+    assert '<a href="/financials/">← Your invoices</a>' in page
+    assert "← Your invoices" not in Client().get(path(sent)).content.decode()

@@ -243,6 +243,8 @@ def test_alice_accepts_her_sent_quote_online_and_the_project_is_made_as_for_staf
     [
         (None, "signature_required"),
         (Acceptance(name="  ", agreed=True, ip=None), "signature_required"),
+        (Acceptance(name="A", agreed=True, ip=None), "signature_required"),
+        (Acceptance(name=" -. ", agreed=True, ip=None), "signature_required"),
         (Acceptance(name="Alice Anders", agreed=False, ip=None), "agreement_required"),
     ],
 )

@@ -51,7 +51,8 @@ def test_no_page_a_customer_opens_shows_staff_links_or_words(
     }
     assert shown == set()
     assert (
-        f'<a href="{sent.payment_link}">Pay $300.00</a>' in pages["/financials/"].content.decode()
+        f'<a href="{sent.payment_link}" aria-label="Pay $300.00 for invoice {sent.number}">'
+        "Pay $300.00</a>" in pages["/financials/"].content.decode()
     )
 
 

@@ -15,11 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.billing.report_data import drafts, paid, project_with, sent
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, make_quote
 from tests.web.test_customer_wording import STAFF_ONLY
 from tests.web.test_pages import signed_in
 from tranche.accounts.models import Customer, User
 from tranche.billing.services.reminders import invoices_tick
+from tranche.notifications.quotes import quote_send
 
 pytestmark = pytest.mark.django_db
 
@@ -192,3 +193,21 @@ def test_a_customer_home_costs_the_same_queries_with_one_invoice_or_fifty(
         sent(invoice, admin, days_ago=n * 2, now=now(), tick=False)
     invoices_tick(now=now())
     assert _queries(browser) == one
+
+
+def test_a_customer_home_lists_the_quotes_waiting_for_her_answer_and_only_hers(
+    admin: User, alice: User, customer_a: Customer, customer_b: Customer
+) -> None:
+    waiting = make_quote(actor=admin, customer=customer_a, title="Garden studio")
+    quote_send(actor=admin, quote_id=waiting.pk)
+    make_quote(actor=admin, customer=customer_a, title="Still a draft")
+    theirs = make_quote(actor=admin, customer=customer_b, title="Globex lobby")
+    quote_send(actor=admin, quote_id=theirs.pk)
+
+    page = text(signed_in(alice).get("/"))
+
+    assert "Quotes waiting for your answer" in page
+    assert f'href="/quotes/{waiting.pk}/"' in page
+    assert "Garden studio" in page
+    assert "Still a draft" not in page
+    assert "Globex lobby" not in page

@@ -48,7 +48,7 @@ def test_staff_see_every_column_and_the_totals_per_currency(
     staff: User, books: dict[str, Any]
 ) -> None:
     page = text(signed_in(staff).get("/financials/"))
-    for heading in ("Number", "Customer", "Project", "Milestone", "Status", "Amount", "Due"):
+    for heading in ("Number", "Customer", "Project", "Milestone", "Status", "Amount", "Amount due"):
         assert f"<th>{heading}</th>" in page or f">{heading}</th>" in page
     overdue = books["overdue"]
     assert f'<a href="/invoices/{overdue.pk}/">{overdue.number}</a>' in page

@@ -116,7 +116,10 @@ def test_the_customer_sees_her_sent_invoice_with_pay_pdf_and_receipts_and_no_sta
     html = page_of(signed_in(alice), invoice)
     assert f"Invoice {invoice.number}" in html
     assert "Partially paid" in html
-    assert f'href="{invoice.payment_link}">Pay $200.00</a>' in html
+    assert (
+        f'href="{invoice.payment_link}" aria-label="Pay $200.00 for invoice {invoice.number}">'
+        "Pay $200.00</a>"
+    ) in html
     assert "Download PDF" in html
     assert f"/invoices/{invoice.pk}/payments/{payment.pk}/receipt.pdf" in html
     for staff_only in ("Timeline", "BANK-REF-9", "admin@tranche.example", "Record a payment"):

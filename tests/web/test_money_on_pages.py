@@ -54,7 +54,7 @@ def test_staff_and_the_customer_see_dinars_to_three_places(
             "<span>Paid</span><strong>KWD1,000.000</strong>",
             "<span>Outstanding</span><strong>KWD234.007</strong>",
             "<span>Not yet billed</span><strong>KWD1,234.006</strong>",
-            '<td class="num" data-label="Due">KWD234.007</td>',  # the invoice's amount due
+            '<td class="num" data-label="Amount due">KWD234.007</td>',  # the invoice's amount due
         ):
             assert shown in page, (user.email, shown)
         financials = browser.get("/financials/").content.decode()

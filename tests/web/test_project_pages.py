@@ -583,7 +583,7 @@ def test_a_cancelled_draft_shows_as_never_sent_with_nothing_due(
         f'<a href="/invoices/{draft.pk}/" aria-label="Never sent, cancelled draft for Step 1">'
         "Never sent</a>"
     ) in page
-    assert '<td class="num" data-label="Due">—</td>' in page
+    assert '<td class="num" data-label="Amount due">—</td>' in page
     assert "Review and send" not in page
 
 

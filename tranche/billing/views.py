@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -18,7 +19,7 @@ from tranche.accounts.business import business_profile
 from tranche.billing.gateways import GatewayError, gateway_for, sandbox_allowed
 from tranche.billing.gateways.base import UNPAID_INTENT_STATUSES
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
-from tranche.billing.pdf import pdf_bytes_response, pdf_response
+from tranche.billing.pdf import invoice_body_html, pdf_bytes_response, pdf_response
 from tranche.billing.receipts import latest_receipt_payment, receipt_filename, receipt_pdf
 from tranche.billing.selectors import invoice_for_pay_token
 from tranche.billing.services.intents import invoice_sync_intent_amount
@@ -65,6 +66,8 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         "payable": payable,
         "sandbox": sandbox and sandbox_allowed(),
         "has_receipt": latest_receipt_payment(invoice) is not None,
+        # The same document as the PDF and the invoice page, from our own template.
+        "document": mark_safe(invoice_body_html(invoice)),  # noqa: S308
     }
     if payable and sandbox and not sandbox_allowed():
         context["unavailable"] = SANDBOX_OFF

@@ -235,6 +235,9 @@ def _lock_for_customer_answer(actor: User, quote_id: int, verb: str) -> Quote:
     return quote
 
 
+MIN_SIGNATURE_LETTERS = 2
+
+
 def quote_mark_accepted(
     *, actor: User, quote_id: int, now: datetime, acceptance: Acceptance | None = None
 ) -> Quote:
@@ -245,7 +248,8 @@ def quote_mark_accepted(
     quote = _lock_for_customer_answer(actor, quote_id, "accepted")
     name = acceptance.name.strip() if acceptance else ""
     if actor.is_customer:
-        if acceptance is None or not name:
+        # A signature is a name: at least two letters, not an initial or a stray key.
+        if acceptance is None or sum(c.isalpha() for c in name) < MIN_SIGNATURE_LETTERS:
             raise Invalid("Type your full name to sign the acceptance.", code="signature_required")
         if not acceptance.agreed:
             raise Invalid("Tick “I accept this quote” to accept it.", code="agreement_required")

@@ -12,7 +12,12 @@ from django.views.decorators.http import require_GET
 
 from tranche.billing import reports
 from tranche.core.money import Money
+from tranche.sales.models import QuoteStatus
+from tranche.sales.selectors import quote_search
 from tranche.web.views.common import user_of
+
+# Quotes waiting for the customer's answer, listed on her home page.
+HOME_QUOTES = 5
 
 # The chart's drawing area, in the SVG's own units (it scales to the page's width).
 CHART_WIDTH = 720
@@ -84,7 +89,12 @@ def home(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
     now = timezone.now()
     if user.is_customer:
-        return render(request, "web/home.html", {"home": reports.customer_home(user=user, now=now)})
+        waiting = list(quote_search(user=user, status=QuoteStatus.SENT)[:HOME_QUOTES])
+        return render(
+            request,
+            "web/home.html",
+            {"home": reports.customer_home(user=user, now=now), "quotes_waiting": waiting},
+        )
     dashboard = reports.staff_dashboard(now=now)
     currencies = dashboard.currencies
     wanted = request.GET.get("currency", "")
