@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from tranche.api import api
 from tranche.billing import views as billing_views
@@ -14,6 +16,11 @@ urlpatterns = [
     path("pay/<str:token>/done", billing_views.pay_done, name="pay-done"),
     path("pay/<str:token>/invoice.pdf", billing_views.pay_document, name="pay-document"),
     path("pay/<str:token>/receipt.pdf", billing_views.pay_receipt, name="pay-receipt"),
+    # Browsers and feed readers ask for /favicon.ico whatever the page's <link> says.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=f"{settings.STATIC_URL}web/favicon.svg", permanent=True),
+    ),
     path("", include("tranche.web.urls")),
 ]
 

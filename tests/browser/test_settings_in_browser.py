@@ -24,7 +24,7 @@ from tests.browser.quality import (
     screenshot,
     signed_in_page,
 )
-from tests.factories import make_project
+from tests.factories import make_project, make_quote
 from tests.web.test_settings_pages import image
 from tranche.accounts.business import business_profile, business_row
 from tranche.accounts.models import Customer, User
@@ -37,7 +37,9 @@ from tranche.billing.services.payments import (
 )
 from tranche.billing.services.reminders import invoices_tick
 from tranche.billing.services.sending import invoice_send
+from tranche.notifications.invitations import password_reset_request, user_invite
 from tranche.notifications.models import OutboxEmail
+from tranche.notifications.quotes import quote_send
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -116,9 +118,16 @@ def test_the_html_emails_pass_axe_and_fit_a_phone(
     invoice_cancel(actor=admin, invoice_id=second.pk, reason="Agreed with the customer")
     draft_for(project, 3, admin)
     drafts_digest_queue(now=timezone.localtime().replace(hour=9))
+    user_invite(actor=admin, email="ada@acme.example", role="customer", customer_id=customer_a.pk)
+    password_reset_request(email=admin.email)
+    quote = make_quote(actor=admin, customer=customer_a, title="Garden studio")
+    quote_send(actor=admin, quote_id=quote.pk)
 
     kinds = set(OutboxEmail.objects.values_list("kind", flat=True))
     assert kinds == {
+        "invitation",
+        "password_reset",
+        "quote_sent",
         "invoice_sent",
         "invoice_reminder",
         "invoice_paid",

@@ -62,3 +62,9 @@ def test_unknown_addresses_under_the_api_still_answer_json() -> None:
     response = Client().get("/api/no-such-endpoint")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_a_browser_asking_for_favicon_ico_is_sent_to_the_site_icon() -> None:
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/web/favicon.svg"

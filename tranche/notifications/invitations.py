@@ -37,7 +37,8 @@ def _queue_invitation(user: User, *, actor: User, now: datetime) -> None:
         context={
             "business_name": profile.name,
             "greeting_name": user.full_name or user.email,
-            "inviter_name": actor.full_name or actor.email,
+            # A person's name, or the business's: an address alone reads like spam.
+            "inviter_name": actor.full_name or profile.name,
             "customer_name": user.customer.name if user.customer else "",
             "is_customer": user.is_customer,
             "link": set_password_url(user, purpose=Purpose.INVITATION, now=now),
