@@ -526,7 +526,8 @@ def test_the_customer_sees_a_timeline_and_her_invoices_with_pay_links_never_a_dr
     assert "<span>Contract total</span><strong>$1,000.00</strong>" in page
     # Only the sent invoice: neither the cancelled one that never went out nor the draft.
     assert page.count('<td data-label="Invoice">') == 1
-    assert f'<td data-label="Invoice">{paid.number}</td>' in page
+    # Its number opens her invoice page, where the PDF and the receipt are.
+    assert f'<td data-label="Invoice"><a href="/invoices/{paid.pk}/">{paid.number}</a></td>' in page
     assert draft.status == "draft"
     for staff_word in ("draft", "Draft", "Activity", "Edit", "Reopen", "Complete milestone"):
         assert staff_word not in page, staff_word
