@@ -57,7 +57,7 @@ class Tour:
     seen: list[tuple[str | None, str, str]] = field(default_factory=list)
 
     def url(self, path: str) -> str:
-        return self.live_server.url + path
+        return f"{self.live_server.url}{path}"
 
     def sign_in(self, user: User) -> Page:
         return signed_in_page(self.browser, self.live_server, user, self.viewport)
