@@ -41,7 +41,7 @@ def test_the_pay_page_shows_what_is_being_paid(sent: Invoice) -> None:
         "Kitchen for A",
         "Step 1",
         "$300.00",
-        f"{sent.due_date:%-d %B %Y}",
+        f"{sent.due_date:%b %-d, %Y}",
         "Pending",
         "Sandbox — no real money",
     ):
@@ -79,7 +79,7 @@ def test_the_test_card_pays_once_and_the_receipt_goes_once(
     sent.refresh_from_db()
     assert sent.status == InvoiceStatus.PAID
     assert sent.paid_at is not None
-    assert f"Paid on {sent.paid_at:%-d %B %Y}" in page
+    assert f"Paid on {sent.paid_at:%b %-d, %Y}" in page
     assert "card_number" not in page
     [payment] = Payment.objects.all()
     assert (payment.method, payment.amount) == ("sandbox", sent.amount)

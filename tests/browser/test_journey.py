@@ -54,6 +54,7 @@ class Tour:
     browser: Browser
     live_server: Any
     viewport: dict[str, int] = field(default_factory=lambda: LAPTOP)
+    prefix: str = "journey"  # screenshots are var/screenshots/<prefix>-<name>-<width>.png
     seen: list[tuple[str | None, str, str]] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -70,6 +71,7 @@ class Tour:
         return page
 
     def check(self, page: Page, name: str, who: User | None) -> None:
+        name = f"{self.prefix}-{name}"
         check_page(page, name)
         entry = (who.email if who else None, page.url, name)
         if entry not in self.seen:
@@ -78,6 +80,7 @@ class Tour:
     def check_now(self, page: Page, name: str) -> None:
         """A state the address alone does not bring back (an open dialog, a link used
         once, a form half filled): checked at both widths here and now."""
+        name = f"{self.prefix}-{name}"
         check_page(page, name)
         page.set_viewport_size(PHONE if self.viewport == LAPTOP else LAPTOP)  # type: ignore[arg-type]
         check_page(page, name)
@@ -316,7 +319,7 @@ def test_the_customer_declines_a_quote_with_a_comment_and_staff_read_why(
 ) -> None:
     quote = make_quote(actor=admin, customer=customer_a, title="Loft conversion")
     quote_send(actor=admin, quote_id=quote.pk)
-    tour = Tour(browser, live_server, PHONE)
+    tour = Tour(browser, live_server, PHONE, "decline")
 
     page = tour.sign_in(alice)
     tour.visit(page, f"/quotes/{quote.pk}/", "quote-customer", alice)
@@ -340,7 +343,7 @@ def test_an_admin_records_a_bank_transfer_and_the_invoice_is_paid(
     browser: Browser, live_server: Any, admin: User, project_a: Project
 ) -> None:
     invoice = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
-    tour = Tour(browser, live_server)
+    tour = Tour(browser, live_server, LAPTOP, "transfer")
     page = tour.sign_in(admin)
     tour.visit(page, f"/invoices/{invoice.pk}/", "invoice-sent", admin)
     page.get_by_role("button", name=f"Record a payment on invoice {invoice.number}").click()
@@ -361,7 +364,7 @@ def test_an_admin_cancels_an_invoice_with_a_reason(
     browser: Browser, live_server: Any, admin: User, alice: User, project_a: Project
 ) -> None:
     invoice = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
-    tour = Tour(browser, live_server, PHONE)
+    tour = Tour(browser, live_server, PHONE, "cancel")
     page = tour.sign_in(admin)
     tour.visit(page, f"/invoices/{invoice.pk}/", "invoice-sent", admin)
     page.get_by_role("button", name=f"Cancel invoice {invoice.number}").click()
@@ -392,7 +395,7 @@ def test_an_admin_sends_drafts_in_bulk_and_reads_what_happened_to_each(
     kitchen = make_project(actor=admin, customer=customer_a, title="Kitchen")
     studio = make_project(actor=admin, customer=customer_b, title="Studio")
     first, second = draft_for(kitchen, 1, admin), draft_for(studio, 1, admin)
-    tour = Tour(browser, live_server)
+    tour = Tour(browser, live_server, LAPTOP, "bulk")
     page = tour.sign_in(admin)
     tour.visit(page, "/financials/?status=draft", "financials-drafts", admin)
     for invoice in (first, second):
@@ -420,7 +423,7 @@ def test_staff_export_the_invoices_as_csv(
 ) -> None:
     sent = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
     draft_for(project_a, 2, admin)
-    tour = Tour(browser, live_server, PHONE)
+    tour = Tour(browser, live_server, PHONE, "csv")
     page = tour.sign_in(staff)
     tour.visit(page, "/financials/", "financials", staff)
     with page.expect_download() as download:
@@ -437,7 +440,7 @@ def test_a_forgotten_password_is_reset_through_the_emailed_link(
     browser: Browser, live_server: Any, alice: User, settings: Any
 ) -> None:
     settings.BASE_URL = live_server.url
-    tour = Tour(browser, live_server, PHONE)
+    tour = Tour(browser, live_server, PHONE, "reset")
     page = tour.guest()
     tour.visit(page, "/login/", "login", None)
     page.get_by_role("link", name="Forgot your password?").click()
