@@ -107,9 +107,13 @@ class Tour:
                     page.fill("#id_password", (password or {}).get(email, PASSWORD))
                     page.click("button[type=submit]")
                     page.wait_for_load_state()
+                    assert "/login/" not in page.url, f"{email} could not sign in again"
                 pages[email] = page
             page = pages[email]
-            page.goto(url)
+            response = page.goto(url)
+            assert response is not None
+            assert response.status == 200, (url, response.status)
+            assert page.url == url, f"{url} now redirects to {page.url}"
             check_page(page, name)
         for page in pages.values():
             page.context.close()
