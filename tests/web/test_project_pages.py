@@ -334,6 +334,17 @@ def test_completing_a_non_billable_milestone_says_no_invoice_was_created(
     )
 
 
+def test_a_title_with_quotes_is_announced_as_typed_not_as_python_would_print_it(
+    staff: User, project_a: Project
+) -> None:
+    survey = milestone_create(actor=staff, project_id=project_a.pk, title='Owner\'s "final" walk')
+    browser = signed_in(staff)
+    browser.post(url(project_a, survey, "complete"))
+    assert messages_of(text(browser.get(url(project_a)))) == (
+        "Completed 'Owner's \"final\" walk'. No invoice was created."
+    )
+
+
 def test_a_billable_milestone_that_bills_nothing_is_not_offered_for_completion(
     staff: User, admin: User, customer_a: Customer
 ) -> None:
