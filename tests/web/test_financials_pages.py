@@ -96,7 +96,9 @@ def test_a_customer_sees_her_invoices_and_never_a_draft_nor_anyone_else(
     browser = signed_in(alice)
     page = text(browser.get("/financials/"))
     assert "<h1>Your invoices</h1>" in page
-    assert books["overdue"].number in page
+    overdue = books["overdue"]
+    # Each number opens her invoice page, where the PDF and the receipts are.
+    assert f'<a href="/invoices/{overdue.pk}/">{overdue.number}</a>' in page
     assert books["pending"].number not in page
     assert "Draft" not in page
     assert 'name="customer"' not in page

@@ -334,6 +334,17 @@ def test_completing_a_non_billable_milestone_says_no_invoice_was_created(
     )
 
 
+def test_a_title_with_quotes_is_announced_as_typed_not_as_python_would_print_it(
+    staff: User, project_a: Project
+) -> None:
+    survey = milestone_create(actor=staff, project_id=project_a.pk, title='Owner\'s "final" walk')
+    browser = signed_in(staff)
+    browser.post(url(project_a, survey, "complete"))
+    assert messages_of(text(browser.get(url(project_a)))) == (
+        "Completed 'Owner's \"final\" walk'. No invoice was created."
+    )
+
+
 def test_a_billable_milestone_that_bills_nothing_is_not_offered_for_completion(
     staff: User, admin: User, customer_a: Customer
 ) -> None:
@@ -526,7 +537,8 @@ def test_the_customer_sees_a_timeline_and_her_invoices_with_pay_links_never_a_dr
     assert "<span>Contract total</span><strong>$1,000.00</strong>" in page
     # Only the sent invoice: neither the cancelled one that never went out nor the draft.
     assert page.count('<td data-label="Invoice">') == 1
-    assert f'<td data-label="Invoice">{paid.number}</td>' in page
+    # Its number opens her invoice page, where the PDF and the receipt are.
+    assert f'<td data-label="Invoice"><a href="/invoices/{paid.pk}/">{paid.number}</a></td>' in page
     assert draft.status == "draft"
     for staff_word in ("draft", "Draft", "Activity", "Edit", "Reopen", "Complete milestone"):
         assert staff_word not in page, staff_word

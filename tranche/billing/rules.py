@@ -65,7 +65,7 @@ def complete_refusal(milestone: Milestone, amount: Decimal) -> Invalid | None:
     """Why completing a billable milestone that bills `amount` would be refused, or None."""
     if milestone.is_billable and amount <= 0:
         return Invalid(
-            f"Milestone {milestone.title!r} bills nothing (its amount is zero); make it "
+            f"Milestone '{milestone.title}' bills nothing (its amount is zero); make it "
             "non-billable or change its percentage before completing it.",
             code="milestone_amount_zero",
         )

@@ -100,7 +100,7 @@ def _renumber(ordered: list[Milestone]) -> list[Milestone]:
 def _check_pending(milestone: Milestone, verb: str) -> None:
     if milestone.status != MilestoneStatus.PENDING:
         raise Conflict(
-            f"Milestone {milestone.title!r} is {milestone.status}; only a pending milestone can "
+            f"Milestone '{milestone.title}' is {milestone.status}; only a pending milestone can "
             f"be {verb}.",
             code="milestone_not_pending",
         )

@@ -13,17 +13,17 @@ def check_billing(*, title: str, is_billable: bool, billing_percentage: Decimal 
     if is_billable:
         if billing_percentage is None or billing_percentage <= 0:
             raise Invalid(
-                f"Billable item {title!r} needs a billing percentage greater than 0.",
+                f"Billable item '{title}' needs a billing percentage greater than 0.",
                 code="billing_percentage_required",
             )
         if billing_percentage > HUNDRED:
             raise Invalid(
-                f"Billable item {title!r} cannot bill more than 100%.",
+                f"Billable item '{title}' cannot bill more than 100%.",
                 code="billing_percentage_too_high",
             )
     elif billing_percentage is not None and billing_percentage != 0:
         raise Invalid(
-            f"Item {title!r} is not billable, so it cannot have a billing percentage.",
+            f"Item '{title}' is not billable, so it cannot have a billing percentage.",
             code="billing_percentage_not_billable",
         )
 

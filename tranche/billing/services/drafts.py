@@ -64,7 +64,7 @@ def invoice_create_for_milestone(
         raise refusal
     if amount > unbilled_amount(project):
         raise Invalid(
-            f"Billing {milestone.title!r} would invoice more than the contract total; "
+            f"Billing '{milestone.title}' would invoice more than the contract total; "
             "lower or cancel another invoice of this project first.",
             code="contract_overbilled",
         )

@@ -248,7 +248,7 @@ def add_milestone(request: HttpRequest, project_id: int) -> HttpResponse:
         lambda values: added.append(milestone_create(actor=user, project_id=found.pk, **values)),
     ):
         return _milestones_tab(request, found, form, status=422)
-    messages.success(request, f"Added milestone {added[0].title!r} at the end of the schedule.")
+    messages.success(request, f"Added milestone '{added[0].title}' at the end of the schedule.")
     return redirect("project", project_id=found.pk)
 
 
@@ -267,7 +267,7 @@ def edit_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> 
                 actor=user, project_id=found.pk, milestone_id=milestone.pk, **values
             ),
         ):
-            messages.success(request, f"Saved milestone {form.cleaned_data['title'].strip()!r}.")
+            messages.success(request, f"Saved milestone '{form.cleaned_data['title'].strip()}'.")
             return redirect("project", project_id=found.pk)
         status = 422
     else:
@@ -317,7 +317,7 @@ def move_milestone(request: HttpRequest, project_id: int, milestone_id: int) -> 
         lambda: milestone_update(
             actor=user, project_id=found.pk, milestone_id=milestone_id, position=position
         ),
-        lambda m: f"Moved {m.title!r} to position {m.position}.",
+        lambda m: f"Moved '{m.title}' to position {m.position}.",
     )
     return redirect("project", project_id=found.pk)
 
@@ -331,7 +331,7 @@ def delete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
     _announce(
         request,
         lambda: milestone_delete(actor=user, project_id=found.pk, milestone_id=milestone.pk),
-        lambda _: f"Deleted milestone {milestone.title!r}.",
+        lambda _: f"Deleted milestone '{milestone.title}'.",
     )
     return redirect("project", project_id=found.pk)
 
@@ -339,11 +339,11 @@ def delete_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
 def _completed(done: Completion) -> str:
     title = done.milestone.title
     if done.already_completed:
-        return f"Milestone {title!r} was already completed."
+        return f"Milestone '{title}' was already completed."
     if done.invoice is None:
-        return f"Completed {title!r}. No invoice was created."
+        return f"Completed '{title}'. No invoice was created."
     return (
-        f"Completed {title!r}. A draft invoice for {done.invoice.total} is waiting for an "
+        f"Completed '{title}'. A draft invoice for {done.invoice.total} is waiting for an "
         "admin to send it."
     )
 
@@ -373,7 +373,7 @@ def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
     _announce(
         request,
         lambda: milestone_reopen(actor=user, project_id=found.pk, milestone_id=milestone_id),
-        lambda m: f"Reopened {m.title!r}. Any draft invoice for it was cancelled.",
+        lambda m: f"Reopened '{m.title}'. Any draft invoice for it was cancelled.",
     )
     return redirect("project", project_id=found.pk)
 
@@ -395,7 +395,7 @@ def event_sentence(event: InvoiceEvent) -> str:
     who = (event.actor.full_name or event.actor.email) if event.actor else ""
     milestone = invoice.milestone.title if invoice.milestone else invoice.description
     shown = (
-        f"invoice {invoice.number}" if invoice.number else f"the draft invoice for {milestone!r}"
+        f"invoice {invoice.number}" if invoice.number else f"the draft invoice for '{milestone}'"
     )
 
     def money(key: str) -> str:
@@ -404,7 +404,7 @@ def event_sentence(event: InvoiceEvent) -> str:
     kind = event.kind
     if kind == EventKind.CREATED:
         return (
-            f"{who or 'Tranche'} completed milestone {milestone!r}, creating a draft invoice "
+            f"{who or 'Tranche'} completed milestone '{milestone}', creating a draft invoice "
             f"for {money('amount')}"
         )
     if kind == EventKind.EDITED:
@@ -418,7 +418,7 @@ def event_sentence(event: InvoiceEvent) -> str:
     if kind == EventKind.CANCELLED:
         reason = details.get("reason", "")
         if reason == "Milestone reopened":
-            return f"{who or 'Tranche'} reopened milestone {milestone!r}, cancelling {shown}"
+            return f"{who or 'Tranche'} reopened milestone '{milestone}', cancelling {shown}"
         return f"{who or 'Tranche'} cancelled {shown}" + (f": {reason}" if reason else "")
     if kind in (EventKind.PAYMENT_RECORDED, EventKind.PAYMENT_ON_CANCELLED_INVOICE):
         method = details.get("method", "")
