@@ -270,7 +270,7 @@ def test_a_new_agency_quotes_bills_and_gets_paid_all_in_the_browser(
     tour.check(dana_page, "customer-home", dana)
     dana_page.get_by_role("link", name="Your invoices", exact=True).click()
     tour.check(dana_page, "invoices-customer", dana)
-    dana_page.get_by_role("link", name=number).click()
+    dana_page.get_by_role("link", name=number, exact=True).click()
     expect(dana_page.locator(".page-head h1")).to_contain_text(f"Invoice {number}")
     tour.check(dana_page, "invoice-customer", dana)
     # The PDF opens in the browser's viewer (inline): fetched with her session.
