@@ -57,6 +57,9 @@ class Api:
     def patch(self, path: str, body: Any = None, raw: str | None = None) -> Response:
         return self.request("PATCH", path, body, raw)
 
+    def put(self, path: str, body: Any = None, raw: str | None = None) -> Response:
+        return self.request("PUT", path, body, raw)
+
     def delete(self, path: str) -> Response:
         return self.request("DELETE", path)
 

@@ -31,6 +31,7 @@ def test_who_may_create_a_customer(as_: Callable[[str], Api], persona: str) -> N
         "billing_email": "ap@initech.example",
         "contact_name": "Bill Lumbergh",
         "address": "4120 Freidrich Lane\nAustin TX",
+        "tax_id": "",
         "payment_terms_days": 30,
         "created_at": response.body["created_at"],
     }
@@ -174,3 +175,51 @@ def test_an_unknown_api_path_is_a_json_404(as_: Callable[[str], Api]) -> None:
     response = as_("staff").get("/api/nothing-here")
     assert response.status == 404
     assert response.body["code"] == "not_found"
+
+
+@pytest.mark.parametrize("persona", ["admin", "staff"])
+def test_staff_replace_a_customers_details_and_keep_the_terms_they_leave_out(
+    as_: Callable[[str], Api], persona: str, customer_a: Customer
+) -> None:
+    Customer.objects.filter(pk=customer_a.pk).update(payment_terms_days=21)
+    response = as_(persona).put(
+        f"/api/customers/{customer_a.pk}",
+        {"name": "Acme Builders Ltd", "billing_email": "ap@acme.example", "tax_id": "GB 123"},
+    )
+    assert response.status == 200
+    assert (
+        response.body["name"],
+        response.body["tax_id"],
+        response.body["payment_terms_days"],
+    ) == (
+        "Acme Builders Ltd",
+        "GB 123",
+        21,
+    )
+    customer_a.refresh_from_db()
+    assert (customer_a.name, customer_a.billing_email, customer_a.tax_id) == (
+        "Acme Builders Ltd",
+        "ap@acme.example",
+        "GB 123",
+    )
+
+
+@pytest.mark.parametrize(("persona", "status", "code"), REFUSED_STAFF_ONLY)
+def test_who_may_not_replace_a_customers_details(
+    as_: Callable[[str], Api], persona: str, status: int, code: str, customer_a: Customer
+) -> None:
+    api = as_(persona)
+    with unchanged():
+        response = api.put(f"/api/customers/{customer_a.pk}", {"name": "Mine now"})
+    assert (response.status, response.body["code"]) == (status, code)
+
+
+def test_replacing_an_unknown_customer_or_with_bad_values_changes_nothing(
+    as_: Callable[[str], Api], customer_a: Customer
+) -> None:
+    api = as_("staff")
+    with unchanged():
+        missing = api.put("/api/customers/999999", {"name": "Nobody"})
+        blank = api.put(f"/api/customers/{customer_a.pk}", {"name": "Acme", "billing_email": "x"})
+    assert (missing.status, missing.body["code"]) == (404, "customer_not_found")
+    assert blank.status == 422

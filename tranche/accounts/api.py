@@ -44,3 +44,15 @@ def list_customers(request: HttpRequest, page: Query[PageParams]) -> CustomerPag
 @customers_router.get("/{customer_id}", response=CustomerOut)
 def get_customer(request: HttpRequest, customer_id: int) -> CustomerOut:
     return CustomerOut.of(selectors.access_customer(actor(request), customer_id))
+
+
+@customers_router.put("/{customer_id}", response=CustomerOut)
+def replace_customer(request: HttpRequest, customer_id: int, payload: CustomerIn) -> CustomerOut:
+    """Replace a customer's details (what the customer's edit page does). Invoices already
+    sent keep the name, email and terms they were sent with."""
+    user = actor(request)
+    found = selectors.access_customer(user, customer_id)
+    values = payload.model_dump()
+    if values["payment_terms_days"] is None:
+        values["payment_terms_days"] = found.payment_terms_days
+    return CustomerOut.of(services.customer_update(actor=user, customer_id=found.pk, **values))

@@ -23,7 +23,9 @@ class CustomerIn(Input):
     billing_email: str = Field("", max_length=254)
     contact_name: str = Field("", max_length=200)
     address: str = Field("", max_length=2000)
-    payment_terms_days: Days = 14
+    tax_id: str = Field("", max_length=64)
+    # Left out: the business's default terms (the settings page), 14 days unless changed.
+    payment_terms_days: Days | None = None
 
 
 class CustomerOut(Schema):
@@ -32,6 +34,7 @@ class CustomerOut(Schema):
     billing_email: str
     contact_name: str
     address: str
+    tax_id: str
     payment_terms_days: int
     created_at: datetime
 
