@@ -75,7 +75,7 @@ def test_a_payment_paid_online_is_told_to_every_active_admin(
     assert email.subject == (
         f"Payment received: $300.00 for invoice {invoice.number} (Acme Builders)"
     )
-    assert "Sandbox" in email.body_text
+    assert "Card (sandbox)" in email.body_text
     assert f"http://testserver/projects/{project_a.pk}/" in email.body_text
     assert 'href="http://testserver/settings/#s-notify"' in email.body_html
 

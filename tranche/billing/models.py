@@ -219,8 +219,8 @@ class InvoiceEvent(models.Model):
 
 
 class PaymentMethod(models.TextChoices):
-    STRIPE = "stripe", "Stripe"
-    SANDBOX = "sandbox", "Sandbox"
+    STRIPE = "stripe", "Card (online)"
+    SANDBOX = "sandbox", "Card (sandbox)"
     BANK_TRANSFER = "bank_transfer", "Bank transfer"
     CASH = "cash", "Cash"
     CHECK = "check", "Check"
