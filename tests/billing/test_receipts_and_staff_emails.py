@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from tests.billing.helpers import draft_for
 from tests.helpers import unchanged
-from tranche.accounts.models import User
+from tranche.accounts.models import Customer, User
 from tranche.billing.models import EventKind, Invoice, Payment
 from tranche.billing.pdf import DocumentUnavailable, html_to_pdf
 from tranche.billing.receipts import receipt_of, receipt_pdf
@@ -238,6 +238,29 @@ def test_no_reminder_for_an_invoice_with_nothing_due_or_no_email(
 
     third = invoice_send(actor=admin, invoice_id=draft_for(project_a, 3, admin).pk)
     Invoice.objects.filter(pk=third.pk).update(customer_email="")
+    Customer.objects.filter(pk=third.customer_id).update(billing_email="")
     with unchanged(), pytest.raises(Invalid) as refused:
         invoice_remind_now(actor=admin, invoice_id=third.pk)
     assert refused.value.code == "customer_email_missing"
+
+
+@pytest.mark.parametrize("again", ["resend", "remind"])
+def test_emailing_again_goes_to_the_billing_email_the_customer_has_now(
+    sent: Invoice, admin: User, again: str
+) -> None:
+    """The first email went to a mistyped address; staff fix the customer, then resend."""
+    Customer.objects.filter(pk=sent.customer_id).update(billing_email="right@acme.example")
+
+    if again == "resend":
+        invoice_resend(actor=admin, invoice_id=sent.pk)
+    else:
+        invoice_remind_now(actor=admin, invoice_id=sent.pk)
+
+    sent.refresh_from_db()
+    assert sent.customer_email == "right@acme.example"
+    latest = OutboxEmail.objects.order_by("-pk").first()
+    assert latest is not None
+    assert latest.to == "right@acme.example"
+    event = sent.events.order_by("-pk").first()
+    assert event is not None
+    assert event.details["to"] == "right@acme.example"

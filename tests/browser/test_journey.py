@@ -339,7 +339,9 @@ def test_the_customer_declines_a_quote_with_a_comment_and_staff_read_why(
 
     office = tour.sign_in(staff)
     tour.visit(office, f"/quotes/{quote.pk}/", "quote-staff-declined", staff)
-    expect(office.locator("main")).to_contain_text("Reason: “We found a cheaper builder”")
+    expect(office.locator("main")).to_contain_text(
+        "The customer's comment: “We found a cheaper builder”"
+    )
     tour.revisit()
 
 

@@ -368,10 +368,33 @@ def test_staff_decline_with_a_reason(staff: User, admin: User, customer_a: Custo
     )
     quote.refresh_from_db()
     assert quote.status == QuoteStatus.DECLINED
-    assert quote.decline_reason == "Went with a cheaper builder"
+    # Staff's reason is the quote's activity, not a comment the customer would be shown.
+    assert quote.decline_reason == ""
+    assert quote.events.get(kind="declined").details["reason"] == "Went with a cheaper builder"
     page = response.content.decode()
     assert "Quote “Garden office” declined." in messages_of(page)
     assert "Went with a cheaper builder" in page
+
+
+def test_a_quote_staff_declined_before_sending_never_reaches_the_customer(
+    staff: User, admin: User, alice: User, customer_a: Customer
+) -> None:
+    quote = make_quote(actor=admin, customer=customer_a)
+    signed_in(staff).post(f"/quotes/{quote.pk}/decline", {"reason": "INTERNAL: margin too thin"})
+    customer = signed_in(alice)
+    assert customer.get(f"/quotes/{quote.pk}/").status_code == 404
+    assert "Garden office" not in customer.get("/quotes/").content.decode()
+
+
+def test_a_sent_quote_staff_declined_for_her_shows_her_no_staff_reason(
+    staff: User, admin: User, alice: User, customer_a: Customer
+) -> None:
+    quote = make_quote(actor=admin, customer=customer_a)
+    quote_send(actor=admin, quote_id=quote.pk)
+    signed_in(staff).post(f"/quotes/{quote.pk}/decline", {"reason": "INTERNAL: margin too thin"})
+    page = signed_in(alice).get(f"/quotes/{quote.pk}/").content.decode()
+    assert "Declined on" in page
+    assert "INTERNAL" not in page
 
 
 def test_an_answered_quote_cannot_be_answered_again(

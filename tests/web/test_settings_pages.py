@@ -116,6 +116,11 @@ def test_an_admin_saves_the_settings_and_sees_them_again(admin: User) -> None:
         ),
         ("invoice_number_format", "INV-{year-{seq}", "The invoice number format is not valid"),
         (
+            "invoice_number_format",
+            'INV\n{year}"-{seq}',
+            "The invoice number format may not contain line breaks, tabs, quotes or backslashes.",
+        ),
+        (
             "reminder_days",
             "-3, soon, 7",
             "Reminder steps must be whole numbers of days separated by commas, e.g. -3, 0, 7, 14.",

@@ -129,10 +129,17 @@ class BusinessInvalid(Invalid):
         super().__init__(detail)
 
 
+FORBIDDEN_IN_NUMBERS = frozenset("\"'\\\x7f")
+
+
 def number_format_problem(fmt: str) -> str | None:
     """Why `fmt` cannot number invoices, or None. It must hold {seq} (the running number)
     and {year} (numbers restart every year: without the year, next January's INV-00001
-    would collide with this year's), and nothing else in braces."""
+    would collide with this year's), and nothing else in braces. The number names files
+    and appears in headers and documents: no control characters, quotes or backslashes
+    (a slash, as in INV/2026/00001, is fine: file names replace it)."""
+    if any(ord(c) < 32 or c in FORBIDDEN_IN_NUMBERS for c in fmt):
+        return "The invoice number format may not contain line breaks, tabs, quotes or backslashes."
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
     except ValueError as exc:

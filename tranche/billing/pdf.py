@@ -137,7 +137,9 @@ def invoice_pdf(invoice: Invoice) -> bytes:
 
 def pdf_bytes_response(content: bytes, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    # Numbers may hold slashes (INV/2026/00001); a file name may not.
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in filename)
+    response["Content-Disposition"] = f'inline; filename="{safe}"'
     return response
 
 

@@ -16,7 +16,9 @@ def _scoped(user: User, quotes: QuerySet[Quote]) -> QuerySet[Quote]:
     scope = customer_scope(user)
     if scope is None:
         return quotes
-    return quotes.filter(customer_id=scope).exclude(status=QuoteStatus.DRAFT)
+    # Only what was sent to her: a quote staff declined or accepted before sending it was
+    # never hers to read.
+    return quotes.filter(customer_id=scope, sent_at__isnull=False)
 
 
 def quote_list(*, user: User) -> QuerySet[Quote]:

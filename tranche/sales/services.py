@@ -282,7 +282,9 @@ def quote_decline(
         quote = _lock_for_customer_answer(actor, quote_id, "declined")
         quote.status = QuoteStatus.DECLINED
         quote.declined_at = now
-        quote.decline_reason = reason
+        # The quote's decline_reason is the customer's own comment, shown to her; a reason
+        # staff give (often an internal note) stays in the quote's activity only.
+        quote.decline_reason = "" if actor.is_staff_member else reason
         quote.save(update_fields=["status", "declined_at", "decline_reason"])
         details: dict[str, Any] = {"reason": reason, "on_behalf": actor.is_staff_member}
         if ip is not None:

@@ -20,6 +20,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from tranche.accounts.business import business_profile
+from tranche.accounts.models import Customer
 from tranche.billing.models import Invoice, InvoiceStatus, Payment
 from tranche.billing.pdf import invoice_pdf
 from tranche.billing.receipts import latest_receipt_payment, receipt_filename, receipt_pdf
@@ -70,6 +71,23 @@ def _attachments(invoice: Invoice, kind: str) -> list[dict[str, object]]:
     if kind == "invoice_paid" and (settled_by := latest_receipt_payment(invoice)) is not None:
         return [{"kind": "receipt_pdf", "payment_id": settled_by.pk}]
     return []
+
+
+def address_to_current_billing_email(invoice: Invoice, *, now: datetime) -> None:
+    """Before emailing a sent invoice again (a resend, a reminder staff send now): the
+    customer's billing email as it is today, when it is set and differs. An email that
+    went astray is usually an address that was wrong; once the customer's record is
+    fixed, the next email goes to the fixed address. Under the caller's invoice lock."""
+    require_atomic()
+    current = (
+        Customer.objects.filter(pk=invoice.customer_id)
+        .values_list("billing_email", flat=True)
+        .first()
+    )
+    if current and current != invoice.customer_email:
+        invoice.customer_email = current
+        invoice.updated_at = now
+        invoice.save(update_fields=["customer_email", "updated_at"])
 
 
 def queue_invoice_email(

@@ -22,7 +22,7 @@ from tranche.billing.models import (
     InvoiceStatus,
 )
 from tranche.billing.rules import require_open_with_email, status_for
-from tranche.billing.services.emails import queue_invoice_email
+from tranche.billing.services.emails import address_to_current_billing_email, queue_invoice_email
 from tranche.core.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ def invoice_remind_now(*, actor: User, invoice_id: int, now: datetime | None = N
     today = timezone.localdate(now)
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
+        address_to_current_billing_email(invoice, now=now)
         require_open_with_email(invoice, action="reminded", refused="no reminder can be sent")
         days = (today - invoice.due_date).days
         if not queue_invoice_email(

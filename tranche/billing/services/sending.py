@@ -29,6 +29,7 @@ from tranche.billing.numbering import next_invoice_number, peek_invoice_number
 from tranche.billing.rules import require_draft, require_open_with_email, require_unclaimed
 from tranche.billing.services.emails import (
     EmailPreview,
+    address_to_current_billing_email,
     invoice_email_preview,
     queue_invoice_email,
 )
@@ -183,6 +184,7 @@ def invoice_resend(*, actor: User, invoice_id: int, now: datetime | None = None)
     now = now or timezone.now()
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
+        address_to_current_billing_email(invoice, now=now)
         require_open_with_email(
             invoice, action="emailed again", refused="the invoice cannot be emailed"
         )
