@@ -360,6 +360,17 @@ def test_an_admin_records_a_bank_transfer_in_two_parts_until_it_is_paid(
     assert 'data-dialog="payment"' not in html  # nothing left to record
 
 
+def test_the_resend_announcement_names_the_address_it_went_to_now(
+    admin: User, project_a: Project, customer_a: Customer
+) -> None:
+    sent = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    Customer.objects.filter(pk=customer_a.pk).update(billing_email="fixed@acme.example")
+    client = signed_in(admin)
+    client.post(f"/invoices/{sent.pk}/resend")
+    html = page_of(client, sent)
+    assert f"Invoice {sent.number} emailed again to fixed@acme.example." in messages_of(html)
+
+
 def test_an_admin_emails_the_invoice_again_and_reminds_at_most_once_a_day(
     admin: User, project_a: Project
 ) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from ninja import Schema
 from pydantic import Field
@@ -483,7 +483,14 @@ class CustomerInvoicePageOut(Schema):
 # --- projects as the portal shows them: each milestone with its invoice ---------------------
 
 
-class MilestoneOut(Schema):
+# Customers' project shapes are allow-listed like their invoice shapes: no staff
+# identities (completed_by_id), no internal bookkeeping, and a milestone's invoice id only
+# when its invoice was sent to them (ProjectView.invoices is scoped to the viewer). The
+# staff shape is the customer's plus the internal fields, so a field added to a customer's
+# shape reaches staff too, never the other way round.
+
+
+class CustomerMilestoneOut(Schema):
     id: int
     project_id: int
     title: str
@@ -495,23 +502,35 @@ class MilestoneOut(Schema):
     planned_date: date | None
     actual_date: date | None
     completed_at: datetime | None
-    completed_by_id: int | None
     invoice_id: int | None
+
+    @classmethod
+    def of(cls, milestone: Milestone, *, amount: Money, invoice_id: int | None) -> Self:
+        return _shaped(cls, _milestone_values(milestone, amount=amount, invoice_id=invoice_id))
+
+
+class MilestoneOut(CustomerMilestoneOut):
+    completed_by_id: int | None
     created_at: datetime
     updated_at: datetime
 
-    @staticmethod
-    def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> MilestoneOut:
-        return _shaped(
-            MilestoneOut, _milestone_values(milestone, amount=amount, invoice_id=invoice_id)
-        )
+
+M = TypeVar("M", bound=CustomerMilestoneOut)
+
+
+def _milestones_out(view: ProjectView, shape: type[M]) -> list[M]:
+    return [
+        shape.of(m, amount=view.detail.amount_of(m), invoice_id=view.invoices.get(m.pk))
+        for m in view.detail.milestones
+    ]
 
 
 def milestones_out(view: ProjectView) -> list[MilestoneOut]:
-    return [
-        MilestoneOut.of(m, amount=view.detail.amount_of(m), invoice_id=view.invoices.get(m.pk))
-        for m in view.detail.milestones
-    ]
+    return _milestones_out(view, MilestoneOut)
+
+
+def customer_milestones_out(view: ProjectView) -> list[CustomerMilestoneOut]:
+    return _milestones_out(view, CustomerMilestoneOut)
 
 
 class ProjectOut(Schema):
@@ -538,40 +557,6 @@ class ProjectPage(Schema):
 
 class MilestoneList(Schema):
     items: list[MilestoneOut]
-
-
-# Customers' project shapes are allow-listed like their invoice shapes: no staff
-# identities (completed_by_id), no internal bookkeeping, and a milestone's invoice id only
-# when its invoice was sent to them (ProjectView.invoices is scoped to the viewer).
-
-
-class CustomerMilestoneOut(Schema):
-    id: int
-    project_id: int
-    title: str
-    position: int
-    status: str
-    is_billable: bool
-    billing_percentage: str | None
-    amount: str
-    planned_date: date | None
-    actual_date: date | None
-    completed_at: datetime | None
-    invoice_id: int | None
-
-    @staticmethod
-    def of(milestone: Milestone, *, amount: Money, invoice_id: int | None) -> CustomerMilestoneOut:
-        values = _milestone_values(milestone, amount=amount, invoice_id=invoice_id)
-        return _shaped(CustomerMilestoneOut, values)
-
-
-def customer_milestones_out(view: ProjectView) -> list[CustomerMilestoneOut]:
-    return [
-        CustomerMilestoneOut.of(
-            m, amount=view.detail.amount_of(m), invoice_id=view.invoices.get(m.pk)
-        )
-        for m in view.detail.milestones
-    ]
 
 
 class CustomerProjectOut(Schema):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
@@ -42,6 +41,7 @@ from tranche.core.errors import DomainError
 from tranche.core.money import Money, format_amount, quantum
 from tranche.web.templatetags.formatting import day_text
 from tranche.web.views.common import user_of
+from tranche.web.views.event_text import changes_text, method_text, money_text, status_text
 
 # The methods an admin records by hand on this page, in the order people use them, named
 # as every list and receipt names them.
@@ -138,33 +138,14 @@ class Moment:
     who: str
 
 
-def _money(invoice: Invoice, value: object) -> str:
-    try:
-        return str(Money(Decimal(str(value)), invoice.currency))
-    except (InvalidOperation, ValueError):
-        return str(value)
-
-
-def _status(value: object) -> str:
-    return str(dict(InvoiceStatus.choices).get(str(value), value)).lower()
-
-
 def _sentence(invoice: Invoice, event: InvoiceEvent) -> str:
     d: dict[str, Any] = event.details or {}
+    currency = invoice.currency
     kind = event.kind
     if kind == EventKind.CREATED:
-        return f"Draft created for {_money(invoice, d.get('amount', invoice.amount))}."
+        return f"Draft created for {money_text(d.get('amount', invoice.amount), currency)}."
     if kind == EventKind.EDITED:
-        parts = []
-        if "amount" in d:
-            old, _, new = str(d["amount"]).partition(" -> ")
-            parts.append(f"amount {_money(invoice, old)} → {_money(invoice, new)}")
-        if "description" in d:
-            parts.append("description changed")
-        if "due_date" in d:
-            old, _, new = str(d["due_date"]).partition(" -> ")
-            parts.append(f"due date {old} → {new}")
-        return f"Draft edited: {', '.join(parts) or 'no change'}."
+        return f"Draft edited: {changes_text(d, currency)}."
     if kind == EventKind.SENT:
         return f"Sent to the customer as {d.get('number', invoice.number)}."
     if kind == EventKind.SEND_FAILED:
@@ -172,13 +153,16 @@ def _sentence(invoice: Invoice, event: InvoiceEvent) -> str:
     if kind == EventKind.CANCELLED:
         return f"Cancelled. Reason: {d.get('reason', '—')}"
     if kind in (EventKind.PAYMENT_RECORDED, EventKind.PAYMENT_ON_CANCELLED_INVOICE):
-        method = dict(PaymentMethod.choices).get(d.get("method", ""), d.get("method", ""))
         after = " after it was cancelled" if kind != EventKind.PAYMENT_RECORDED else ""
-        return f"Payment of {_money(invoice, d.get('amount'))} received by {method}{after}."
+        return (
+            f"Payment of {money_text(d.get('amount'), currency)} received by "
+            f"{method_text(d.get('method', ''))}{after}."
+        )
     if kind == EventKind.STATUS_CHANGED:
-        return f"Status changed from {_status(d.get('old'))} to {_status(d.get('new'))}."
+        return f"Status changed from {status_text(d.get('old'))} to {status_text(d.get('new'))}."
     if kind == EventKind.CREDIT_OWED:
-        return f"The customer paid too much: {_money(invoice, d.get('amount'))} is owed back."
+        owed = money_text(d.get("amount"), currency)
+        return f"The customer paid too much: {owed} is owed back."
     if kind == EventKind.EMAIL_RESENT:
         return f"Invoice email sent again to {d.get('to', invoice.customer_email)}."
     if kind == EventKind.REMINDER_SENT:
@@ -308,8 +292,8 @@ def email_preview(request: HttpRequest, invoice_id: int) -> HttpResponse:
 def _run(
     request: HttpRequest,
     invoice: Invoice,
-    action: Callable[[], object],
-    success: str,
+    action: Callable[[], Any],
+    success: str | Callable[[Any], str],
     *,
     form: forms.Form | None = None,
     fields: dict[str, str] | None = None,
@@ -318,7 +302,7 @@ def _run(
     """Run one service; a refusal is announced with the service's own sentence (beside
     its field too, when it is about one) and nothing changed."""
     try:
-        action()
+        done = action()
     except DomainError as exc:
         messages.error(request, exc.detail)
         field = (fields or {}).get(exc.code or "")
@@ -327,7 +311,8 @@ def _run(
                 form.add_error(field, exc.detail)
             return rerender(form)
         return redirect("invoice", invoice_id=invoice.pk)
-    messages.success(request, success)
+    # A callable success reads what the service returned (the address it emailed, say).
+    messages.success(request, success if isinstance(success, str) else success(done))
     return redirect("invoice", invoice_id=invoice.pk)
 
 
@@ -461,7 +446,7 @@ def resend(request: HttpRequest, invoice_id: int) -> HttpResponse:
         request,
         invoice,
         lambda: invoice_resend(actor=user, invoice_id=invoice.pk),
-        f"Invoice {invoice.number} emailed again to {invoice.customer_email}.",
+        lambda sent: f"Invoice {sent.number} emailed again to {sent.customer_email}.",
     )
 
 
@@ -473,7 +458,7 @@ def remind(request: HttpRequest, invoice_id: int) -> HttpResponse:
         request,
         invoice,
         lambda: invoice_remind_now(actor=user, invoice_id=invoice.pk),
-        f"Reminder of {invoice.number} sent to {invoice.customer_email}.",
+        lambda sent: f"Reminder of {sent.number} sent to {sent.customer_email}.",
     )
 
 

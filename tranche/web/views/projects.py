@@ -5,7 +5,6 @@ and the schedule's actions (add, edit, move, delete, complete, reopen)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from django import forms
@@ -20,7 +19,7 @@ from django.views.decorators.http import require_POST
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import User
 from tranche.billing import selectors as billing
-from tranche.billing.models import EventKind, Invoice, InvoiceEvent, PaymentMethod
+from tranche.billing.models import EventKind, Invoice, InvoiceEvent
 from tranche.billing.project_reads import (
     ProjectStatus,
     customers_for_filter,
@@ -31,11 +30,11 @@ from tranche.billing.project_reads import (
 )
 from tranche.billing.services.drafts import Completion, milestone_complete, milestone_reopen
 from tranche.core.errors import DomainError
-from tranche.core.money import Money
 from tranche.projects.models import Milestone, Project
 from tranche.projects.selectors import access_project, find_milestone, milestones_of
 from tranche.projects.services import milestone_create, milestone_delete, milestone_update
 from tranche.web.views.common import page_of, search_of, user_of
+from tranche.web.views.event_text import changes_text, method_text, money_text, status_text
 
 T = TypeVar("T")
 
@@ -381,13 +380,6 @@ def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
 # --- the audit trail in sentences ---------------------------------------------------------
 
 
-def _money(value: object, currency: str) -> str:
-    try:
-        return str(Money(Decimal(str(value)), currency))
-    except (InvalidOperation, ValueError, TypeError):
-        return str(value)
-
-
 def event_sentence(event: InvoiceEvent) -> str:
     """One audit event as a sentence a person reads: who did what to which invoice."""
     invoice = event.invoice
@@ -399,7 +391,7 @@ def event_sentence(event: InvoiceEvent) -> str:
     )
 
     def money(key: str) -> str:
-        return _money(details.get(key, ""), invoice.currency)
+        return money_text(details.get(key, ""), invoice.currency)
 
     kind = event.kind
     if kind == EventKind.CREATED:
@@ -408,8 +400,7 @@ def event_sentence(event: InvoiceEvent) -> str:
             f"for {money('amount')}"
         )
     if kind == EventKind.EDITED:
-        changed = ", ".join(k.replace("_", " ") for k in details) or "nothing"
-        return f"{who or 'Tranche'} edited {shown} ({changed})"
+        return f"{who or 'Tranche'} edited {shown}: {changes_text(details, invoice.currency)}"
     if kind == EventKind.SEND_FAILED:
         return f"Sending {shown} failed: {details.get('error', 'no reason given')}"
     if kind == EventKind.SENT:
@@ -422,7 +413,7 @@ def event_sentence(event: InvoiceEvent) -> str:
         return f"{who or 'Tranche'} cancelled {shown}" + (f": {reason}" if reason else "")
     if kind in (EventKind.PAYMENT_RECORDED, EventKind.PAYMENT_ON_CANCELLED_INVOICE):
         method = details.get("method", "")
-        how = f" by {PaymentMethod(method).label.lower()}" if method in PaymentMethod else ""
+        how = f" by {method_text(method)}" if method else ""
         late = " (after it was cancelled)" if kind != EventKind.PAYMENT_RECORDED else ""
         by = f"{who} recorded a payment" if who else "A payment"
         return f"{by} of {money('amount')}{how} on {shown}{late}"
@@ -431,8 +422,7 @@ def event_sentence(event: InvoiceEvent) -> str:
     if kind == EventKind.REFUND_RECORDED:
         return f"A refund of {money('amount')} was recorded on {shown}"
     if kind == EventKind.STATUS_CHANGED:
-        new = str(details.get("new", "")).replace("_", " ")
-        return f"{shown[0].upper()}{shown[1:]} became {new}"
+        return f"{shown[0].upper()}{shown[1:]} became {status_text(details.get('new', ''))}"
     if kind == EventKind.CREDIT_OWED:
         return f"{shown[0].upper()}{shown[1:]} was overpaid: {money('amount')} is owed back"
     if kind == EventKind.INTENT_AMOUNT_CHANGED:
