@@ -33,6 +33,11 @@ LOGO_MAX_PIXELS = 4000  # per side: a logo, not a photograph
 REMINDER_RANGE = (-60, 365)
 REMINDER_MAX_STEPS = 10
 NUMBER_MAX_LENGTH = 64  # Invoice.number holds this much
+DEFAULT_REVERSE_CHARGE_NOTE = (
+    "Reverse charge: the customer accounts for the VAT (Article 196, Council Directive "
+    "2006/112/EC)."
+)
+DEFAULT_TAX_EXEMPT_NOTE = "Exempt from tax."
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,11 @@ class BusinessProfile:
     notify_daily_digest: bool
     notify_payment_received: bool
     notify_payment_failed: bool
+    country: str
+    price_mode: str  # "exclusive" or "inclusive" (core.tax.PriceMode)
+    reverse_charge_note: str
+    tax_exempt_note: str
+    send_deposits_automatically: bool
 
     @property
     def logo_absolute_url(self) -> str:
@@ -110,6 +120,11 @@ def business_profile() -> BusinessProfile:
         notify_daily_digest=row.notify_daily_digest,
         notify_payment_received=row.notify_payment_received,
         notify_payment_failed=row.notify_payment_failed,
+        country=row.country,
+        price_mode=row.price_mode,
+        reverse_charge_note=row.reverse_charge_note or DEFAULT_REVERSE_CHARGE_NOTE,
+        tax_exempt_note=row.tax_exempt_note or DEFAULT_TAX_EXEMPT_NOTE,
+        send_deposits_automatically=row.send_deposits_automatically,
     )
 
 

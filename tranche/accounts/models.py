@@ -13,6 +13,46 @@ class Role(models.TextChoices):
     CUSTOMER = "customer", "Customer"
 
 
+class TaxTreatment(models.TextChoices):
+    """How a customer's invoices are taxed: normally, or at 0 % with a legal note (reverse
+    charge: the customer accounts for the tax; exempt: no tax is due)."""
+
+    STANDARD = "standard", "Standard"
+    REVERSE_CHARGE = "reverse_charge", "Reverse charge"
+    EXEMPT = "exempt", "Tax exempt"
+
+
+class PriceModeChoice(models.TextChoices):
+    """Whether quoted prices are before tax (exclusive) or include it (inclusive); the
+    same values as `core.tax.PriceMode`."""
+
+    EXCLUSIVE = "exclusive", "Prices exclude tax"
+    INCLUSIVE = "inclusive", "Prices include tax"
+
+
+class TaxRate(models.Model):
+    """A rate quote lines can carry ("VAT 20 %", "Exempt 0 %"). Lines keep a copy of the
+    name and percentage, so editing or retiring a rate never changes a quote or invoice
+    already made; a retired rate (`is_active` off) is only no longer offered."""
+
+    name = models.CharField(max_length=100, unique=True)
+    percentage = models.DecimalField(max_digits=5, decimal_places=2)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["percentage", "name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percentage__gte=0) & Q(percentage__lte=100),
+                name="tax_rate_percentage_0_100",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Customer(models.Model):
     name = models.CharField(max_length=200)
     # Optional so a customer can be quoted before anyone knows where invoices go; sending
@@ -21,6 +61,11 @@ class Customer(models.Model):
     contact_name = models.CharField(max_length=200, blank=True, default="")
     address = models.TextField(blank=True, default="")
     tax_id = models.CharField(max_length=64, blank=True, default="")
+    # ISO 3166-1 alpha-2 ("DE"), for e-invoices; blank when unknown.
+    country = models.CharField(max_length=2, blank=True, default="")
+    tax_treatment = models.CharField(
+        max_length=16, choices=TaxTreatment.choices, default=TaxTreatment.STANDARD
+    )
     payment_terms_days = models.PositiveSmallIntegerField(default=14)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -122,6 +167,14 @@ class Business(models.Model):
     logo = models.FileField(upload_to="branding/", blank=True, default="")
     address = models.TextField(blank=True, default="")
     tax_id = models.CharField(max_length=64, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+    price_mode = models.CharField(
+        max_length=16, choices=PriceModeChoice.choices, default=PriceModeChoice.EXCLUSIVE
+    )
+    # The legal notes on a 0 % invoice; blank = the default wording (see business.py).
+    reverse_charge_note = models.CharField(max_length=500, blank=True, default="")
+    tax_exempt_note = models.CharField(max_length=500, blank=True, default="")
+    send_deposits_automatically = models.BooleanField(default=False)
     sender_name = models.CharField(max_length=200, blank=True, default="")
     reply_to = models.EmailField(blank=True, default="")
     payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)

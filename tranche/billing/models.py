@@ -58,8 +58,22 @@ class Invoice(models.Model):
         max_length=16, choices=InvoiceType.choices, default=InvoiceType.MILESTONE
     )
     currency = models.CharField(max_length=3)
+    # What the invoice asks for: the gross, tax included (see `tax_lines`).
     amount = money_field()
     amount_paid = money_field(default=Decimal(0))
+    # The share of the contract's price basis this invoice bills (net when the contract
+    # is priced tax-exclusive, gross when inclusive): what counts against the contract.
+    contract_amount = money_field(default=Decimal(0))
+    net_amount = money_field(default=Decimal(0))
+    tax_amount = money_field(default=Decimal(0))
+    price_mode = models.CharField(max_length=16, default="exclusive")
+    # The customer's treatment when the invoice was made or sent; reverse charge and
+    # exempt charge 0 % and print `tax_note`.
+    tax_treatment = models.CharField(max_length=16, default="standard")
+    tax_note = models.CharField(max_length=500, blank=True, default="")
+    # Both parties' tax ids as they were when the invoice was sent (drafts show today's).
+    seller_tax_id = models.CharField(max_length=64, blank=True, default="")
+    buyer_tax_id = models.CharField(max_length=64, blank=True, default="")
     description = models.CharField(max_length=500)
     issue_date = models.DateField()
     due_date = models.DateField()
@@ -165,6 +179,47 @@ class Invoice(models.Model):
     def owed_back(self) -> Money:
         """`credit_owed`."""
         return Money(self.credit_owed, self.currency)
+
+
+class InvoiceTaxLine(models.Model):
+    """One tax rate of one invoice: its net, tax and gross (see core.tax for the rule).
+    `rate_percentage` is the contract's rate; `percentage` what was charged (0 when the
+    customer is reverse charge or exempt). The lines add up to the invoice's figures."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="tax_lines")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100, blank=True, default="")
+    rate_percentage = models.DecimalField(max_digits=5, decimal_places=2)
+    percentage = models.DecimalField(max_digits=5, decimal_places=2)
+    net_amount = money_field()
+    tax_amount = money_field()
+    gross_amount = money_field()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="tax_line_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'No tax'} on invoice {self.invoice_id}"
+
+    @property
+    def label(self) -> str:
+        """The rate's name, or "No tax" for lines quoted without a rate."""
+        return self.name or "No tax"
+
+    @property
+    def net(self) -> Money:
+        return Money(self.net_amount, self.invoice.currency)
+
+    @property
+    def tax(self) -> Money:
+        return Money(self.tax_amount, self.invoice.currency)
+
+    @property
+    def gross(self) -> Money:
+        return Money(self.gross_amount, self.invoice.currency)
 
 
 class InvoiceNumberSequence(models.Model):

@@ -45,6 +45,7 @@ from tranche.core.money import (
     has_currency_precision,
     normalize_currency,
     precision,
+    to_minor_units,
 )
 
 
@@ -185,3 +186,59 @@ def invoice_tax(
         tax_line(rate, amount, mode=mode, exempt=exempt) for rate, amount in bases.items()
     )
     return InvoiceTax(currency=currency, mode=mode, exempt=exempt, lines=lines)
+
+
+def rebase(bases: Mapping[TaxRate, Money], total: Money) -> Bases:
+    """`total` spread over the same rates in proportion to `bases` (an admin who bills a
+    milestone for less than its share keeps its mix of rates). The parts add up to `total`
+    exactly: each starts at the floor of its share in minor units and the units left over
+    go to the largest remainders, earlier rates first on a tie. With no basis to weigh by,
+    all of it goes to the first rate."""
+    currency = total.currency
+    _check_basis(total, currency)
+    if not bases:
+        raise ValueError("There is no rate to put the amount on.")
+    for amount in bases.values():
+        _check_basis(amount, currency)
+    rates = list(bases)
+    total_units = to_minor_units(total.amount, currency)
+    weights = [to_minor_units(bases[rate].amount, currency) for rate in rates]
+    whole = sum(weights)
+    if whole == 0:
+        weights = [1] + [0] * (len(rates) - 1)
+        whole = 1
+    shares = [Fraction(total_units * weight, whole) for weight in weights]
+    units = [floor(share) for share in shares]
+    leftover = total_units - sum(units)
+    by_remainder = sorted(range(len(rates)), key=lambda i: (-(shares[i] - units[i]), i))
+    for index in by_remainder[:leftover]:
+        units[index] += 1
+    return {
+        rate: Money(from_minor_units(u, currency), currency)
+        for rate, u in zip(rates, units, strict=True)
+    }
+
+
+def bases_from_rows(rows: Iterable[Mapping[str, str]], *, currency: str) -> Bases:
+    """Bases stored as [{"name", "percentage", "amount"}] (a project's contract)."""
+    return contract_bases(
+        (
+            (
+                TaxRate(row["name"], Decimal(row["percentage"])),
+                Money(Decimal(row["amount"]), currency),
+            )
+            for row in rows
+        ),
+        currency=currency,
+    )
+
+
+def bases_to_rows(bases: Mapping[TaxRate, Money]) -> list[dict[str, str]]:
+    return [
+        {"name": rate.name, "percentage": str(rate.percentage), "amount": str(amount.amount)}
+        for rate, amount in bases.items()
+    ]
+
+
+def basis_total(bases: Mapping[TaxRate, Money], *, currency: str) -> Money:
+    return sum(bases.values(), Money.zero(currency))

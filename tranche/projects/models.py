@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tranche.accounts.models import Customer
+from tranche.accounts.models import Customer, PriceModeChoice
 from tranche.core.fields import money_field
 from tranche.core.money import Money
 
@@ -18,7 +18,14 @@ class Project(models.Model):
         "sales.Quote", on_delete=models.PROTECT, null=True, blank=True, related_name="project"
     )
     currency = models.CharField(max_length=3)
+    # The contract's price basis (net when exclusive, gross when inclusive, as the quote
+    # was priced) in total and per tax rate: [{"name", "percentage", "amount"}] as strings,
+    # in the order the rates first appear on the quote. The amounts add up to the total.
     contract_total = money_field()
+    contract_bases = models.JSONField(default=list, blank=True)
+    price_mode = models.CharField(
+        max_length=16, choices=PriceModeChoice.choices, default=PriceModeChoice.EXCLUSIVE
+    )
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

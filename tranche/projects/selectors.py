@@ -11,7 +11,8 @@ from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
 from tranche.core.db import valid_id
 from tranche.core.errors import NotFound
-from tranche.core.money import ZERO, Money, allocate
+from tranche.core.money import Money
+from tranche.projects.contract import milestone_amounts
 from tranche.projects.models import Milestone, Project
 
 
@@ -46,20 +47,6 @@ def access_project(user: User, project_id: int) -> Project:
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.", code="project_not_found")
     return project
-
-
-def milestone_amounts(project: Project, milestones: list[Milestone]) -> dict[int, Decimal]:
-    """Each milestone's share of the contract total.
-
-    The whole billable schedule is allocated at once, so the parts sum exactly to the
-    contract total (less any unscheduled share) and no cent is lost to rounding."""
-    billable = [m for m in milestones if m.is_billable and m.billing_percentage]
-    parts = allocate(
-        project.contract_total, [m.billing_percentage or ZERO for m in billable], project.currency
-    )
-    amounts = {m.pk: ZERO for m in milestones}
-    amounts.update({m.pk: part for m, part in zip(billable, parts, strict=False)})
-    return amounts
 
 
 def milestones_of(project: Project) -> list[Milestone]:

@@ -13,12 +13,13 @@ from tranche.accounts.models import User
 from tranche.core.db import require_atomic
 from tranche.core.errors import Conflict, Invalid
 from tranche.core.money import ZERO
+from tranche.core.tax import bases_to_rows, contract_bases
 from tranche.projects.locks import lock_project
 from tranche.projects.models import Milestone, MilestoneStatus, Project
 from tranche.projects.selectors import find_milestone, milestones_of
 from tranche.sales.models import Quote
 from tranche.sales.schedule import check_billing, check_schedule_total
-from tranche.sales.services import Acceptance, quote_mark_accepted
+from tranche.sales.services import Acceptance, line_input, quote_mark_accepted
 
 
 class _Unset:
@@ -58,12 +59,18 @@ def quote_accept(
 def project_create_from_quote(*, actor: User, quote: Quote, now: datetime) -> Project:
     """Called by quote acceptance, inside its transaction."""
     require_atomic()
+    bases = contract_bases(
+        ((line_input(line).rate, line.subtotal) for line in quote.lines.all()),
+        currency=quote.currency,
+    )
     project = Project.objects.create(
         name=quote.title,
         customer_id=quote.customer_id,
         origin_quote=quote,
         currency=quote.currency,
         contract_total=quote.total,
+        contract_bases=bases_to_rows(bases),
+        price_mode=quote.price_mode,
         created_at=now,
         created_by=actor,
     )

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tranche.accounts.models import Customer
+from tranche.accounts.models import Customer, PriceModeChoice, TaxRate
 from tranche.core.fields import money_field
 from tranche.core.money import Money
 
@@ -21,8 +21,14 @@ class Quote(models.Model):
     title = models.CharField(max_length=200)
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=QuoteStatus.choices, default=QuoteStatus.DRAFT)
+    # The business's setting when the quote was made: whether `total` and the line prices
+    # are before tax (exclusive) or include it (inclusive).
+    price_mode = models.CharField(
+        max_length=16, choices=PriceModeChoice.choices, default=PriceModeChoice.EXCLUSIVE
+    )
     # Stored, not summed on read: the total is what the customer accepted and the project's
-    # contract total is copied from it.
+    # contract total is copied from it. It is the price basis (the sum of the line totals:
+    # net when exclusive, gross when inclusive); tax per rate is worked out from the lines.
     total = money_field()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -63,6 +69,13 @@ class QuoteLine(models.Model):
     quantity = models.DecimalField(max_digits=12, decimal_places=3)
     unit_price = money_field()
     line_total = money_field()
+    # The rate chosen, and a copy of its name and percentage as they were (what the quote
+    # and its invoices use). No rate: blank name, 0 %.
+    tax_rate = models.ForeignKey(
+        TaxRate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    tax_name = models.CharField(max_length=100, blank=True, default="")
+    tax_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
 
     class Meta:
         ordering = ["position", "id"]

@@ -4,17 +4,20 @@ projects.services.quote_accept), decline. Every change writes a QuoteEvent."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from tranche.accounts.models import Customer, User
+from tranche.accounts.business import business_profile
+from tranche.accounts.models import Customer, TaxRate, TaxTreatment, User
 from tranche.core.db import lock_one, require_atomic, valid_id
 from tranche.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from tranche.core.money import ZERO
+from tranche.core.tax import PriceMode
+from tranche.core.tax import TaxRate as CoreTaxRate
 from tranche.sales.models import (
     Quote,
     QuoteEvent,
@@ -51,10 +54,45 @@ def _customer(customer_id: int) -> Customer:
     return customer
 
 
+def with_rates(lines: Sequence[LineInput]) -> list[LineInput]:
+    """The lines with their chosen rates read in (name and percentage as they are now).
+    Only a rate still offered can be chosen: editing a draft whose line has a rate
+    retired since asks for another."""
+    ids = {line.tax_rate_id for line in lines if line.tax_rate_id is not None}
+    rates = {rate.pk: rate for rate in TaxRate.objects.filter(pk__in=ids)} if ids else {}
+    resolved = []
+    for number, line in enumerate(lines, 1):
+        if line.tax_rate_id is None:
+            resolved.append(replace(line, tax=None))
+            continue
+        rate = rates.get(line.tax_rate_id)
+        if rate is None or not rate.is_active:
+            raise Invalid(
+                f"Line {number}: tax rate {line.tax_rate_id} does not exist or is no longer "
+                "offered; choose another.",
+                code="tax_rate_not_found",
+            )
+        resolved.append(replace(line, tax=CoreTaxRate(rate.name, rate.percentage)))
+    return resolved
+
+
 def _checked_terms(
-    *, title: str, currency: str, lines: Sequence[LineInput], schedule: Sequence[ScheduleInput]
+    *,
+    title: str,
+    currency: str,
+    lines: Sequence[LineInput],
+    schedule: Sequence[ScheduleInput],
+    mode: str,
+    customer: Customer,
 ) -> QuoteTerms:
-    terms = quote_terms(title=title, currency=currency, lines=lines, schedule=schedule)
+    terms = quote_terms(
+        title=title,
+        currency=currency,
+        lines=lines,
+        schedule=schedule,
+        mode=PriceMode(mode),
+        exempt=customer.tax_treatment != TaxTreatment.STANDARD,
+    )
     terms.raise_first()
     return terms
 
@@ -70,6 +108,9 @@ def _write_rows(
             quantity=line.quantity,
             unit_price=line.unit_price,
             line_total=line_total or ZERO,  # never None: the terms were checked
+            tax_rate_id=line.tax_rate_id,
+            tax_name=line.rate.name,
+            tax_percentage=line.rate.percentage,
         )
         for position, (line, line_total) in enumerate(zip(lines, terms.line_totals, strict=True), 1)
     )
@@ -97,7 +138,16 @@ def quote_create(
 ) -> Quote:
     now = now or timezone.now()
     customer = _customer(customer_id)
-    terms = _checked_terms(title=title, currency=currency, lines=lines, schedule=schedule)
+    lines = with_rates(lines)
+    mode = business_profile().price_mode
+    terms = _checked_terms(
+        title=title,
+        currency=currency,
+        lines=lines,
+        schedule=schedule,
+        mode=mode,
+        customer=customer,
+    )
     assert terms.currency is not None  # no problems, so the currency is known
 
     with transaction.atomic():
@@ -105,6 +155,7 @@ def quote_create(
             customer=customer,
             title=title.strip(),
             currency=terms.currency,
+            price_mode=mode,
             total=terms.total,
             created_by=actor,
             created_at=now,
@@ -131,8 +182,7 @@ def quote_update(
     document, so what they accept must be what they were sent."""
     now = now or timezone.now()
     customer = _customer(customer_id)
-    terms = _checked_terms(title=title, currency=currency, lines=lines, schedule=schedule)
-    assert terms.currency is not None
+    lines = with_rates(lines)
     with transaction.atomic():
         quote = _lock_quote(quote_id)
         if quote.status != QuoteStatus.DRAFT:
@@ -140,6 +190,15 @@ def quote_update(
                 f"Quote {quote.pk} is {quote.status}; only a draft quote can be edited.",
                 code="quote_not_draft",
             )
+        terms = _checked_terms(
+            title=title,
+            currency=currency,
+            lines=lines,
+            schedule=schedule,
+            mode=quote.price_mode,
+            customer=customer,
+        )
+        assert terms.currency is not None
         quote.customer = customer
         quote.title = title.strip()
         quote.currency = terms.currency
@@ -161,15 +220,24 @@ def quote_terms_of(quote: Quote) -> QuoteTerms:
     return quote_terms(
         title=quote.title,
         currency=quote.currency,
-        lines=[
-            LineInput(line.description, line.quantity, line.unit_price)
-            for line in quote.lines.all()
-        ],
+        lines=[line_input(line) for line in quote.lines.all()],
         schedule=[
             ScheduleInput(item.title, item.is_billable, item.billing_percentage)
             for item in quote.schedule.all()
         ],
+        mode=PriceMode(quote.price_mode),
+        exempt=quote.customer.tax_treatment != TaxTreatment.STANDARD,
     )
+
+
+def line_input(line: QuoteLine) -> LineInput:
+    """A stored line as the terms read it: its copy of the rate, not today's rate row."""
+    tax = (
+        CoreTaxRate(line.tax_name, line.tax_percentage)
+        if line.tax_name or line.tax_percentage
+        else None
+    )
+    return LineInput(line.description, line.quantity, line.unit_price, line.tax_rate_id, tax)
 
 
 def quote_mark_sent(*, actor: User, quote_id: int, now: datetime) -> QuoteEvent:

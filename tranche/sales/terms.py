@@ -19,10 +19,19 @@ from tranche.core.money import (
     ZERO,
     Money,
     UnknownCurrency,
-    allocate,
     has_currency_precision,
     normalize_currency,
     round_money,
+)
+from tranche.core.tax import (
+    Bases,
+    InvoiceTax,
+    PriceMode,
+    TaxRate,
+    basis_total,
+    contract_bases,
+    invoice_tax,
+    split_contract,
 )
 from tranche.sales.schedule import check_billing, check_schedule_total
 
@@ -32,6 +41,17 @@ class LineInput:
     description: str
     quantity: Decimal
     unit_price: Decimal
+    # The rate chosen (a TaxRate row's id); the service reads it into `tax`, the rate's
+    # name and percentage, which is all the arithmetic needs. Neither: no tax.
+    tax_rate_id: int | None = None
+    tax: TaxRate | None = None
+
+    @property
+    def rate(self) -> TaxRate:
+        return self.tax or NO_TAX
+
+
+NO_TAX = TaxRate("", ZERO)
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,8 @@ class QuoteTerms:
     # The share no billable item bills (when the percentages add up to less than 100).
     unscheduled: Decimal | None
     problems: list[Problem] = field(default_factory=list)
+    # The total's net, tax per rate and gross (None until the lines can be priced).
+    tax: InvoiceTax | None = None
 
     @property
     def complete(self) -> bool:
@@ -129,10 +151,16 @@ def quote_terms(
     currency: str,
     lines: Sequence[LineInput | None],
     schedule: Sequence[ScheduleInput | None],
+    mode: PriceMode = PriceMode.EXCLUSIVE,
+    exempt: bool = False,
 ) -> QuoteTerms:
     """Work out and check a quote's terms. A `None` line or item is one whose numbers the
     caller could not read (and has said so itself): it keeps its place in the numbering
-    and is otherwise left out."""
+    and is otherwise left out.
+
+    The total is the price basis (net when `mode` is exclusive, gross when inclusive);
+    each billable item bills its percentage of it rate by rate (`split_contract`), exactly
+    as its milestone will; `tax` is the whole quote's net, tax per rate and gross."""
     problems: list[Problem] = []
     if not title.strip():
         problems.append(Problem("title", "A quote needs a title.", "title_required"))
@@ -225,9 +253,13 @@ def quote_terms(
 
     amounts: list[Decimal | None] = [None] * len(schedule)
     unscheduled: Decimal | None = None
+    tax: InvoiceTax | None = None
     allocatable = code is not None and percentage <= HUNDRED and total <= MAX_AMOUNT
     if allocatable and code is not None:
-        parts = allocate(total, [p for _, p in billable], code)
+        bases = _bases(lines, line_totals, code)
+        tax = invoice_tax(bases, currency=code, mode=mode, exempt=exempt)
+        shares = split_contract(bases, [p for _, p in billable], currency=code)
+        parts = [basis_total(share, currency=code).amount for share in shares]
         for (index, _), part in zip(billable, parts, strict=False):
             amounts[index] = part
         unscheduled = parts[-1] if len(parts) > len(billable) else ZERO
@@ -239,4 +271,18 @@ def quote_terms(
         billable_percentage=percentage,
         unscheduled=unscheduled,
         problems=problems,
+        tax=tax,
     )
+
+
+def _bases(
+    lines: Sequence[LineInput | None], line_totals: Sequence[Decimal | None], currency: str
+) -> Bases:
+    """The priced lines' totals per rate (no rate at all: one empty basis, so a quote
+    without lines still has a total to show)."""
+    priced = [
+        (line.rate, Money(total, currency))
+        for line, total in zip(lines, line_totals, strict=True)
+        if line is not None and total is not None and total >= 0
+    ]
+    return contract_bases(priced or [(NO_TAX, Money.zero(currency))], currency=currency)

@@ -4,39 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='customer',
-            name='tax_id',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="customer",
+            name="tax_id",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.CreateModel(
-            name='Business',
+            name="Business",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, default='', max_length=200)),
-                ('logo', models.FileField(blank=True, default='', upload_to='branding/')),
-                ('address', models.TextField(blank=True, default='')),
-                ('tax_id', models.CharField(blank=True, default='', max_length=64)),
-                ('sender_name', models.CharField(blank=True, default='', max_length=200)),
-                ('reply_to', models.EmailField(blank=True, default='', max_length=254)),
-                ('payment_terms_days', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('invoice_number_format', models.CharField(blank=True, default='', max_length=100)),
-                ('reminder_days', models.CharField(blank=True, default='', max_length=200)),
-                ('bank_details', models.TextField(blank=True, default='')),
-                ('notify_daily_digest', models.BooleanField(default=True)),
-                ('notify_payment_received', models.BooleanField(default=True)),
-                ('notify_payment_failed', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(blank=True, default="", max_length=200)),
+                ("logo", models.FileField(blank=True, default="", upload_to="branding/")),
+                ("address", models.TextField(blank=True, default="")),
+                ("tax_id", models.CharField(blank=True, default="", max_length=64)),
+                ("sender_name", models.CharField(blank=True, default="", max_length=200)),
+                ("reply_to", models.EmailField(blank=True, default="", max_length=254)),
+                ("payment_terms_days", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("invoice_number_format", models.CharField(blank=True, default="", max_length=100)),
+                ("reminder_days", models.CharField(blank=True, default="", max_length=200)),
+                ("bank_details", models.TextField(blank=True, default="")),
+                ("notify_daily_digest", models.BooleanField(default=True)),
+                ("notify_payment_received", models.BooleanField(default=True)),
+                ("notify_payment_failed", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'business',
-                'constraints': [models.CheckConstraint(condition=models.Q(('pk', 1)), name='business_single_row')],
+                "verbose_name_plural": "business",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("pk", 1)), name="business_single_row"
+                    )
+                ],
             },
         ),
     ]

@@ -7,96 +7,229 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('projects', '0001_initial'),
-        ('sales', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("projects", "0001_initial"),
+        ("sales", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='InvoiceNumberSequence',
+            name="InvoiceNumberSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('year', models.PositiveIntegerField(unique=True)),
-                ('last_number', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("year", models.PositiveIntegerField(unique=True)),
+                ("last_number", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('pending', 'Pending'), ('partially_paid', 'Partially paid'), ('paid', 'Paid'), ('overdue', 'Overdue'), ('cancelled', 'Cancelled')], default='draft', max_length=16)),
-                ('invoice_type', models.CharField(choices=[('milestone', 'Milestone')], default='milestone', max_length=16)),
-                ('currency', models.CharField(max_length=3)),
-                ('amount', models.DecimalField(decimal_places=3, max_digits=15)),
-                ('amount_paid', models.DecimalField(decimal_places=3, default=Decimal('0'), max_digits=15)),
-                ('description', models.CharField(max_length=500)),
-                ('issue_date', models.DateField()),
-                ('due_date', models.DateField()),
-                ('due_date_fixed', models.BooleanField(default=False)),
-                ('customer_name', models.CharField(max_length=200)),
-                ('customer_email', models.EmailField(blank=True, default='', max_length=254)),
-                ('payment_gateway', models.CharField(blank=True, default='', max_length=16)),
-                ('provider_reference', models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ('pay_token', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('payment_link', models.URLField(blank=True, default='', max_length=500)),
-                ('send_claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_reason', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('cancelled_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='accounts.customer')),
-                ('milestone', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='invoices', to='projects.milestone')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='projects.project')),
-                ('quote', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='sales.quote')),
-                ('sent_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("pending", "Pending"),
+                            ("partially_paid", "Partially paid"),
+                            ("paid", "Paid"),
+                            ("overdue", "Overdue"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "invoice_type",
+                    models.CharField(
+                        choices=[("milestone", "Milestone")], default="milestone", max_length=16
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("amount", models.DecimalField(decimal_places=3, max_digits=15)),
+                (
+                    "amount_paid",
+                    models.DecimalField(decimal_places=3, default=Decimal("0"), max_digits=15),
+                ),
+                ("description", models.CharField(max_length=500)),
+                ("issue_date", models.DateField()),
+                ("due_date", models.DateField()),
+                ("due_date_fixed", models.BooleanField(default=False)),
+                ("customer_name", models.CharField(max_length=200)),
+                ("customer_email", models.EmailField(blank=True, default="", max_length=254)),
+                ("payment_gateway", models.CharField(blank=True, default="", max_length=16)),
+                (
+                    "provider_reference",
+                    models.CharField(blank=True, max_length=255, null=True, unique=True),
+                ),
+                ("pay_token", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                ("payment_link", models.URLField(blank=True, default="", max_length=500)),
+                ("send_claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_reason", models.CharField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "cancelled_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoices",
+                        to="accounts.customer",
+                    ),
+                ),
+                (
+                    "milestone",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="invoices",
+                        to="projects.milestone",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoices",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "quote",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoices",
+                        to="sales.quote",
+                    ),
+                ),
+                (
+                    "sent_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceEvent',
+            name="InvoiceEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField()),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='billing.invoice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=32)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="billing.invoice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='invoice',
-            index=models.Index(fields=['status', 'due_date'], name='billing_inv_status_996e80_idx'),
+            model_name="invoice",
+            index=models.Index(fields=["status", "due_date"], name="billing_inv_status_996e80_idx"),
         ),
         migrations.AddIndex(
-            model_name='invoice',
-            index=models.Index(fields=['customer', '-id'], name='billing_inv_custome_060919_idx'),
+            model_name="invoice",
+            index=models.Index(fields=["customer", "-id"], name="billing_inv_custome_060919_idx"),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(condition=models.Q(('milestone__isnull', False), models.Q(('status', 'cancelled'), _negated=True)), fields=('milestone',), name='invoice_one_live_per_milestone'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("milestone__isnull", False), models.Q(("status", "cancelled"), _negated=True)
+                ),
+                fields=("milestone",),
+                name="invoice_one_live_per_milestone",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='invoice_amount_positive'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="invoice_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'draft'), ('number__isnull', True)), models.Q(('status__in', ('pending', 'partially_paid', 'paid', 'overdue')), ('number__isnull', False)), ('status', 'cancelled'), _connector='OR'), name='invoice_number_iff_sent'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "draft"), ("number__isnull", True)),
+                    models.Q(
+                        ("status__in", ("pending", "partially_paid", "paid", "overdue")),
+                        ("number__isnull", False),
+                    ),
+                    ("status", "cancelled"),
+                    _connector="OR",
+                ),
+                name="invoice_number_iff_sent",
+            ),
         ),
     ]

@@ -6,46 +6,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0001_initial'),
+        ("billing", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StripeEvent',
+            name="StripeEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=255, unique=True)),
-                ('event_type', models.CharField(max_length=100)),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField()),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('outcome', models.CharField(blank=True, default='', max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=255, unique=True)),
+                ("event_type", models.CharField(max_length=100)),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField()),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("outcome", models.CharField(blank=True, default="", max_length=200)),
             ],
             options={
-                'indexes': [models.Index(fields=['processed_at', 'received_at'], name='billing_str_process_cfe2b8_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["processed_at", "received_at"],
+                        name="billing_str_process_cfe2b8_idx",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Payment',
+            name="Payment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=3, max_digits=15)),
-                ('currency', models.CharField(max_length=3)),
-                ('method', models.CharField(choices=[('stripe', 'Stripe'), ('sandbox', 'Sandbox'), ('bank_transfer', 'Bank transfer'), ('cash', 'Cash'), ('check', 'Check'), ('other', 'Other')], max_length=16)),
-                ('provider_reference', models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ('received_on', models.DateField()),
-                ('note', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField()),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payments', to='billing.invoice')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=3, max_digits=15)),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("stripe", "Stripe"),
+                            ("sandbox", "Sandbox"),
+                            ("bank_transfer", "Bank transfer"),
+                            ("cash", "Cash"),
+                            ("check", "Check"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "provider_reference",
+                    models.CharField(blank=True, max_length=255, null=True, unique=True),
+                ),
+                ("received_on", models.DateField()),
+                ("note", models.CharField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payments",
+                        to="billing.invoice",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount', 0), _negated=True), name='payment_amount_not_zero')],
+                "ordering": ["created_at", "id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount", 0), _negated=True),
+                        name="payment_amount_not_zero",
+                    )
+                ],
             },
         ),
     ]

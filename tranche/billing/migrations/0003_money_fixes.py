@@ -29,7 +29,6 @@ def move_them_back(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("billing", "0002_stripeevent_payment"),
     ]

@@ -4,20 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0003_money_fixes'),
+        ("billing", "0003_money_fixes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='invoice',
-            name='intent_out_of_step',
+            model_name="invoice",
+            name="intent_out_of_step",
             field=models.BooleanField(default=False),
         ),
         migrations.AlterField(
-            model_name='invoiceevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Draft created'), ('edited', 'Draft edited'), ('send_failed', 'Sending failed'), ('sent', 'Sent'), ('cancelled', 'Cancelled'), ('payment_recorded', 'Payment recorded'), ('payment_on_cancelled_invoice', 'Paid after cancelling'), ('payment_failed', 'Payment failed'), ('refund_recorded', 'Refund recorded'), ('status_changed', 'Status changed'), ('credit_owed', 'Credit owed to the customer'), ('intent_amount_changed', 'Online amount changed'), ('intent_cancelled', 'Online payment withdrawn'), ('intent_canceled', 'Online payment cancelled at the provider')], max_length=32),
+            model_name="invoiceevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Draft created"),
+                    ("edited", "Draft edited"),
+                    ("send_failed", "Sending failed"),
+                    ("sent", "Sent"),
+                    ("cancelled", "Cancelled"),
+                    ("payment_recorded", "Payment recorded"),
+                    ("payment_on_cancelled_invoice", "Paid after cancelling"),
+                    ("payment_failed", "Payment failed"),
+                    ("refund_recorded", "Refund recorded"),
+                    ("status_changed", "Status changed"),
+                    ("credit_owed", "Credit owed to the customer"),
+                    ("intent_amount_changed", "Online amount changed"),
+                    ("intent_cancelled", "Online payment withdrawn"),
+                    ("intent_canceled", "Online payment cancelled at the provider"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

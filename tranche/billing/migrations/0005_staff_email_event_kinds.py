@@ -4,15 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0004_intent_out_of_step_event_kinds'),
+        ("billing", "0004_intent_out_of_step_event_kinds"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='invoiceevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Draft created'), ('edited', 'Draft edited'), ('send_failed', 'Sending failed'), ('sent', 'Sent'), ('cancelled', 'Cancelled'), ('payment_recorded', 'Payment recorded'), ('payment_on_cancelled_invoice', 'Paid after cancelling'), ('payment_failed', 'Payment failed'), ('refund_recorded', 'Refund recorded'), ('status_changed', 'Status changed'), ('credit_owed', 'Credit owed to the customer'), ('intent_amount_changed', 'Online amount changed'), ('intent_cancelled', 'Online payment withdrawn'), ('intent_canceled', 'Online payment cancelled at the provider'), ('email_resent', 'Invoice email sent again'), ('reminder_sent', 'Reminder sent')], max_length=32),
+            model_name="invoiceevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Draft created"),
+                    ("edited", "Draft edited"),
+                    ("send_failed", "Sending failed"),
+                    ("sent", "Sent"),
+                    ("cancelled", "Cancelled"),
+                    ("payment_recorded", "Payment recorded"),
+                    ("payment_on_cancelled_invoice", "Paid after cancelling"),
+                    ("payment_failed", "Payment failed"),
+                    ("refund_recorded", "Refund recorded"),
+                    ("status_changed", "Status changed"),
+                    ("credit_owed", "Credit owed to the customer"),
+                    ("intent_amount_changed", "Online amount changed"),
+                    ("intent_cancelled", "Online payment withdrawn"),
+                    ("intent_canceled", "Online payment cancelled at the provider"),
+                    ("email_resent", "Invoice email sent again"),
+                    ("reminder_sent", "Reminder sent"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0005_staff_email_event_kinds'),
+        ("billing", "0005_staff_email_event_kinds"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='payment',
-            name='method',
-            field=models.CharField(choices=[('stripe', 'Card (online)'), ('sandbox', 'Card (sandbox)'), ('bank_transfer', 'Bank transfer'), ('cash', 'Cash'), ('check', 'Check'), ('other', 'Other')], max_length=16),
+            model_name="payment",
+            name="method",
+            field=models.CharField(
+                choices=[
+                    ("stripe", "Card (online)"),
+                    ("sandbox", "Card (sandbox)"),
+                    ("bank_transfer", "Bank transfer"),
+                    ("cash", "Cash"),
+                    ("check", "Check"),
+                    ("other", "Other"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

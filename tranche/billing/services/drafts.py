@@ -24,6 +24,7 @@ from tranche.billing.models import (
 from tranche.billing.rules import complete_refusal, require_draft, require_unclaimed
 from tranche.billing.selectors import live_invoice
 from tranche.billing.services.cancelling import invoice_cancel_draft_for_reopen
+from tranche.billing.taxes import TAX_FIELDS, apply_tax, invoice_bases, write_tax_lines
 from tranche.core.db import require_atomic
 from tranche.core.errors import Invalid
 from tranche.core.money import (
@@ -31,25 +32,28 @@ from tranche.core.money import (
     Money,
     has_currency_precision,
 )
+from tranche.core.tax import Bases, basis_total, rebase
+from tranche.projects.contract import milestone_bases
 from tranche.projects.locks import lock_project
 from tranche.projects.models import Milestone, MilestoneStatus, Project
-from tranche.projects.selectors import find_milestone, milestone_amounts, milestones_of
+from tranche.projects.selectors import find_milestone, milestones_of
 
 
 def unbilled_amount(project: Project, *, excluding: Invoice | None = None) -> Decimal:
-    """What the contract still allows to be invoiced: the total less every live invoice
-    (drafts included)."""
+    """What the contract's price basis still allows to be invoiced: the total less the
+    contract share of every live invoice (drafts included)."""
     live = project.invoices.exclude(status=InvoiceStatus.CANCELLED)
     if excluding is not None:
         live = live.exclude(pk=excluding.pk)
-    return project.contract_total - sum(live.values_list("amount", flat=True), ZERO)
+    return project.contract_total - sum(live.values_list("contract_amount", flat=True), ZERO)
 
 
 def invoice_create_for_milestone(
-    *, actor: User, project: Project, milestone: Milestone, amount: Decimal, now: datetime
+    *, actor: User, project: Project, milestone: Milestone, bases: Bases, now: datetime
 ) -> Invoice | None:
-    """The draft invoice of a just-completed billable milestone. Called by milestone
-    completion inside its transaction, with the milestone row locked.
+    """The draft invoice of a just-completed billable milestone, billing `bases` (its
+    share of the contract per tax rate). Called by milestone completion inside its
+    transaction, with the milestone row locked.
 
     Returns None when the milestone already has a live invoice (the database's partial
     unique index decides, so a concurrent completion cannot make a second one)."""
@@ -60,6 +64,7 @@ def invoice_create_for_milestone(
             "this milestone against.",
             code="project_without_quote",
         )
+    amount = basis_total(bases, currency=project.currency).amount
     if refusal := complete_refusal(milestone, amount):
         raise refusal
     if amount > unbilled_amount(project):
@@ -72,14 +77,13 @@ def invoice_create_for_milestone(
     today = timezone.localdate(now)
     try:
         with transaction.atomic():
-            invoice = Invoice.objects.create(
+            invoice = Invoice(
                 project=project,
                 quote_id=project.origin_quote_id,
                 milestone=milestone,
                 customer=customer,
                 invoice_type=InvoiceType.MILESTONE,
                 currency=project.currency,
-                amount=amount,
                 description=f"Payment for completed milestone: {milestone.title}",
                 issue_date=today,
                 due_date=today + timedelta(days=customer.payment_terms_days),
@@ -89,15 +93,18 @@ def invoice_create_for_milestone(
                 created_at=now,
                 updated_at=now,
             )
+            tax = apply_tax(invoice, bases, mode=project.price_mode, customer=customer)
+            invoice.save(force_insert=True)
     except IntegrityError:
         return None
+    write_tax_lines(invoice, tax)
     record_event(
         invoice,
         EventKind.CREATED,
         actor=actor,
         now=now,
         milestone_id=milestone.pk,
-        amount=str(amount),
+        amount=str(invoice.amount),
     )
     return invoice
 
@@ -120,7 +127,9 @@ def invoice_update_draft(
         require_unclaimed(invoice, now)
         changes: dict[str, str] = {}
         # A form sends every field back: only what differs is a change (and is audited).
-        if amount == invoice.amount:
+        # `amount` is the contract share billed (the price basis: net when the contract is
+        # tax-exclusive); the tax and the gross follow from it, rate by rate.
+        if amount == invoice.contract_amount:
             amount = None
         if description is not None and description.strip() == invoice.description:
             description = None
@@ -141,8 +150,14 @@ def invoice_update_draft(
                     f"the contract ({Money(available, invoice.currency)}).",
                     code="amount_exceeds_unbilled",
                 )
-            changes["amount"] = f"{invoice.amount} -> {amount}"
-            invoice.amount = amount
+            changes["amount"] = f"{invoice.contract_amount} -> {amount}"
+            tax = apply_tax(
+                invoice,
+                rebase(invoice_bases(invoice), Money(amount, invoice.currency)),
+                mode=invoice.price_mode,
+                customer=invoice.customer,
+            )
+            write_tax_lines(invoice, tax)
         if description is not None:
             if not description.strip():
                 raise Invalid("The description cannot be empty.", code="description_required")
@@ -159,7 +174,13 @@ def invoice_update_draft(
         if changes:
             invoice.updated_at = now
             invoice.save(
-                update_fields=["amount", "description", "due_date", "due_date_fixed", "updated_at"]
+                update_fields=[
+                    *TAX_FIELDS,
+                    "description",
+                    "due_date",
+                    "due_date_fixed",
+                    "updated_at",
+                ]
             )
             record_event(invoice, EventKind.EDITED, actor=actor, now=now, **changes)
     return invoice
@@ -196,9 +217,9 @@ def milestone_complete(
         )
         invoice = None
         if milestone.is_billable:
-            amount = milestone_amounts(project, milestones)[milestone.pk]
+            bases = milestone_bases(project, milestones)[milestone.pk]
             invoice = invoice_create_for_milestone(
-                actor=actor, project=project, milestone=milestone, amount=amount, now=now
+                actor=actor, project=project, milestone=milestone, bases=bases, now=now
             ) or live_invoice(milestone)
     return Completion(milestone, invoice, already_completed=False)
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from tranche.accounts.business import business_profile
 from tranche.accounts.models import User
 from tranche.billing.audit import EventKind, record_event
 from tranche.billing.gateways import (
@@ -35,8 +36,10 @@ from tranche.billing.services.emails import (
 )
 from tranche.billing.services.intents import intent_request
 from tranche.billing.tasks import sync_payment_intent as sync_payment_intent_task
+from tranche.billing.taxes import TAX_FIELDS, apply_tax, invoice_bases, write_tax_lines
 from tranche.core.db import after_commit
 from tranche.core.errors import Invalid, ProviderError
+from tranche.core.tax import InvoiceTax
 
 SEND_FIELDS = [
     "number",
@@ -54,10 +57,19 @@ SEND_FIELDS = [
 ]
 
 
-def _address(invoice: Invoice) -> None:
+def _address(invoice: Invoice) -> InvoiceTax:
+    """Address the invoice as it goes out: today's customer name, billing email and tax
+    id, and the business's tax id, and the tax as today's customer treatment asks (set,
+    not saved)."""
     customer = invoice.customer
     invoice.customer_name = customer.name
     invoice.customer_email = customer.billing_email
+    invoice.buyer_tax_id = customer.tax_id
+    invoice.seller_tax_id = business_profile().tax_id
+    return apply_tax(invoice, invoice_bases(invoice), mode=invoice.price_mode, customer=customer)
+
+
+ADDRESS_FIELDS = ["customer_name", "customer_email", "buyer_tax_id", "seller_tax_id", *TAX_FIELDS]
 
 
 def _set_send_dates(invoice: Invoice, now: datetime) -> None:
@@ -102,7 +114,7 @@ def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
         require_unclaimed(invoice, now)
         # A draft is addressed when it goes out: a billing email added to the customer
         # after the draft was made (the fix the refusal below asks for) is the one used.
-        _address(invoice)
+        write_tax_lines(invoice, _address(invoice))
         if not invoice.customer_email:
             raise Invalid(
                 f"{invoice.customer_name} has no billing email, so the invoice cannot be "
@@ -110,7 +122,7 @@ def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
                 code="customer_email_missing",
             )
         invoice.send_claimed_at = now
-        invoice.save(update_fields=["send_claimed_at", "customer_name", "customer_email"])
+        invoice.save(update_fields=["send_claimed_at", *ADDRESS_FIELDS])
         return intent_request(invoice)
 
 

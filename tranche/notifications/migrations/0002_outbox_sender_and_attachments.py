@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0001_initial'),
+        ("notifications", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboxemail',
-            name='attachments',
+            model_name="outboxemail",
+            name="attachments",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='outboxemail',
-            name='from_email',
-            field=models.CharField(blank=True, default='', max_length=300),
+            model_name="outboxemail",
+            name="from_email",
+            field=models.CharField(blank=True, default="", max_length=300),
         ),
         migrations.AddField(
-            model_name='outboxemail',
-            name='reply_to',
-            field=models.EmailField(blank=True, default='', max_length=254),
+            model_name="outboxemail",
+            name="reply_to",
+            field=models.EmailField(blank=True, default="", max_length=254),
         ),
     ]

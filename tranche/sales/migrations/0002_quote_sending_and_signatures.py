@@ -6,68 +6,103 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_business_settings'),
-        ('sales', '0001_initial'),
+        ("accounts", "0002_business_settings"),
+        ("sales", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QuoteEvent',
+            name="QuoteEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('created', 'Created'), ('updated', 'Edited'), ('sent', 'Sent to the customer'), ('accepted', 'Accepted'), ('declined', 'Declined')], max_length=16)),
-                ('at', models.DateTimeField()),
-                ('details', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("created", "Created"),
+                            ("updated", "Edited"),
+                            ("sent", "Sent to the customer"),
+                            ("accepted", "Accepted"),
+                            ("declined", "Declined"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("details", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='quote',
-            name='accepted_ip',
+            model_name="quote",
+            name="accepted_ip",
             field=models.GenericIPAddressField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='quote',
-            name='accepted_name',
-            field=models.CharField(blank=True, default='', max_length=200),
+            model_name="quote",
+            name="accepted_name",
+            field=models.CharField(blank=True, default="", max_length=200),
         ),
         migrations.AddField(
-            model_name='quote',
-            name='decline_reason',
-            field=models.TextField(blank=True, default=''),
+            model_name="quote",
+            name="decline_reason",
+            field=models.TextField(blank=True, default=""),
         ),
         migrations.AddField(
-            model_name='quote',
-            name='declined_at',
+            model_name="quote",
+            name="declined_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='quote',
-            name='sent_at',
+            model_name="quote",
+            name="sent_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='quote',
-            name='status',
-            field=models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('accepted', 'Accepted'), ('declined', 'Declined')], default='draft', max_length=16),
+            model_name="quote",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("draft", "Draft"),
+                    ("sent", "Sent"),
+                    ("accepted", "Accepted"),
+                    ("declined", "Declined"),
+                ],
+                default="draft",
+                max_length=16,
+            ),
         ),
         migrations.AddIndex(
-            model_name='quote',
-            index=models.Index(fields=['customer', 'status'], name='sales_quote_custome_47e5dd_idx'),
+            model_name="quote",
+            index=models.Index(
+                fields=["customer", "status"], name="sales_quote_custome_47e5dd_idx"
+            ),
         ),
         migrations.AddField(
-            model_name='quoteevent',
-            name='actor',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="quoteevent",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='quoteevent',
-            name='quote',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='sales.quote'),
+            model_name="quoteevent",
+            name="quote",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="events", to="sales.quote"
+            ),
         ),
     ]

@@ -1,0 +1,92 @@
+"""An invoice's tax: worked out from the contract share it bills per rate (core.tax has the
+arithmetic and the rounding rule), written on the invoice's figures and its tax lines.
+
+A draft is taxed when it is made and again when it is sent (the customer may have become
+reverse charge or exempt meanwhile); once sent, its figures never change."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tranche.accounts.business import business_profile
+from tranche.accounts.models import Customer, TaxTreatment
+from tranche.billing.models import Invoice, InvoiceTaxLine
+from tranche.core.db import require_atomic
+from tranche.core.money import Money
+from tranche.core.tax import Bases, InvoiceTax, PriceMode, TaxRate, basis_total, invoice_tax
+
+TAX_FIELDS = [
+    "contract_amount",
+    "net_amount",
+    "tax_amount",
+    "amount",
+    "price_mode",
+    "tax_treatment",
+    "tax_note",
+]
+
+
+def tax_note(treatment: str) -> str:
+    """The legal sentence a 0 % invoice must carry, from the business's settings."""
+    if treatment == TaxTreatment.REVERSE_CHARGE:
+        return business_profile().reverse_charge_note
+    if treatment == TaxTreatment.EXEMPT:
+        return business_profile().tax_exempt_note
+    return ""
+
+
+def tax_for(bases: Bases, *, currency: str, mode: str, customer: Customer) -> InvoiceTax:
+    return invoice_tax(
+        bases,
+        currency=currency,
+        mode=PriceMode(mode),
+        exempt=customer.tax_treatment != TaxTreatment.STANDARD,
+    )
+
+
+def apply_tax(invoice: Invoice, bases: Bases, *, mode: str, customer: Customer) -> InvoiceTax:
+    """Set the invoice's figures (not saved) from its per-rate bases; the caller saves
+    them (TAX_FIELDS) and then the lines (`write_tax_lines`)."""
+    tax = tax_for(bases, currency=invoice.currency, mode=mode, customer=customer)
+    invoice.contract_amount = basis_total(bases, currency=invoice.currency).amount
+    invoice.net_amount = tax.net.amount
+    invoice.tax_amount = tax.tax.amount
+    invoice.amount = tax.gross.amount
+    invoice.price_mode = mode
+    invoice.tax_treatment = customer.tax_treatment
+    invoice.tax_note = tax_note(customer.tax_treatment)
+    return tax
+
+
+def write_tax_lines(invoice: Invoice, tax: InvoiceTax) -> None:
+    require_atomic()
+    InvoiceTaxLine.objects.filter(invoice=invoice).delete()
+    InvoiceTaxLine.objects.bulk_create(
+        InvoiceTaxLine(
+            invoice=invoice,
+            position=position,
+            name=line.rate.name,
+            rate_percentage=line.rate.percentage,
+            percentage=line.percentage,
+            net_amount=line.net.amount,
+            tax_amount=line.tax.amount,
+            gross_amount=line.gross.amount,
+        )
+        for position, line in enumerate(tax.lines, 1)
+    )
+
+
+def invoice_bases(invoice: Invoice) -> Bases:
+    """The contract share the invoice bills per rate, read back from its tax lines: the
+    net when its contract is priced tax-exclusive, the gross when inclusive."""
+    exclusive = invoice.price_mode == PriceMode.EXCLUSIVE
+    bases: Bases = {}
+    for line in invoice.tax_lines.all():
+        rate = TaxRate(line.name, Decimal(line.rate_percentage))
+        amount = line.net_amount if exclusive else line.gross_amount
+        bases[rate] = bases.get(rate, Money.zero(invoice.currency)) + Money(
+            amount, invoice.currency
+        )
+    if not bases:  # an invoice made without lines (never by the services)
+        bases[TaxRate("", Decimal(0))] = Money(invoice.contract_amount, invoice.currency)
+    return bases
