@@ -25,8 +25,11 @@ from tranche.core.tax import (
     InvoiceTax,
     PriceMode,
     TaxRate,
+    bases_from_rows,
+    bases_to_rows,
     contract_bases,
     invoice_tax,
+    rebase,
     split_contract,
 )
 
@@ -332,3 +335,56 @@ def test_the_largest_contract_splits_without_losing_a_minor_unit() -> None:
         )
         result = invoice_tax(shares[0], currency=currency, mode=PriceMode.EXCLUSIVE)
         assert result.net + result.tax == result.gross
+
+
+# --- rebasing an edited amount over the same rates ------------------------------------
+
+
+def test_an_admin_billing_less_keeps_the_milestones_mix_of_rates() -> None:
+    """A $1,500.00 share ($1,000.00 at VAT 20 %, $500.00 exempt) billed at $1,200.00
+    instead: two thirds and one third of it, exactly."""
+    share = {VAT: usd("1000.00"), EXEMPT: usd("500.00")}
+    assert rebase(share, usd("1200.00")) == {VAT: usd("800.00"), EXEMPT: usd("400.00")}
+
+
+def test_a_rebased_cent_that_cannot_split_goes_to_the_largest_remainder() -> None:
+    share = {VAT: usd("1.00"), EXEMPT: usd("2.00")}
+    # A third and two thirds of 0.01: the larger remainder takes the cent.
+    assert rebase(share, usd("0.01")) == {VAT: usd("0.00"), EXEMPT: usd("0.01")}
+
+
+def test_with_nothing_to_weigh_by_the_amount_goes_to_the_first_rate() -> None:
+    share = {VAT: usd("0.00"), EXEMPT: usd("0.00")}
+    assert rebase(share, usd("10.00")) == {VAT: usd("10.00"), EXEMPT: usd("0.00")}
+
+
+def test_rebasing_refuses_nothing_to_spread_over_and_negative_amounts() -> None:
+    with pytest.raises(ValueError, match="no rate"):
+        rebase({}, usd("1.00"))
+    with pytest.raises(ValueError, match="negative"):
+        rebase({VAT: usd("1.00")}, usd("-1.00"))
+
+
+@EXAMPLES
+@given(cases(), st.integers(min_value=0, max_value=10**14))
+def test_a_rebased_share_adds_up_exactly_and_keeps_each_rate_within_a_unit(
+    case: Case, units: int
+) -> None:
+    total = Money.from_minor(units, case.currency)
+    rebased = rebase(case.contract, total)
+    assert list(rebased) == list(case.contract)
+    assert sum(rebased.values(), Money.zero(case.currency)) == total
+    whole = sum((m.amount for m in case.contract.values()), Decimal(0))
+    for rate, part in rebased.items():
+        assert part.amount >= 0
+        assert has_currency_precision(part.amount, case.currency)
+        if whole:
+            exact = Fraction(total.amount) * Fraction(case.contract[rate].amount) / Fraction(whole)
+            assert abs(Fraction(part.amount) - exact) < Fraction(quantum(case.currency))
+
+
+@EXAMPLES
+@given(cases())
+def test_bases_survive_the_round_trip_through_stored_rows(case: Case) -> None:
+    rows = bases_to_rows(case.contract)
+    assert bases_from_rows(rows, currency=case.currency) == case.contract
