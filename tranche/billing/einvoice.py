@@ -203,14 +203,15 @@ def country_of_vat_id(vat_id: str) -> str:
     return country_code("GR" if prefix == "EL" else prefix)
 
 
-# "75001 Paris", "D-10115 Berlin", "1011 AB Amsterdam", "SW1A 1AA London" …
+# "75001 Paris", "D-10115 Berlin", "1011 AB Amsterdam", "SW1A 1AA London", "100-0001 Tokyo"
 _POSTCODE_FIRST = re.compile(
-    r"^(?P<postcode>(?:[A-Z]{1,2}-)?\d{4,5}(?: ?[A-Z]{2})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})"
+    r"^(?P<postcode>(?:[A-Z]{1,2}-)?\d{4,5}(?: ?[A-Z]{2})?|\d{3}-\d{4}|"
+    r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})"
     r"[ ,]+(?P<city>\S.*)$"
 )
-# "Springfield, IL 62704", "London SW1A 1AA", "Toronto, ON M5V 2T6"
+# "Springfield, IL 62704", "London SW1A 1AA", "Toronto, ON M5V 2T6", "Tokyo 100-0001"
 _POSTCODE_LAST = re.compile(
-    r"^(?P<city>.*?\S)[ ,]+(?P<postcode>(?:[A-Z]{2} )?\d{5}(?:-\d{4})?|"
+    r"^(?P<city>.*?\S)[ ,]+(?P<postcode>(?:[A-Z]{2} )?\d{5}(?:-\d{4})?|\d{3}-\d{4}|"
     r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|(?:[A-Z]{2} )?[A-Z]\d[A-Z] ?\d[A-Z]\d)$"
 )
 
