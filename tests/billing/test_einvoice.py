@@ -66,8 +66,9 @@ def checked_xml(pdf: bytes) -> etree._Element:
 def pdfa_part(pdf: bytes) -> tuple[str, str]:
     """(part, conformance) of the PDF/A identification in the document's XMP metadata."""
     reader = PdfReader(io.BytesIO(pdf))
-    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
-    tree = etree.fromstring(xmp.encode())
+    metadata = reader.xmp_metadata
+    assert metadata is not None
+    tree = etree.fromstring(metadata.stream.get_data())
     pdfaid = "http://www.aiim.org/pdfa/ns/id/"
     part = tree.findtext(f".//{{{pdfaid}}}part") or tree.xpath(
         "string(//@*[local-name()='part' and namespace-uri()=$ns])", ns=pdfaid

@@ -66,6 +66,9 @@ COLUMNS = [
     "reference",
 ]
 
+# Cells written by `ExportRow.values` from Decimals, never from what someone typed.
+NUMBER_COLUMNS = frozenset({"tax_rate", "net", "tax", "gross"})
+
 
 @dataclass(frozen=True)
 class ExportPeriod:
@@ -287,8 +290,9 @@ class _Echo:
 
 
 def accounting_csv(*, user: User, period: ExportPeriod) -> Iterator[str]:
-    """The header, then one line per row; every cell a spreadsheet would run as a
-    formula is made text (see reports.csv_safe)."""
+    """The header, then one line per row. Every text cell a spreadsheet would run as a
+    formula is made text (see reports.csv_safe); the amounts and rates are numbers this
+    module wrote itself (a refund's "-38.67" must stay a number), so they are left alone."""
     rows = accounting_rows(user=user, period=period)
     writer = csv.writer(_Echo())
 
@@ -296,7 +300,12 @@ def accounting_csv(*, user: User, period: ExportPeriod) -> Iterator[str]:
         yield writer.writerow(COLUMNS)
         for row in rows:
             values = row.values()
-            yield writer.writerow([csv_safe(values[column]) for column in COLUMNS])
+            yield writer.writerow(
+                [
+                    values[column] if column in NUMBER_COLUMNS else csv_safe(values[column])
+                    for column in COLUMNS
+                ]
+            )
 
     return lines()
 
