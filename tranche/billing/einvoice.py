@@ -14,8 +14,9 @@ Where the data is thinner than the standard wants:
 
 - Addresses are free text. `postal_address` keeps up to three street lines, reads a last
   line such as "75001 Paris" or "Springfield, IL 62704" as postcode and city, drops a
-  last line that only names the country, and otherwise takes the last of several lines
-  as the city. Postcode and city may stay empty.
+  last line that only names the country and a first line that repeats the party's name,
+  and otherwise takes the last of several lines as the city. Postcode and city may stay
+  empty.
 - A country code is required for both parties. The seller's is Business.country, else the
   prefix of its VAT id ("DE123…", "EL" read as GR), else FALLBACK_COUNTRY; the buyer's is
   Customer.country, else its VAT id's prefix, else the seller's country (a sale is most
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache
+from functools import cache, partial
 
 from babel import Locale
 from django.http import HttpResponse
@@ -367,14 +368,6 @@ def _percent(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01')):f}"
 
 
-class _Amounts:
-    def __init__(self, currency: str) -> None:
-        self.currency = currency
-
-    def __call__(self, value: Decimal) -> str:
-        return format_amount(value, self.currency)
-
-
 def _party(parent: ET.Element, tag: str, party: Party) -> None:
     node = _el(parent, tag)
     _el(node, "ram:Name", party.name)
@@ -438,7 +431,7 @@ def check_totals(document: EDocument) -> None:
 def cii_xml(document: EDocument) -> bytes:
     """The CII XML of the document, EN 16931 profile (Factur-X "EN 16931")."""
     check_totals(document)
-    money = _Amounts(document.currency)
+    money = partial(format_amount, currency=document.currency)
     root = ET.Element(f"{{{RSM}}}CrossIndustryInvoice")
     context = _el(root, "rsm:ExchangedDocumentContext")
     _el(_el(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", EN16931)
