@@ -116,8 +116,9 @@ def invoice_body_html(invoice: Invoice) -> str:
     return document[start : end if end != -1 else len(document)]
 
 
-def html_to_pdf(html: str) -> bytes:
-    """Any of billing's HTML documents (an invoice, a receipt) as a PDF."""
+def html_to_pdf(html: str, *, variant: str | None = None) -> bytes:
+    """Any of billing's HTML documents (an invoice, a receipt) as a PDF; `variant` asks
+    WeasyPrint for a PDF standard ("pdf/a-3b" for e-invoices)."""
     # Imported here, not at the top: WeasyPrint loads the system's pango when imported,
     # and a machine without it must still serve everything but the PDF.
     try:
@@ -127,7 +128,7 @@ def html_to_pdf(html: str) -> bytes:
             "Invoice PDFs cannot be made on this server: WeasyPrint needs the system's pango "
             f"library ({exc}). Install libpango-1.0-0 and libpangoft2-1.0-0."
         ) from None
-    pdf: bytes = HTML(string=html).write_pdf()
+    pdf: bytes = HTML(string=html).write_pdf(pdf_variant=variant)
     return pdf
 
 

@@ -12,6 +12,7 @@ from tranche.accounts.access import require_admin
 from tranche.accounts.auth import actor
 from tranche.accounts.models import User
 from tranche.billing import selectors
+from tranche.billing.einvoice import facturx_response
 from tranche.billing.models import Invoice
 from tranche.billing.pdf import pdf_response
 from tranche.billing.schemas import (
@@ -131,6 +132,28 @@ def invoice_document(request: HttpRequest, project_id: int, invoice_id: int) -> 
     user = actor(request)
     invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
     return pdf_response(invoice)
+
+
+FACTURX_RESPONSE = {
+    "responses": {
+        "200": {
+            "description": "The invoice as a Factur-X PDF/A-3 with its EN 16931 CII XML",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
+
+
+@router.get(
+    "/invoices/{invoice_id}/facturx.pdf",
+    response={200: None},
+    openapi_extra=FACTURX_RESPONSE,
+    description="The e-invoice (Factur-X / ZUGFeRD, EN 16931 profile) of a sent invoice, "
+    "for staff and the invoice's customer; a draft has none yet (409).",
+)
+def invoice_facturx(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    user = actor(request)
+    return facturx_response(selectors.access_invoice(user, invoice_id))
 
 
 @router.patch("/projects/{project_id}/invoices/{invoice_id}", response=InvoiceDetailOut)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -16,7 +18,7 @@ from django.http import (
     HttpResponseBase,
     StreamingHttpResponse,
 )
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -25,6 +27,7 @@ from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import User
 from tranche.billing import reports
 from tranche.billing import selectors as billing
+from tranche.billing.exports import ExportFormat, export_period, export_response
 from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import DomainError
@@ -52,6 +55,7 @@ def financials(request: HttpRequest) -> HttpResponse:
         "choices": reports.filter_choices(user=user, query=query),
         "summary": request.session.pop(SUMMARY_KEY, None) if user.is_admin else None,
         "params": _params_without_page(request),
+        "export_period": _last_month(),
     }
     if query.errors:
         for sentence in query.errors.values():
@@ -94,6 +98,44 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
     filename = f"invoices-{timezone.localdate().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _last_month() -> tuple[date, date]:
+    """The accounting export's default period: last month, the one usually booked."""
+    end = timezone.localdate().replace(day=1) - timedelta(days=1)
+    return end.replace(day=1), end
+
+
+class AccountingExportForm(forms.Form):
+    date_from = forms.DateField()
+    date_to = forms.DateField()
+    format = forms.ChoiceField(choices=[(f.value, f.value) for f in ExportFormat])
+
+
+@login_required
+@require_GET
+def accounting_export(request: HttpRequest) -> HttpResponseBase:
+    """The accounting export (billing.exports) for the period asked, streamed (staff)."""
+    user = user_of(request)
+    try:
+        require_staff(user)
+    except DomainError:
+        raise Http404("No such page.") from None
+    form = AccountingExportForm(request.GET)
+    if not form.is_valid():
+        messages.error(
+            request,
+            "The accounting export needs a “from” and a “to” date written like 2026-11-28 "
+            "and a format, CSV or JSON.",
+        )
+        return redirect("financials")
+    data = form.cleaned_data
+    try:
+        period = export_period(data["date_from"], data["date_to"])
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("financials")
+    return export_response(user=user, period=period, export_format=ExportFormat(data["format"]))
 
 
 class _Echo:
@@ -213,6 +255,11 @@ def send_invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
 urlpatterns = [
     path("financials/", financials, name="financials"),
     path("financials/export.csv", export_csv, name="financials-export"),
+    path(
+        "financials/accounting-export",
+        accounting_export,
+        name="financials-accounting-export",
+    ),
     path("financials/send-preview", send_preview, name="financials-send-preview"),
     path("financials/send", send_selected, name="financials-send"),
     path("invoices/<int:invoice_id>/send", send_invoice, name="invoice-send"),

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import User
 from tranche.billing import selectors as billing
+from tranche.billing.einvoice import facturx_response
 from tranche.billing.models import (
     OPEN_STATUSES,
     SENT_STATUSES,
@@ -205,6 +206,8 @@ def _page(
         "open": open_,
         "open_dialog": open_dialog,
         "pdf_url": f"/invoices/{invoice.pk}/invoice.pdf",
+        # Only an invoice that was sent (it has a number) has an e-invoice.
+        "einvoice_url": f"/invoices/{invoice.pk}/factur-x.pdf" if invoice.number else "",
     }
     if staff:
         context["timeline"] = _timeline(invoice, user)
@@ -251,6 +254,15 @@ def invoice_page(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_GET
 def invoice_document(request: HttpRequest, invoice_id: int) -> HttpResponse:
     return pdf_response(_found(user_of(request), invoice_id))
+
+
+@login_required
+@require_GET
+def einvoice_document(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    invoice = _found(user_of(request), invoice_id)
+    if not invoice.number:
+        raise Http404("A draft has no e-invoice yet.")
+    return facturx_response(invoice)
 
 
 @login_required
@@ -465,6 +477,7 @@ def remind(request: HttpRequest, invoice_id: int) -> HttpResponse:
 urlpatterns = [
     path("invoices/<int:invoice_id>/", invoice_page, name="invoice"),
     path("invoices/<int:invoice_id>/invoice.pdf", invoice_document, name="invoice-pdf"),
+    path("invoices/<int:invoice_id>/factur-x.pdf", einvoice_document, name="invoice-facturx"),
     path(
         "invoices/<int:invoice_id>/payments/<int:payment_id>/receipt.pdf",
         receipt,
