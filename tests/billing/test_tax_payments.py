@@ -101,7 +101,11 @@ def test_a_reverse_charge_customer_is_charged_the_net_with_the_legal_note(
         Decimal("1000.01"),
     )
     (line,) = invoice.tax_lines.all()
-    assert (line.name, line.rate_percentage, line.percentage) == ("VAT 20 %", 20, 0)
+    assert (line.name, line.rate_percentage, line.percentage) == (
+        "VAT 20 %",
+        Decimal(20),
+        Decimal(0),
+    )
     assert invoice.tax_note.startswith("Reverse charge")
     assert invoice.provider_reference is not None
     assert fake_stripe.intents[invoice.provider_reference]["amount"] == 100001
