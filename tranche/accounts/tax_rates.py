@@ -10,7 +10,7 @@ import logging
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.models import TaxRate, User
@@ -137,3 +137,9 @@ def tax_rate_set_active(*, actor: User, rate_id: int, active: bool) -> TaxRate:
             rate.is_active = active
             rate.save(update_fields=["is_active"])
     return rate
+
+
+def rates_for_choice(chosen: set[int]) -> list[TaxRate]:
+    """What a quote line's rate select lists: the rates offered, plus any rate already
+    chosen that has been retired since (shown so the person sees it and picks another)."""
+    return list(TaxRate.objects.filter(Q(is_active=True) | Q(pk__in=chosen)))
