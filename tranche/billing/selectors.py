@@ -89,11 +89,14 @@ def project_invoices(*, user: User, project: Project) -> tuple[list[Invoice], Pr
     may see (for a customer, a draft is still unbilled). One invoice's overpayment is a
     credit owed, never netted against another invoice's amount due."""
     visible = list(invoice_queryset(user=user).filter(project=project).order_by("-id"))
-    invoiced = paid = draft = outstanding = credit = ZERO
+    invoiced = paid = draft = outstanding = credit = billed = ZERO
     for invoice in visible:
         credit += invoice.credit_owed
         if invoice.status == InvoiceStatus.CANCELLED:
             continue
+        # The contract is a price basis (net when exclusive): what is left to bill is
+        # counted in contract shares, never in gross amounts that include tax.
+        billed += invoice.contract_amount
         if invoice.status == InvoiceStatus.DRAFT:
             draft += invoice.amount
         else:
@@ -107,7 +110,7 @@ def project_invoices(*, user: User, project: Project) -> tuple[list[Invoice], Pr
         paid_amount=paid,
         outstanding_amount=outstanding,
         draft_amount=draft,
-        unbilled_amount=project.contract_total - invoiced - draft,
+        unbilled_amount=project.contract_total - billed,
         credit_owed_amount=credit,
     )
     return visible, summary
