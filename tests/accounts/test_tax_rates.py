@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -246,16 +247,20 @@ def test_tax_settings_that_break_a_rule_are_refused_and_nothing_changes(
 def test_the_price_mode_applies_to_new_quotes_only(
     as_: Callable[[str], Api], admin: User, customer_a: Customer
 ) -> None:
-    def quote() -> dict[str, object]:
-        return as_("staff").post(
-            "/api/quotes",
-            {
-                "customer_id": customer_a.pk,
-                "title": "Roof",
-                "currency": "EUR",
-                "lines": [{"description": "Tiles", "quantity": "1", "unit_price": "100"}],
-            },
-        ).body
+    def quote() -> Any:
+        return (
+            as_("staff")
+            .post(
+                "/api/quotes",
+                {
+                    "customer_id": customer_a.pk,
+                    "title": "Roof",
+                    "currency": "EUR",
+                    "lines": [{"description": "Tiles", "quantity": "1", "unit_price": "100"}],
+                },
+            )
+            .body
+        )
 
     first = quote()
     as_("admin").put("/api/settings/tax", SETTINGS)
