@@ -57,7 +57,8 @@ def test_the_tax_tab_shows_the_rates_and_the_default_notes(admin: User, vat: Tax
     TaxRate.objects.create(name="Old rate", percentage=Decimal(19), is_active=False)
     page = signed_in(admin).get("/settings/tax/").content.decode()
     assert 'value="VAT 20 %"' in page
-    assert "Retired" in page and "Offer again" in page
+    assert "Retired" in page
+    assert "Offer again" in page
     assert f'placeholder="{html.escape(DEFAULT_REVERSE_CHARGE_NOTE)}"' in page
     assert "Send deposit invoices automatically" in page
     assert '<option value="DE">Germany (DE)</option>' in page
@@ -185,7 +186,7 @@ def test_the_editor_offers_the_active_rates_and_previews_net_tax_and_gross(
     TaxRate.objects.create(name="Retired 7 %", percentage=Decimal(7), is_active=False)
     client = signed_in(staff)
     page = client.get("/quotes/new").content.decode()
-    assert f'<option value="{vat.pk}">VAT 20 % (20 %)</option>' in page
+    assert f'<option value="{vat.pk}">VAT 20 %</option>' in page
     assert "Retired 7 %" not in page
     assert "Prices exclude tax" in page
     body = form_body(
@@ -223,7 +224,7 @@ def test_a_retired_rate_on_a_draft_asks_for_another(
     vat.save()
     client = signed_in(staff)
     page = client.get(f"/quotes/{quote.pk}/edit").content.decode()
-    assert "VAT 20 % (20 %) — retired</option>" in page
+    assert "VAT 20 % — retired</option>" in page
     body = {
         "customer": str(customer_a.pk),
         "title": "Roof",

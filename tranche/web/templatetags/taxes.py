@@ -95,3 +95,11 @@ def basis_rows(bases: Mapping[TaxRate, Money]) -> list[tuple[str, str, Money]]:
         (_label(rate.name), percent_text(Decimal(rate.percentage)), amount)
         for rate, amount in bases.items()
     ]
+
+
+@register.filter
+def rate_label(rate: object) -> str:
+    """A rate as a select lists it: "VAT 20 %" as it is, "Standard" as "Standard (20 %)"."""
+    name = str(getattr(rate, "name", ""))
+    percentage = percent_text(Decimal(getattr(rate, "percentage", 0)))
+    return name if percentage in name else f"{name} ({percentage} %)"
