@@ -293,3 +293,17 @@ def test_a_customers_tax_treatment_and_country_are_kept_and_checked(
     assert replaced.body["tax_treatment"] == "exempt"
     customer_a.refresh_from_db()
     assert customer_a.tax_treatment == "exempt"
+
+
+@pytest.mark.parametrize("rate_id", [999, 2**63])
+def test_a_quote_line_with_an_unknown_rate_is_refused(
+    as_: Callable[[str], Api], customer_a: Customer, rate_id: int
+) -> None:
+    staff = as_("staff")
+    line = {"description": "Tiles", "quantity": "1", "unit_price": "100", "tax_rate_id": rate_id}
+    with unchanged():
+        response = staff.post(
+            "/api/quotes",
+            {"customer_id": customer_a.pk, "title": "Roof", "currency": "EUR", "lines": [line]},
+        )
+    assert (response.status, response.body["code"]) == (422, "tax_rate_not_found")
