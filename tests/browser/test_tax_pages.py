@@ -56,10 +56,10 @@ def test_an_admin_adds_a_rate_and_staff_quote_with_two_rates(
     expect(summary).to_contain_text("Prices exclude tax")
 
     for name, viewport in VIEWPORTS.items():
-        page.set_viewport_size(viewport)
+        page.set_viewport_size(viewport)  # type: ignore[arg-type]
         page.goto(f"{live_server.url}/settings/tax/")
         check_page(page, f"tax-settings-{name}")
-    page.set_viewport_size(VIEWPORTS["laptop"])
+    page.set_viewport_size(VIEWPORTS["laptop"])  # type: ignore[arg-type]
 
 
 def test_an_invoice_with_two_rates_reads_per_rate_on_laptop_and_phone(
