@@ -32,6 +32,8 @@ def test_who_may_create_a_customer(as_: Callable[[str], Api], persona: str) -> N
         "contact_name": "Bill Lumbergh",
         "address": "4120 Freidrich Lane\nAustin TX",
         "tax_id": "",
+        "country": "",
+        "tax_treatment": "standard",
         "payment_terms_days": 30,
         "created_at": response.body["created_at"],
     }

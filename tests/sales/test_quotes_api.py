@@ -62,6 +62,21 @@ def test_who_may_create_a_quote(
         "status": "draft",
         # 1200.00 + 12.5 * 80.10 = 1200.00 + 1001.25
         "total": "2201.25",
+        # No line has a rate: all of it is one untaxed basis.
+        "price_mode": "exclusive",
+        "net": "2201.25",
+        "tax": "0.00",
+        "gross": "2201.25",
+        "tax_lines": [
+            {
+                "name": "",
+                "percentage": "0.00",
+                "rate_percentage": "0.00",
+                "net": "2201.25",
+                "tax": "0.00",
+                "gross": "2201.25",
+            }
+        ],
         "lines": [
             {
                 "position": 1,
@@ -69,6 +84,9 @@ def test_who_may_create_a_quote(
                 "quantity": "1",
                 "unit_price": "1200.00",
                 "line_total": "1200.00",
+                "tax_rate_id": None,
+                "tax_name": "",
+                "tax_percentage": "0.00",
             },
             {
                 "position": 2,
@@ -76,6 +94,9 @@ def test_who_may_create_a_quote(
                 "quantity": "12.5",
                 "unit_price": "80.10",
                 "line_total": "1001.25",
+                "tax_rate_id": None,
+                "tax_name": "",
+                "tax_percentage": "0.00",
             },
         ],
         "schedule": [

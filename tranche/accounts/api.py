@@ -4,9 +4,29 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from tranche.accounts import selectors, services
-from tranche.accounts.access import require_staff
+from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.auth import actor, bearer_auth
-from tranche.accounts.schemas import CustomerIn, CustomerOut, CustomerPage, TokenIn, TokenOut
+from tranche.accounts.business import business_row, business_tax_update
+from tranche.accounts.schemas import (
+    ERRORS,
+    CustomerIn,
+    CustomerOut,
+    CustomerPage,
+    TaxRateIn,
+    TaxRateOut,
+    TaxRatePatch,
+    TaxSettingsIn,
+    TaxSettingsOut,
+    TokenIn,
+    TokenOut,
+)
+from tranche.accounts.tax_rates import (
+    access_tax_rate,
+    tax_rate_create,
+    tax_rate_list,
+    tax_rate_set_active,
+    tax_rate_update,
+)
 from tranche.core.schemas import PageParams
 
 auth_router = Router(tags=["auth"])
@@ -56,3 +76,73 @@ def replace_customer(request: HttpRequest, customer_id: int, payload: CustomerIn
     if values["payment_terms_days"] is None:
         values["payment_terms_days"] = found.payment_terms_days
     return CustomerOut.of(services.customer_update(actor=user, customer_id=found.pk, **values))
+
+
+tax_rates_router = Router(tags=["tax"])
+settings_router = Router(tags=["settings"])
+
+
+@tax_rates_router.get("", response={200: list[TaxRateOut], **ERRORS})
+def list_tax_rates(request: HttpRequest, active: bool = False) -> list[TaxRateOut]:
+    """Every tax rate (staff), or only those still offered on new quote lines
+    (`?active=true`)."""
+    rates = tax_rate_list(user=actor(request), active_only=active)
+    return [TaxRateOut.of(rate) for rate in rates]
+
+
+@tax_rates_router.post("", response={201: TaxRateOut, **ERRORS})
+def create_tax_rate(request: HttpRequest, payload: TaxRateIn) -> Status[TaxRateOut]:
+    """A new rate (admins). Names are unique (409 `tax_rate_name_taken`)."""
+    rate = tax_rate_create(actor=actor(request), name=payload.name, percentage=payload.percentage)
+    return Status(201, TaxRateOut.of(rate))
+
+
+@tax_rates_router.get("/{rate_id}", response={200: TaxRateOut, **ERRORS})
+def get_tax_rate(request: HttpRequest, rate_id: int) -> TaxRateOut:
+    return TaxRateOut.of(access_tax_rate(actor(request), rate_id))
+
+
+@tax_rates_router.patch("/{rate_id}", response={200: TaxRateOut, **ERRORS})
+def edit_tax_rate(request: HttpRequest, rate_id: int, payload: TaxRatePatch) -> TaxRateOut:
+    """Rename a rate or change its percentage (admins). Quote lines and invoices already
+    made keep the name and percentage they were made with."""
+    user = actor(request)
+    require_admin(user)
+    rate = access_tax_rate(user, rate_id)
+    return TaxRateOut.of(
+        tax_rate_update(
+            actor=user, rate_id=rate.pk, name=payload.name, percentage=payload.percentage
+        )
+    )
+
+
+@tax_rates_router.post("/{rate_id}/retire", response={200: TaxRateOut, **ERRORS})
+def retire_tax_rate(request: HttpRequest, rate_id: int) -> TaxRateOut:
+    """No longer offer the rate on new quote lines (admins); lines keep their copy."""
+    user = actor(request)
+    require_admin(user)
+    rate = access_tax_rate(user, rate_id)
+    return TaxRateOut.of(tax_rate_set_active(actor=user, rate_id=rate.pk, active=False))
+
+
+@tax_rates_router.post("/{rate_id}/reactivate", response={200: TaxRateOut, **ERRORS})
+def reactivate_tax_rate(request: HttpRequest, rate_id: int) -> TaxRateOut:
+    """Offer a retired rate again (admins)."""
+    user = actor(request)
+    require_admin(user)
+    rate = access_tax_rate(user, rate_id)
+    return TaxRateOut.of(tax_rate_set_active(actor=user, rate_id=rate.pk, active=True))
+
+
+@settings_router.get("/tax", response={200: TaxSettingsOut, **ERRORS})
+def get_tax_settings(request: HttpRequest) -> TaxSettingsOut:
+    """The tax settings (admins): a blank note means the default wording, given too."""
+    require_admin(actor(request))
+    return TaxSettingsOut.of(business_row())
+
+
+@settings_router.put("/tax", response={200: TaxSettingsOut, **ERRORS})
+def replace_tax_settings(request: HttpRequest, payload: TaxSettingsIn) -> TaxSettingsOut:
+    """Replace the tax settings (admins). The price mode applies to quotes made from now
+    on; each quote keeps the mode it was made with."""
+    return TaxSettingsOut.of(business_tax_update(actor=actor(request), **payload.model_dump()))

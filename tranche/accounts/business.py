@@ -7,6 +7,7 @@ is the one write."""
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import secrets
@@ -334,4 +335,79 @@ def business_update(
             Business._meta.get_field("logo").storage.delete(written)
         raise
     logger.info("Business settings changed by %s", actor.email)
+    return row
+
+
+# --- tax settings --------------------------------------------------------------------------
+
+# Territory codes the CLDR lists that are not assigned in ISO 3166-1 alpha-2 (regions,
+# pseudo-locales, and the exceptionally reserved codes e-invoice validators refuse).
+_NOT_COUNTRIES = frozenset(
+    {"EU", "EZ", "UN", "QO", "XA", "XB", "XK", "ZZ", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"}
+)
+
+
+@functools.cache
+def countries() -> dict[str, str]:
+    """ISO 3166-1 alpha-2 code → English name, sorted by name (babel's CLDR data)."""
+    from babel import Locale
+
+    names = Locale("en").territories
+    found = {
+        code: str(name)
+        for code, name in names.items()
+        if len(code) == 2 and code.isalpha() and code.isupper() and code not in _NOT_COUNTRIES
+    }
+    return dict(sorted(found.items(), key=lambda item: item[1]))
+
+
+def country_problem(code: str) -> str | None:
+    """Why `code` (already upper-cased) is not an ISO 3166-1 alpha-2 country, or None."""
+    if code in countries():
+        return None
+    return f"{code!r} is not a country code; use the two letters of ISO 3166-1 (e.g. DE, FR, US)."
+
+
+def clean_country(code: str) -> str:
+    return code.strip().upper()
+
+
+NOTE_MAX_LENGTH = 500
+
+
+def business_tax_update(
+    *,
+    actor: User,
+    price_mode: str,
+    reverse_charge_note: str,
+    tax_exempt_note: str,
+    country: str,
+    send_deposits_automatically: bool,
+) -> Business:
+    """Save the tax settings (admins). All problems are raised together, as in
+    `business_update`; a blank note means "the default wording". A new price mode applies
+    to quotes made from now on: each quote keeps the mode it was made with."""
+    from tranche.core.tax import PriceMode
+
+    require_admin(actor)
+    changes = _Changes()
+    if price_mode not in {mode.value for mode in PriceMode}:
+        changes.errors["price_mode"] = "Prices are either “exclusive” or “inclusive” of tax."
+    changes.values["price_mode"] = price_mode
+    _text(changes, "reverse_charge_note", reverse_charge_note, NOTE_MAX_LENGTH, "The note")
+    _text(changes, "tax_exempt_note", tax_exempt_note, NOTE_MAX_LENGTH, "The note")
+    country = clean_country(country)
+    if country and (problem := country_problem(country)):
+        changes.errors["country"] = problem
+    changes.values["country"] = country
+    changes.values["send_deposits_automatically"] = send_deposits_automatically
+    if changes.errors:
+        raise BusinessInvalid(changes.errors)
+    with transaction.atomic():
+        business_row()
+        row = Business.objects.select_for_update().get(pk=1)
+        for key, value in changes.values.items():
+            setattr(row, key, value)
+        row.save(update_fields=[*changes.values, "updated_at"])
+    logger.info("Tax settings changed by %s", actor.email)
     return row

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from ninja import Schema
 from pydantic import Field
 
-from tranche.accounts.models import Customer
-from tranche.core.schemas import Days, Input, Text200
+from tranche.accounts.business import DEFAULT_REVERSE_CHARGE_NOTE, DEFAULT_TAX_EXEMPT_NOTE
+from tranche.accounts.models import Business, Customer, TaxRate
+from tranche.core.schemas import Days, Input, Percentage, Text200
+
+TaxTreatmentIn = Literal["standard", "reverse_charge", "exempt"]
+PriceModeIn = Literal["exclusive", "inclusive"]
 
 
 class TokenIn(Input):
@@ -24,6 +29,11 @@ class CustomerIn(Input):
     contact_name: str = Field("", max_length=200)
     address: str = Field("", max_length=2000)
     tax_id: str = Field("", max_length=64)
+    # ISO 3166-1 alpha-2 ("DE"); blank when unknown.
+    country: str = Field("", max_length=2)
+    # Standard: taxed at the quote lines' rates. Reverse charge or exempt: 0 % with the
+    # legal note from the tax settings.
+    tax_treatment: TaxTreatmentIn = "standard"
     # Left out: the business's default terms (the settings page), 14 days unless changed.
     payment_terms_days: Days | None = None
 
@@ -35,6 +45,8 @@ class CustomerOut(Schema):
     contact_name: str
     address: str
     tax_id: str
+    country: str
+    tax_treatment: str
     payment_terms_days: int
     created_at: datetime
 
@@ -46,3 +58,75 @@ class CustomerOut(Schema):
 class CustomerPage(Schema):
     items: list[CustomerOut]
     count: int
+
+
+class ErrorOut(Schema):
+    """Every refusal: a sentence a person understands and a stable machine code."""
+
+    detail: str
+    code: str
+
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class TaxRateIn(Input):
+    name: Text200
+    # 0 to 100 with at most two decimal places ("20", "5.5").
+    percentage: Percentage
+
+
+class TaxRatePatch(Input):
+    name: Text200 | None = None
+    percentage: Percentage | None = None
+
+
+class TaxRateOut(Schema):
+    id: int
+    name: str
+    percentage: str
+    is_active: bool
+    created_at: datetime
+
+    @staticmethod
+    def of(rate: TaxRate) -> TaxRateOut:
+        return TaxRateOut(
+            id=rate.pk,
+            name=rate.name,
+            percentage=f"{rate.percentage:.2f}",
+            is_active=rate.is_active,
+            created_at=rate.created_at,
+        )
+
+
+class TaxSettingsIn(Input):
+    price_mode: PriceModeIn
+    # Blank: the default wording (see TaxSettingsOut.default_*).
+    reverse_charge_note: str = Field("", max_length=500)
+    tax_exempt_note: str = Field("", max_length=500)
+    country: str = Field("", max_length=2)
+    send_deposits_automatically: bool = False
+
+
+class TaxSettingsOut(Schema):
+    price_mode: str
+    reverse_charge_note: str
+    tax_exempt_note: str
+    country: str
+    send_deposits_automatically: bool
+    # What the invoices print when a note is left blank.
+    default_reverse_charge_note: str
+    default_tax_exempt_note: str
+
+    @staticmethod
+    def of(row: Business) -> TaxSettingsOut:
+        """From the settings row as saved (a blank note stays blank here)."""
+        return TaxSettingsOut(
+            price_mode=row.price_mode,
+            reverse_charge_note=row.reverse_charge_note,
+            tax_exempt_note=row.tax_exempt_note,
+            country=row.country,
+            send_deposits_automatically=row.send_deposits_automatically,
+            default_reverse_charge_note=DEFAULT_REVERSE_CHARGE_NOTE,
+            default_tax_exempt_note=DEFAULT_TAX_EXEMPT_NOTE,
+        )

@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from tranche.accounts.business import business_profile
-from tranche.accounts.models import ApiToken, Customer, Role, User
+from tranche.accounts.business import business_profile, clean_country, country_problem
+from tranche.accounts.models import ApiToken, Customer, Role, TaxTreatment, User
 from tranche.accounts.tokens import hash_token, new_token
 from tranche.core.db import lock_one, valid_id
 from tranche.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyAttempts
@@ -46,6 +46,8 @@ def _customer_values(
     address: str,
     tax_id: str,
     payment_terms_days: int,
+    country: str = "",
+    tax_treatment: str = TaxTreatment.STANDARD,
 ) -> dict[str, object]:
     """The checked, tidied values of a customer, for creating and editing alike."""
     name = name.strip()
@@ -56,6 +58,14 @@ def _customer_values(
     billing_email = billing_email.strip().lower()
     if billing_email:
         _check_email(billing_email)
+    country = clean_country(country)
+    if country and (problem := country_problem(country)):
+        raise Invalid(problem, code="country_invalid")
+    if tax_treatment not in TaxTreatment.values:
+        raise Invalid(
+            f"Tax treatment must be one of {', '.join(TaxTreatment.values)}.",
+            code="tax_treatment_invalid",
+        )
     return {
         "name": name,
         "billing_email": billing_email,
@@ -63,6 +73,8 @@ def _customer_values(
         "address": address.strip(),
         "tax_id": tax_id.strip(),
         "payment_terms_days": payment_terms_days,
+        "country": country,
+        "tax_treatment": tax_treatment,
     }
 
 
@@ -75,6 +87,8 @@ def customer_create(
     address: str = "",
     tax_id: str = "",
     payment_terms_days: int | None = None,
+    country: str = "",
+    tax_treatment: str = TaxTreatment.STANDARD,
 ) -> Customer:
     """A new customer; payment terms default to the business's own default terms."""
     if payment_terms_days is None:
@@ -86,6 +100,8 @@ def customer_create(
         address=address,
         tax_id=tax_id,
         payment_terms_days=payment_terms_days,
+        country=country,
+        tax_treatment=tax_treatment,
     )
     return Customer.objects.create(**values)
 
@@ -100,9 +116,12 @@ def customer_update(
     address: str,
     tax_id: str,
     payment_terms_days: int,
+    country: str = "",
+    tax_treatment: str = TaxTreatment.STANDARD,
 ) -> Customer:
     """Replace a customer's details. Invoices already sent keep the terms they were sent
-    with: only invoices sent from now on use the new terms."""
+    with: only invoices sent from now on use the new terms. A new tax treatment applies
+    to invoices sent from now on, drafts included (they are taxed again when sent)."""
     values = _customer_values(
         name=name,
         billing_email=billing_email,
@@ -110,6 +129,8 @@ def customer_update(
         address=address,
         tax_id=tax_id,
         payment_terms_days=payment_terms_days,
+        country=country,
+        tax_treatment=tax_treatment,
     )
     with transaction.atomic():
         customer = lock_one(

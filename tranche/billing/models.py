@@ -166,6 +166,11 @@ class Invoice(models.Model):
         return Money(self.amount, self.currency)
 
     @property
+    def tax_total(self) -> Money:
+        """`tax_amount`, the tax the total includes."""
+        return Money(self.tax_amount, self.currency)
+
+    @property
     def received(self) -> Money:
         """`amount_paid`, the sum of its payments (less refunds)."""
         return Money(self.amount_paid, self.currency)

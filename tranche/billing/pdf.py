@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 from tranche.accounts.business import business_profile
-from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.models import Invoice, InvoiceStatus, InvoiceTaxLine
 from tranche.core.errors import DomainError
 from tranche.core.money import ZERO, Money
 
@@ -54,11 +54,50 @@ def _position(invoice: Invoice) -> ContractPosition:
     sent_before = project.invoices.filter(number__isnull=False, pk__lte=invoice.pk).exclude(
         status=InvoiceStatus.CANCELLED
     )
-    to_date = sum(sent_before.values_list("amount", flat=True), ZERO)
+    # Counted as the contract is (its price basis), not in gross: tax is not contract.
+    to_date = sum(sent_before.values_list("contract_amount", flat=True), ZERO)
     if invoice.status == InvoiceStatus.DRAFT:
-        to_date += invoice.amount
+        to_date += invoice.contract_amount
     invoiced = Money(to_date, invoice.currency)
     return ContractPosition(milestone_line, project.contract, invoiced, project.contract - invoiced)
+
+
+@dataclass(frozen=True)
+class DocumentTax:
+    """The invoice's tax as its document prints it."""
+
+    lines: list[InvoiceTaxLine]
+    contract_share: Money
+    net: Money
+    tax: Money
+    # Any rate named or any tax charged: worth a breakdown (an invoice of an untaxed
+    # contract reads as it did before tax existed).
+    taxed: bool
+    basis_label: str
+
+
+def _tax(invoice: Invoice) -> DocumentTax:
+    lines = list(invoice.tax_lines.all())
+    taxed = invoice.tax_amount > 0 or any(line.name for line in lines)
+    label = ""
+    if taxed:
+        label = ", including tax" if invoice.price_mode == "inclusive" else ", before tax"
+    return DocumentTax(
+        lines=lines,
+        contract_share=Money(invoice.contract_amount, invoice.currency),
+        net=Money(invoice.net_amount, invoice.currency),
+        tax=Money(invoice.tax_amount, invoice.currency),
+        taxed=taxed,
+        basis_label=label,
+    )
+
+
+def tax_ids(invoice: Invoice) -> tuple[str, str]:
+    """(seller's, buyer's) tax id: fixed when the invoice was sent; a draft shows what
+    sending it now would print."""
+    if invoice.status == InvoiceStatus.DRAFT:
+        return business_profile().tax_id, invoice.customer.tax_id
+    return invoice.seller_tax_id, invoice.buyer_tax_id
 
 
 def _logo_data_uri(path: str) -> str:
@@ -87,6 +126,7 @@ def document_context() -> dict[str, object]:
 
 
 def invoice_html(invoice: Invoice) -> str:
+    seller_tax_id, buyer_tax_id = tax_ids(invoice)
     return render_to_string(
         "billing/invoice_document.html",
         {
@@ -96,6 +136,9 @@ def invoice_html(invoice: Invoice) -> str:
             "position": _position(invoice),
             "draft": invoice.status == InvoiceStatus.DRAFT,
             "cancelled": invoice.status == InvoiceStatus.CANCELLED,
+            "tax": _tax(invoice),
+            "seller_tax_id": seller_tax_id,
+            "buyer_tax_id": buyer_tax_id,
         },
     )
 

@@ -6,7 +6,7 @@ from typing import Any, Self, TypeVar
 from ninja import Schema
 from pydantic import Field
 
-from tranche.billing.models import EventKind, Invoice, InvoiceEvent, Payment
+from tranche.billing.models import EventKind, Invoice, InvoiceEvent, InvoiceTaxLine, Payment
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary, ProjectView
 from tranche.core.money import ZERO, Money
 from tranche.core.schemas import (
@@ -19,6 +19,7 @@ from tranche.core.schemas import (
     ReceivedOn,
     Text500,
 )
+from tranche.core.tax_schemas import TaxLineOut, percent_api
 from tranche.projects.models import Milestone
 from tranche.sales.schemas import format_percentage
 
@@ -50,6 +51,15 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
         milestone_id=invoice.milestone_id,
         currency=invoice.currency,
         amount=invoice.total.api,
+        contract_amount=Money(invoice.contract_amount, invoice.currency).api,
+        net_amount=Money(invoice.net_amount, invoice.currency).api,
+        tax_amount=Money(invoice.tax_amount, invoice.currency).api,
+        price_mode=invoice.price_mode,
+        tax_treatment=invoice.tax_treatment,
+        tax_note=invoice.tax_note,
+        seller_tax_id=invoice.seller_tax_id,
+        buyer_tax_id=invoice.buyer_tax_id,
+        tax_lines=[_tax_line_out(line) for line in invoice.tax_lines.all()],
         amount_paid=invoice.received.api,
         amount_due=invoice.due.api,
         credit_owed=invoice.owed_back.api,
@@ -68,6 +78,17 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
         cancelled_at=invoice.cancelled_at,
         created_at=invoice.created_at,
         updated_at=invoice.updated_at,
+    )
+
+
+def _tax_line_out(line: InvoiceTaxLine) -> TaxLineOut:
+    return TaxLineOut(
+        name=line.name,
+        percentage=percent_api(line.percentage),
+        rate_percentage=percent_api(line.rate_percentage),
+        net=line.net.api,
+        tax=line.tax.api,
+        gross=line.gross.api,
     )
 
 
@@ -136,7 +157,24 @@ class InvoiceOut(Schema):
     quote_id: int | None
     milestone_id: int | None
     currency: str
+    # The gross: what the customer pays (net_amount + tax_amount).
     amount: str
+    # The contract share billed, as the contract is priced: before tax when `price_mode`
+    # is "exclusive", including it when "inclusive" (what PATCH `amount` sets on a draft).
+    contract_amount: str
+    net_amount: str
+    tax_amount: str
+    price_mode: str
+    # standard, reverse_charge or exempt: the customer's treatment when it was sent (a
+    # draft: when it was last taxed; it is taxed again at sending).
+    tax_treatment: str
+    # The legal note a 0 % invoice carries (reverse charge, exempt); blank otherwise.
+    tax_note: str
+    # Taken when the invoice is sent (blank on a draft): the business's and the customer's.
+    seller_tax_id: str
+    buyer_tax_id: str
+    # Net, tax and gross per rate; they add up to net_amount, tax_amount and amount.
+    tax_lines: list[TaxLineOut]
     amount_paid: str
     amount_due: str
     credit_owed: str
@@ -340,7 +378,24 @@ class CustomerInvoiceOut(Schema):
     project_id: int
     milestone_id: int | None
     currency: str
+    # The gross: what the customer pays (net_amount + tax_amount).
     amount: str
+    # The contract share billed, as the contract is priced: before tax when `price_mode`
+    # is "exclusive", including it when "inclusive" (what PATCH `amount` sets on a draft).
+    contract_amount: str
+    net_amount: str
+    tax_amount: str
+    price_mode: str
+    # standard, reverse_charge or exempt: the customer's treatment when it was sent (a
+    # draft: when it was last taxed; it is taxed again at sending).
+    tax_treatment: str
+    # The legal note a 0 % invoice carries (reverse charge, exempt); blank otherwise.
+    tax_note: str
+    # Taken when the invoice is sent (blank on a draft): the business's and the customer's.
+    seller_tax_id: str
+    buyer_tax_id: str
+    # Net, tax and gross per rate; they add up to net_amount, tax_amount and amount.
+    tax_lines: list[TaxLineOut]
     amount_paid: str
     amount_due: str
     # Money paid beyond the amount: owed back to the customer, so theirs to see.

@@ -12,13 +12,23 @@ from django.utils import timezone
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import User
+from tranche.core.tax import InvoiceTax
 from tranche.notifications.services import outbox_enqueue
 from tranche.sales.models import Quote
-from tranche.sales.services import quote_mark_sent
+from tranche.sales.services import quote_mark_sent, quote_terms_of
 
 
 def quote_link(quote: Quote) -> str:
     return f"{settings.BASE_URL}/quotes/{quote.pk}/"
+
+
+def _taxed(quote: Quote) -> InvoiceTax | None:
+    """The quote's tax breakdown, or None for a quote without any rate (its email then
+    shows the plain total, as before tax existed)."""
+    tax = quote_terms_of(quote).tax
+    if tax is None or not (tax.tax.amount or any(line.rate.name for line in tax.lines)):
+        return None
+    return tax
 
 
 def quote_send(*, actor: User, quote_id: int, now: datetime | None = None) -> Quote:
@@ -37,6 +47,7 @@ def quote_send(*, actor: User, quote_id: int, now: datetime | None = None) -> Qu
             context={
                 "quote": quote,
                 "lines": list(quote.lines.all()),
+                "tax": _taxed(quote),
                 "business_name": business_profile().name,
                 "greeting_name": customer.contact_name or customer.name,
                 "link": quote_link(quote),

@@ -6,8 +6,11 @@ from decimal import Decimal
 from ninja import Schema
 from pydantic import Field
 
+from tranche.core.money import Money
 from tranche.core.schemas import Id, Input, MoneyIn, Percentage, Quantity, Text200, Text500
+from tranche.core.tax_schemas import TaxLineOut, tax_lines_out
 from tranche.sales.models import Quote
+from tranche.sales.services import quote_terms_of
 
 
 def format_percentage(value: Decimal | None) -> str | None:
@@ -18,6 +21,8 @@ class QuoteLineIn(Input):
     description: Text500
     quantity: Quantity
     unit_price: MoneyIn
+    # A rate offered now (GET /api/tax-rates?active=true); left out or null: no tax.
+    tax_rate_id: Id | None = None
 
 
 class ScheduleItemIn(Input):
@@ -40,6 +45,10 @@ class QuoteLineOut(Schema):
     quantity: str
     unit_price: str
     line_total: str
+    tax_rate_id: int | None
+    # The rate's copy as it was when the line was saved (blank and "0.00": no tax).
+    tax_name: str
+    tax_percentage: str
 
 
 class ScheduleItemOut(Schema):
@@ -55,7 +64,15 @@ class QuoteOut(Schema):
     title: str
     currency: str
     status: str
+    # The price basis: the sum of the line totals, before tax when `price_mode` is
+    # "exclusive", including it when "inclusive".
     total: str
+    price_mode: str
+    net: str
+    tax: str
+    gross: str
+    # Net, tax and gross per rate (for the customer's current tax treatment).
+    tax_lines: list[TaxLineOut]
     lines: list[QuoteLineOut]
     schedule: list[ScheduleItemOut]
     project_id: int | None
@@ -65,6 +82,8 @@ class QuoteOut(Schema):
     @staticmethod
     def of(quote: Quote) -> QuoteOut:
         """`quote` comes from `quote_list`/`access_quote`, which annotate `project_pk`."""
+        tax = quote_terms_of(quote).tax
+        zero = Money.zero(quote.currency).api
         return QuoteOut(
             id=quote.pk,
             customer_id=quote.customer_id,
@@ -72,6 +91,11 @@ class QuoteOut(Schema):
             currency=quote.currency,
             status=quote.status,
             total=quote.price.api,
+            price_mode=quote.price_mode,
+            net=tax.net.api if tax else zero,
+            tax=tax.tax.api if tax else zero,
+            gross=tax.gross.api if tax else zero,
+            tax_lines=tax_lines_out(tax),
             lines=[
                 QuoteLineOut(
                     position=line.position,
@@ -79,6 +103,9 @@ class QuoteOut(Schema):
                     quantity=f"{line.quantity.normalize():f}",
                     unit_price=line.each.api,
                     line_total=line.subtotal.api,
+                    tax_rate_id=line.tax_rate_id,
+                    tax_name=line.tax_name,
+                    tax_percentage=f"{line.tax_percentage:.2f}",
                 )
                 for line in quote.lines.all()
             ],

@@ -22,8 +22,10 @@ def _scoped(user: User, quotes: QuerySet[Quote]) -> QuerySet[Quote]:
 
 
 def quote_list(*, user: User) -> QuerySet[Quote]:
-    quotes = Quote.objects.prefetch_related("lines", "schedule").annotate(
-        project_pk=F("project__id")
+    quotes = (
+        Quote.objects.select_related("customer")
+        .prefetch_related("lines", "schedule")
+        .annotate(project_pk=F("project__id"))
     )
     return _scoped(user, quotes)
 

@@ -58,7 +58,9 @@ def with_rates(lines: Sequence[LineInput]) -> list[LineInput]:
     """The lines with their chosen rates read in (name and percentage as they are now).
     Only a rate still offered can be chosen: editing a draft whose line has a rate
     retired since asks for another."""
+    # An id past the 64-bit range can never exist (and SQLite overflows on it).
     ids = {line.tax_rate_id for line in lines if line.tax_rate_id is not None}
+    ids = {pk for pk in ids if valid_id(pk)}
     rates = {rate.pk: rate for rate in TaxRate.objects.filter(pk__in=ids)} if ids else {}
     resolved = []
     for number, line in enumerate(lines, 1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
@@ -86,6 +87,7 @@ def project_invoices(
     user = actor(request)
     project = access_project(user, project_id)
     items, summary = selectors.project_invoices(user=user, project=project)
+    prefetch_related_objects(items, "tax_lines")  # one query, however many invoices
     if not user.is_staff_member:
         return CustomerProjectInvoicesOut(
             items=[CustomerInvoiceOut.of(i) for i in items],
@@ -229,6 +231,7 @@ def list_invoices(
 ) -> InvoicePageOut | CustomerInvoicePageOut:
     user = actor(request)
     page = selectors.invoice_page(user=user, **filters.model_dump())
+    prefetch_related_objects(page.items, "tax_lines")  # one query, however many invoices
     if not user.is_staff_member:
         return CustomerInvoicePageOut.of(page)
     return InvoicePageOut.of(page)

@@ -14,8 +14,8 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from tranche.accounts.business import business_profile
-from tranche.accounts.models import Customer, Role, User
+from tranche.accounts.business import business_profile, countries
+from tranche.accounts.models import Customer, Role, TaxTreatment, User
 from tranche.accounts.selectors import (
     access_customer,
     access_customer_user,
@@ -42,6 +42,13 @@ class CustomerForm(forms.Form):
     contact_name = forms.CharField(max_length=200, required=False)
     address = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
     tax_id = forms.CharField(max_length=64, required=False)
+    # Checked by the service (an unknown code gets its sentence there).
+    country = forms.CharField(max_length=2, required=False)
+    tax_treatment = forms.ChoiceField(
+        choices=TaxTreatment.choices,
+        required=False,
+        error_messages={"invalid_choice": "Choose how this customer's invoices are taxed."},
+    )
     payment_terms_days = forms.IntegerField(
         min_value=0,
         max_value=365,
@@ -53,12 +60,30 @@ class CustomerForm(forms.Form):
         },
     )
 
+    def clean_tax_treatment(self) -> str:
+        return self.cleaned_data.get("tax_treatment") or TaxTreatment.STANDARD
+
 
 CUSTOMER_FIELDS = {
     "name_required": "name",
     "email_invalid": "billing_email",
     "payment_terms_invalid": "payment_terms_days",
+    "country_invalid": "country",
+    "tax_treatment_invalid": "tax_treatment",
 }
+
+
+def _form_context(form: CustomerForm, customer: Customer | None) -> dict[str, object]:
+    return {
+        "form": form,
+        "customer": customer,
+        "countries": countries(),
+        "treatments": TaxTreatment.choices,
+        "notes": {
+            TaxTreatment.REVERSE_CHARGE.value: business_profile().reverse_charge_note,
+            TaxTreatment.EXEMPT.value: business_profile().tax_exempt_note,
+        },
+    }
 
 
 @login_required
@@ -96,11 +121,14 @@ def customer_new(request: HttpRequest) -> HttpResponse:
             return redirect("customer", customer_id=created.pk)
         status = 422
     else:
-        form = CustomerForm(initial={"payment_terms_days": business_profile().payment_terms_days})
+        form = CustomerForm(
+            initial={
+                "payment_terms_days": business_profile().payment_terms_days,
+                "tax_treatment": TaxTreatment.STANDARD,
+            }
+        )
         status = 200
-    return render(
-        request, "web/customers/form.html", {"form": form, "customer": None}, status=status
-    )
+    return render(request, "web/customers/form.html", _form_context(form, None), status=status)
 
 
 @login_required
@@ -124,9 +152,7 @@ def customer_edit(request: HttpRequest, customer_id: int) -> HttpResponse:
             initial={field: getattr(customer, field) for field in CustomerForm.base_fields}
         )
         status = 200
-    return render(
-        request, "web/customers/form.html", {"form": form, "customer": customer}, status=status
-    )
+    return render(request, "web/customers/form.html", _form_context(form, customer), status=status)
 
 
 def _customer_page(

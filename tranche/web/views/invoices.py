@@ -40,6 +40,7 @@ from tranche.billing.services.reminders import invoice_remind_now
 from tranche.billing.services.sending import invoice_resend, invoice_send, invoice_send_preview
 from tranche.core.errors import DomainError
 from tranche.core.money import Money, format_amount, quantum
+from tranche.core.tax import PriceMode
 from tranche.web.templatetags.formatting import day_text
 from tranche.web.views.common import user_of
 from tranche.web.views.event_text import changes_text, method_text, money_text, status_text
@@ -212,14 +213,24 @@ def _page(
     if staff:
         context["timeline"] = _timeline(invoice, user)
     if admin and draft:
-        context["draft_form"] = draft_form or DraftForm(
+        context["draft_form"] = form = draft_form or DraftForm(
             currency=invoice.currency,
             initial={
-                "amount": format_amount(invoice.amount, invoice.currency),
+                # The contract share billed (its price basis); tax follows from it.
+                "amount": format_amount(invoice.contract_amount, invoice.currency),
                 "description": invoice.description,
                 # Only a date someone chose: an unchosen one is set from the terms on sending.
                 "due_date": invoice.due_date if invoice.due_date_fixed else None,
             },
+        )
+        amount = form.fields["amount"]
+        if invoice.price_mode == PriceMode.INCLUSIVE:
+            amount.label = "Amount billed, including tax"
+        else:
+            amount.label = "Amount billed, before tax"
+        amount.help_text = (
+            f"Its share of the contract. Tax is worked out per rate from it: now "
+            f"{Money(invoice.tax_amount, invoice.currency)}, so the customer pays {invoice.total}."
         )
         preview = invoice_send_preview(invoice=invoice)
         context["preview"] = preview

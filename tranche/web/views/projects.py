@@ -30,6 +30,8 @@ from tranche.billing.project_reads import (
 )
 from tranche.billing.services.drafts import Completion, milestone_complete, milestone_reopen
 from tranche.core.errors import DomainError
+from tranche.core.tax import PriceMode
+from tranche.projects.contract import project_bases
 from tranche.projects.models import Milestone, Project
 from tranche.projects.selectors import access_project, find_milestone, milestones_of
 from tranche.projects.services import milestone_create, milestone_delete, milestone_update
@@ -201,6 +203,7 @@ def financials(request: HttpRequest, project_id: int) -> HttpResponse:
     found = _project(user, project_id, staff_only=True)
     invoices, summary = billing.project_invoices(user=user, project=found)
     page = page_of(request, invoices)
+    bases = project_bases(found)
     return render(
         request,
         "web/project/financials.html",
@@ -209,6 +212,10 @@ def financials(request: HttpRequest, project_id: int) -> HttpResponse:
             "page": page,
             "rows": _with_titles(page.object_list, milestones_of(found)),
             "summary": summary,
+            "bases": bases,
+            # Any named rate: the contract is shown before/including tax, rate by rate.
+            "taxed": any(rate.name or rate.percentage for rate in bases),
+            "inclusive": found.price_mode == PriceMode.INCLUSIVE,
             "tab": "financials",
         },
     )

@@ -24,10 +24,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from tranche.accounts.access import require_staff
 from tranche.accounts.business import business_profile
-from tranche.accounts.models import Customer, User
+from tranche.accounts.models import Customer, TaxRate, TaxTreatment, User
 from tranche.accounts.selectors import customer_list
+from tranche.accounts.tax_rates import rates_for_choice
+from tranche.core.db import valid_id
 from tranche.core.errors import DomainError, NotFound
 from tranche.core.schemas import MoneyIn, Percentage, Quantity
+from tranche.core.tax import PriceMode
+from tranche.core.tax import TaxRate as CoreTaxRate
 from tranche.notifications.quotes import quote_send
 from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote, QuoteStatus
@@ -89,6 +93,7 @@ class LineRow:
     description: str = ""
     quantity: str = "1"
     unit_price: str = ""
+    tax_rate: str = ""  # the chosen TaxRate's id; "" for no tax
 
 
 @dataclass
@@ -114,6 +119,11 @@ class QuoteForm:
     item_inputs: list[ScheduleInput | None] = field(default_factory=list)
     terms: QuoteTerms | None = None
     focus: str = ""
+    # Set by the view before `check`: the rates the selects list (offered ones, and any
+    # retired one a line still has), the quote's price mode, the customer's treatment.
+    rates: list[TaxRate] = field(default_factory=list)
+    mode: str = PriceMode.EXCLUSIVE
+    exempt: bool = False
 
     @classmethod
     def of(cls, quote: Quote) -> QuoteForm:
@@ -122,7 +132,12 @@ class QuoteForm:
             title=quote.title,
             currency=quote.currency,
             lines=[
-                LineRow(line.description, f"{line.quantity.normalize():f}", line.each.api)
+                LineRow(
+                    line.description,
+                    f"{line.quantity.normalize():f}",
+                    line.each.api,
+                    str(line.tax_rate_id or ""),
+                )
                 for line in quote.lines.all()
             ],
             items=[
@@ -153,6 +168,7 @@ class QuoteForm:
                     data.get(f"line-{n}-description", "")[:500],
                     data.get(f"line-{n}-quantity", "").strip()[:30],
                     data.get(f"line-{n}-unit_price", "").strip()[:30],
+                    data.get(f"line-{n}-tax_rate", "").strip()[:20],
                 )
                 for n in rows("line")
             ],
@@ -226,7 +242,20 @@ class QuoteForm:
             )
         except ValidationError:
             return None
-        return LineInput(row.description, quantity, price)
+        if not row.tax_rate:
+            return LineInput(row.description, quantity, price)
+        rate = next((r for r in self.rates if str(r.pk) == row.tax_rate), None)
+        if rate is None or not rate.is_active:
+            self._error(
+                f"line-{n}-tax_rate",
+                f"Line {n}: “{rate.name}” is retired; choose another tax rate."
+                if rate is not None
+                else f"Line {n}: choose a tax rate from the list.",
+            )
+            return None
+        return LineInput(
+            row.description, quantity, price, rate.pk, CoreTaxRate(rate.name, rate.percentage)
+        )
 
     def _item(self, n: int, item: ItemRow) -> ScheduleInput | None:
         if not (item.title.strip() or item.percentage):
@@ -262,6 +291,8 @@ class QuoteForm:
             currency=self.currency,
             lines=self.line_inputs,
             schedule=self.item_inputs,
+            mode=PriceMode(self.mode),
+            exempt=self.exempt,
         )
         self.problems = list(terms.problems)
         for problem in terms.problems:
@@ -284,7 +315,9 @@ class QuoteForm:
             {
                 "n": n,
                 "row": row,
-                "errors": self._errors_of(f"line-{n}", "description", "quantity", "unit_price"),
+                "errors": self._errors_of(
+                    f"line-{n}", "description", "quantity", "unit_price", "tax_rate"
+                ),
                 "focus_id": f"line-{n}-description",
                 "total": self.terms.money(totals[n - 1])
                 if self.terms and n <= len(totals)
@@ -324,6 +357,30 @@ class QuoteForm:
         """Every number could be read: the inputs are complete."""
         return None not in self.line_inputs and None not in self.item_inputs
 
+    @property
+    def inclusive(self) -> bool:
+        return self.mode == PriceMode.INCLUSIVE
+
+    def prepare(self, user: User, quote: Quote | None, posted_mode: str = "") -> None:
+        """What the form needs besides the typed text: the rates to list, the price mode
+        (the quote's own, or the business's setting for a new quote; the preview is told
+        which by the page) and whether the chosen customer is charged 0 %."""
+        chosen = {int(r.tax_rate) for r in self.lines if r.tax_rate.isdigit()}
+        self.rates = rates_for_choice({pk for pk in chosen if valid_id(pk)})
+        modes = {mode.value for mode in PriceMode}
+        if quote is not None:
+            self.mode = quote.price_mode
+        elif posted_mode in modes:
+            self.mode = posted_mode
+        else:
+            self.mode = business_profile().price_mode
+        customer = (
+            customer_list(user=user).filter(pk=self.customer_id()).first()
+            if self.customer_id() and valid_id(self.customer_id())
+            else None
+        )
+        self.exempt = customer is not None and customer.tax_treatment != TaxTreatment.STANDARD
+
     def customer_id(self) -> int:
         return int(self.customer) if re.fullmatch(r"[0-9]{1,18}", self.customer) else 0
 
@@ -348,6 +405,8 @@ def _editor(
     status: int = 200,
     fresh: bool = False,
 ) -> HttpResponse:
+    if not form.rates:
+        form.prepare(user_of(request), quote)
     if form.terms is None:
         form.check()
     customers = list(customer_list(user=user_of(request)).order_by("name", "id"))
@@ -368,6 +427,7 @@ def _editor(
 def _save(request: HttpRequest, form: QuoteForm, quote: Quote | None) -> HttpResponse:
     """Save the posted form, or show it again with its errors next to the fields."""
     user = user_of(request)
+    form.prepare(user, quote)
     form.check(saving=True)
     if form.readable and not form.errors:
         lines = [line for line in form.line_inputs if line is not None]
@@ -394,6 +454,7 @@ def _save(request: HttpRequest, form: QuoteForm, quote: Quote | None) -> HttpRes
                 )
         except DomainError as exc:
             field_name = "customer" if exc.code == "customer_not_found" else "form"
+            # Not a row error: the sentence names the line (a rate retired meanwhile).
             form.errors.setdefault(field_name, []).append(
                 "Choose the customer this quote is for." if field_name == "customer" else exc.detail
             )
@@ -433,6 +494,7 @@ def new_quote(request: HttpRequest) -> HttpResponse:
             return _editor(request, form, None)
         return _save(request, form, None)
     form = QuoteForm(customer=request.GET.get("customer", ""))
+    form.prepare(user, None)
     form.check()
     form.errors, form.problems = {}, []  # nothing typed yet: nothing to point out
     return _editor(request, form, None, fresh=True)
@@ -467,6 +529,7 @@ def preview(request: HttpRequest) -> HttpResponse:
     except DomainError:
         raise Http404("No such page.") from None
     form = QuoteForm.posted(request.POST)
+    form.prepare(user, None, request.POST.get("price_mode", ""))
     form.check()
     return render(request, "web/quotes/_summary.html", {"form": form, "terms": form.terms})
 

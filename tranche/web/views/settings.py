@@ -17,18 +17,29 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tranche.accounts.business import (
+    DEFAULT_REVERSE_CHARGE_NOTE,
+    DEFAULT_TAX_EXEMPT_NOTE,
     BusinessInvalid,
     business_profile,
+    business_tax_update,
     business_update,
+    countries,
     number_format_problem,
 )
-from tranche.accounts.models import Business, User
+from tranche.accounts.models import Business, PriceModeChoice, User
+from tranche.accounts.tax_rates import (
+    access_tax_rate,
+    tax_rate_create,
+    tax_rate_list,
+    tax_rate_set_active,
+    tax_rate_update,
+)
 from tranche.billing.numbering import invoice_number_preview
-from tranche.core.errors import DomainError
-from tranche.web.views.common import user_of
+from tranche.core.errors import DomainError, NotFound
+from tranche.web.views.common import act, user_of
 
 
 class SettingsForm(forms.Form):
@@ -220,8 +231,149 @@ def logo(request: HttpRequest, name: str) -> HttpResponseBase:
     return response
 
 
+# --- tax ----------------------------------------------------------------------------------
+
+
+def _tax_page(
+    request: HttpRequest,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    rate_errors: dict[str, str] | None = None,
+    new_rate: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    row = Business.objects.filter(pk=1).first() or Business(pk=1)
+    if values is None:
+        values = {
+            "price_mode": row.price_mode,
+            "reverse_charge_note": row.reverse_charge_note,
+            "tax_exempt_note": row.tax_exempt_note,
+            "country": row.country,
+            "send_deposits_automatically": row.send_deposits_automatically,
+        }
+    user = user_of(request)
+    return render(
+        request,
+        "web/settings/tax.html",
+        {
+            "values": values,
+            "errors": errors or {},
+            "rate_errors": rate_errors or {},
+            "new_rate": new_rate or {"name": "", "percentage": ""},
+            "rates": list(tax_rate_list(user=user)),
+            "countries": countries(),
+            "modes": PriceModeChoice.choices,
+            "default_reverse_charge_note": DEFAULT_REVERSE_CHARGE_NOTE,
+            "default_tax_exempt_note": DEFAULT_TAX_EXEMPT_NOTE,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tax_settings_page(request: HttpRequest) -> HttpResponse:
+    """The tax rates and the tax settings: price mode, legal notes, country, deposits."""
+    user = _admin_only(request)
+    if request.method == "GET":
+        return _tax_page(request)
+    values: dict[str, Any] = {
+        "price_mode": request.POST.get("price_mode", ""),
+        "reverse_charge_note": request.POST.get("reverse_charge_note", ""),
+        "tax_exempt_note": request.POST.get("tax_exempt_note", ""),
+        "country": request.POST.get("country", ""),
+        "send_deposits_automatically": bool(request.POST.get("send_deposits_automatically")),
+    }
+    try:
+        business_tax_update(actor=user, **values)
+    except BusinessInvalid as exc:
+        messages.error(request, exc.detail)
+        return _tax_page(request, values=values, errors=exc.errors, status=422)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return _tax_page(request, values=values, status=exc.status)
+    messages.success(request, "Tax settings saved: new quotes and invoices use them.")
+    return redirect("settings-tax")
+
+
+@login_required
+@require_POST
+def tax_rate_add(request: HttpRequest) -> HttpResponse:
+    user = _admin_only(request)
+    name = request.POST.get("name", "")
+    percentage = request.POST.get("percentage", "")
+    try:
+        rate = tax_rate_create(actor=user, name=name, percentage=percentage)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        field = "percentage" if exc.code.startswith("percentage") else "name"
+        return _tax_page(
+            request,
+            rate_errors={field: exc.detail},
+            new_rate={"name": name, "percentage": percentage},
+            status=exc.status,
+        )
+    messages.success(request, f"Tax rate “{rate.name}” added: quote lines can use it now.")
+    return redirect("settings-tax")
+
+
+@login_required
+@require_POST
+def tax_rate_edit(request: HttpRequest, rate_id: int) -> HttpResponse:
+    user = _admin_only(request)
+    try:
+        rate = access_tax_rate(user, rate_id)
+    except NotFound as exc:
+        raise Http404(exc.detail) from None
+    act(
+        request,
+        lambda: tax_rate_update(
+            actor=user,
+            rate_id=rate.pk,
+            name=request.POST.get("name", ""),
+            percentage=request.POST.get("percentage", ""),
+        ),
+        "Tax rate saved. Quotes and invoices already made keep the rate they were made with.",
+    )
+    return redirect("settings-tax")
+
+
+@login_required
+@require_POST
+def tax_rate_active(request: HttpRequest, rate_id: int, active: bool) -> HttpResponse:
+    user = _admin_only(request)
+    try:
+        rate = access_tax_rate(user, rate_id)
+    except NotFound as exc:
+        raise Http404(exc.detail) from None
+    act(
+        request,
+        lambda: tax_rate_set_active(actor=user, rate_id=rate.pk, active=active),
+        f"“{rate.name}” is offered on quote lines again."
+        if active
+        else f"“{rate.name}” retired: no longer offered on new quote lines.",
+    )
+    return redirect("settings-tax")
+
+
 urlpatterns = [
     path("settings/", settings_page, name="settings"),
+    path("settings/tax/", tax_settings_page, name="settings-tax"),
+    path("settings/tax/rates", tax_rate_add, name="settings-tax-rate-add"),
+    path("settings/tax/rates/<int:rate_id>", tax_rate_edit, name="settings-tax-rate-edit"),
+    path(
+        "settings/tax/rates/<int:rate_id>/retire",
+        tax_rate_active,
+        {"active": False},
+        name="settings-tax-rate-retire",
+    ),
+    path(
+        "settings/tax/rates/<int:rate_id>/reactivate",
+        tax_rate_active,
+        {"active": True},
+        name="settings-tax-rate-reactivate",
+    ),
     path("settings/number-preview", number_preview, name="settings-number-preview"),
     path("branding/logo/<str:name>", logo, name="branding-logo"),
 ]
