@@ -10,7 +10,14 @@ from decimal import Decimal
 from django.utils import timezone
 
 from tranche.accounts.business import business_row
-from tranche.accounts.models import Customer, Role, User
+from tranche.accounts.models import (
+    Customer,
+    PriceModeChoice,
+    Role,
+    TaxRate,
+    TaxTreatment,
+    User,
+)
 from tranche.accounts.services import customer_create, user_create
 from tranche.billing.gateways import sandbox_allowed
 from tranche.billing.models import Invoice, InvoiceStatus, PaymentMethod
@@ -65,7 +72,19 @@ def _business() -> None:
     row.tax_id = "GB 123 4567 89"
     row.reply_to = "accounts@harbourbuild.example"
     row.bank_details = "Harbour Bank · Sort code 20-20-15 · Account 55555555"
+    row.country = "GB"
+    row.price_mode = PriceModeChoice.EXCLUSIVE
     row.save()
+
+
+def _rates() -> tuple[int, int]:
+    """The demo's tax rates, as an admin would add them at /settings/: standard VAT and
+    zero-rated (ids of both)."""
+    vat, _ = TaxRate.objects.get_or_create(name="VAT 20 %", defaults={"percentage": Decimal("20")})
+    zero, _ = TaxRate.objects.get_or_create(
+        name="Zero-rated 0 %", defaults={"percentage": Decimal("0")}
+    )
+    return vat.pk, zero.pk
 
 
 def _quote(
@@ -131,6 +150,7 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
     calls the payment provider. Each quote is made once, so a second run adds nothing."""
     now = now or timezone.now()
     _business()
+    vat, zero = _rates()
     admin = _user(ADMIN)
     _user(STAFF)
     acme = _customer(
@@ -139,6 +159,8 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         billing_email="accounts@acme.example",
         contact_name="Ada Acme",
         address="1 Main Street\nSpringfield",
+        tax_id="GB 987 6543 21",
+        country="GB",
     )
     globex = _customer(
         admin, "Globex Studio", billing_email="ap@globex.example", contact_name="Hank Scorpio"
@@ -148,7 +170,10 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         "Initech Offices",
         billing_email="finance@initech.example",
         contact_name="Bill Lumbergh",
-        address="4120 Freidrich Lane\nAustin, TX 78744",
+        address="Rue de la Loi 42\n1040 Brussels",
+        tax_id="BE 0123 456 789",
+        country="BE",
+        tax_treatment=TaxTreatment.REVERSE_CHARGE,
     )
     _user(CUSTOMER, acme)
 
@@ -158,8 +183,8 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         "Office fit-out",
         "USD",
         [
-            LineInput("Partition walls", Decimal("1"), Decimal("18500.00")),
-            LineInput("Lighting and data cabling", Decimal("1"), Decimal("9750.00")),
+            LineInput("Partition walls", Decimal("1"), Decimal("18500.00"), vat),
+            LineInput("Lighting and data cabling", Decimal("1"), Decimal("9750.00"), vat),
         ],
         [
             ScheduleInput("Walls up", True, Decimal("40")),
@@ -181,9 +206,9 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         "Kitchen renovation",
         "USD",
         [
-            LineInput("Design and permits", Decimal("1"), Decimal("2400.00")),
-            LineInput("Cabinets and installation", Decimal("1"), Decimal("7600.00")),
-            LineInput("Electrical work (hours)", Decimal("24"), Decimal("83.34")),
+            LineInput("Design and permits", Decimal("1"), Decimal("2400.00"), vat),
+            LineInput("Cabinets and installation", Decimal("1"), Decimal("7600.00"), vat),
+            LineInput("Electrical work (hours)", Decimal("24"), Decimal("83.34"), vat),
         ],
         [
             ScheduleInput("Deposit", True, Decimal("30")),
@@ -215,8 +240,8 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         "Brand refresh",
         "EUR",
         [
-            LineInput("Brand strategy workshop", Decimal("2"), Decimal("1800.00")),
-            LineInput("Visual identity", Decimal("1"), Decimal("6400.00")),
+            LineInput("Brand strategy workshop", Decimal("2"), Decimal("1800.00"), vat),
+            LineInput("Visual identity", Decimal("1"), Decimal("6400.00"), vat),
         ],
         [
             ScheduleInput("Strategy agreed", True, Decimal("50")),
@@ -236,8 +261,8 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         "Garden studio",
         "USD",
         [
-            LineInput("Timber frame studio, 3 x 4 m", Decimal("1"), Decimal("14200.00")),
-            LineInput("Foundations and groundwork", Decimal("1"), Decimal("3150.00")),
+            LineInput("Timber frame studio, 3 x 4 m", Decimal("1"), Decimal("14200.00"), vat),
+            LineInput("Foundations and groundwork", Decimal("1"), Decimal("3150.00"), zero),
         ],
         [
             ScheduleInput("Deposit", True, Decimal("30")),
