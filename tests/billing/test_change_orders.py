@@ -16,7 +16,6 @@ from tranche.accounts.models import User
 from tranche.billing.contract_reads import change_order_preview, contract_history
 from tranche.billing.models import Invoice
 from tranche.billing.services.change_orders import change_order_approve
-from tranche.billing.services.drafts import milestone_complete
 from tranche.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from tranche.notifications.change_orders import change_order_send
 from tranche.projects.amendment import ScheduleChange
@@ -92,9 +91,7 @@ def test_staff_approval_makes_version_2_and_keeps_the_sent_invoice(
     assert history[1].changes == ["Added “Deck” ($500.00)"]
 
 
-def test_the_next_milestone_completed_bills_its_new_share(
-    project_a: Project, admin: User
-) -> None:
+def test_the_next_milestone_completed_bills_its_new_share(project_a: Project, admin: User) -> None:
     order = change_order(project_a, admin, line("Build", "2000.00"))
     change_order_approve(actor=admin, change_order_id=order.pk)
     invoice = draft_for(project_a, 2, admin)
@@ -175,7 +172,8 @@ def test_a_customer_approves_online_with_name_agreement_and_address(
         alice,
     )
     event = order.events.get(kind="approved")
-    assert event.details["name"] == "Alice Archer" and event.details["on_behalf"] is False
+    assert event.details["name"] == "Alice Archer"
+    assert event.details["on_behalf"] is False
 
 
 def test_another_customer_cannot_approve_or_decline(
@@ -285,7 +283,10 @@ def test_after_an_amendment_billing_changes_only_through_change_orders(
     assert "change order" in refused.value.detail
     with unchanged(), pytest.raises(Conflict):
         milestone_create(
-            actor=admin, project_id=project_a.pk, title="Extra", is_billable=True,
+            actor=admin,
+            project_id=project_a.pk,
+            title="Extra",
+            is_billable=True,
             billing_percentage=D(5),
         )
     # What does not touch the money still can change.

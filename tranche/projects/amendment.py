@@ -155,8 +155,7 @@ def _apply_changes(
             milestone = by_id.get(row.milestone_id)
             if milestone is None:
                 raise Invalid(
-                    f"Schedule row {number}: milestone {row.milestone_id} is not in this "
-                    "project.",
+                    f"Schedule row {number}: milestone {row.milestone_id} is not in this project.",
                     code="milestone_not_found",
                 )
             if not milestone.changeable:
@@ -196,9 +195,7 @@ def _apply_changes(
             )
     for edit in added:
         percentage = edit.percentage if edit.is_billable else None
-        planned.append(
-            _Planned(None, edit.title.strip(), edit.is_billable, percentage, None, {})
-        )
+        planned.append(_Planned(None, edit.title.strip(), edit.is_billable, percentage, None, {}))
     return planned, removed
 
 
