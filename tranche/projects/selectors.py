@@ -16,6 +16,7 @@ from tranche.core.tax import TaxRate
 from tranche.projects.contract import milestone_amounts
 from tranche.projects.models import (
     ChangeOrder,
+    ChangeOrderEvent,
     ChangeOrderStatus,
     Milestone,
     Project,
@@ -171,3 +172,12 @@ def access_change_order(user: User, change_order_id: int) -> ChangeOrder:
             f"Change order {change_order_id} does not exist.", code="change_order_not_found"
         )
     return order
+
+
+def change_order_events(project: Project) -> QuerySet[ChangeOrderEvent]:
+    """The audit trail of the project's change orders (staff only: the caller checks)."""
+    return (
+        ChangeOrderEvent.objects.filter(change_order__project=project)
+        .select_related("actor", "change_order", "change_order__project")
+        .order_by("-at", "-id")
+    )
