@@ -184,7 +184,17 @@ def _posted_schedule(request: HttpRequest) -> list[ScheduleChange] | str:
 def _editor(order: ChangeOrder) -> dict[str, Any]:
     """The draft's rows for the form: its lines then blank ones, and a schedule row for
     each pending milestone (the change order's row if it has one) then a blank one."""
-    lines = list(order.lines.all())
+    currency = order.project.currency
+    lines = [
+        {
+            "description": x.description,
+            "quantity": x.quantity,
+            "unit_price": Money(x.unit_price, currency).api,
+            "tax_name": x.tax_name,
+            "tax_percentage": x.tax_percentage,
+        }
+        for x in order.lines.all()
+    ]
     items = {i.milestone_id: i for i in order.schedule_items.all() if i.milestone_id}
     new_items = [i for i in order.schedule_items.all() if i.milestone_id is None]
     schedule = []
@@ -230,7 +240,14 @@ def change_order(request: HttpRequest, change_order_id: int) -> HttpResponse:
         "preview": preview,
         "rows": preview_rows(preview),
         "rates": rate_rows(preview),
-        "lines": [(x, Money(x.line_total, order.project.currency)) for x in order.lines.all()],
+        "lines": [
+            (
+                x,
+                Money(x.unit_price, order.project.currency),
+                Money(x.line_total, order.project.currency),
+            )
+            for x in order.lines.all()
+        ],
         "waiting": order.status == ChangeOrderStatus.SENT,
         "confirm": request.GET.get("confirm", ""),
     }
