@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from tranche.accounts.access import require_staff
 from tranche.accounts.models import TaxTreatment, User
-from tranche.core.db import lock_one, require_atomic
+from tranche.core.db import lock_one, require_atomic, valid_id
 from tranche.core.errors import Conflict, Invalid, NotFound
 from tranche.core.tax import PriceMode
 from tranche.projects.amendment import ScheduleChange
@@ -67,7 +67,7 @@ def lock_change_order(change_order_id: int) -> tuple[Project, ChangeOrder]:
     missing = f"Change order {change_order_id} does not exist."
     project_id = (
         ChangeOrder.objects.filter(pk=change_order_id).values_list("project_id", flat=True).first()
-        if 0 < change_order_id < 2**63
+        if valid_id(change_order_id)
         else None
     )
     if project_id is None:
