@@ -19,6 +19,7 @@ from tranche.accounts.models import User
 from tranche.billing.pdf import invoice_html
 from tranche.billing.services.change_orders import change_order_approve
 from tranche.notifications.change_orders import change_order_send
+from tranche.projects.amendment import ScheduleChange
 from tranche.projects.models import ChangeOrder, ChangeOrderStatus, Project
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +145,18 @@ def test_history_activity_and_the_invoice_name_the_change_order(
     assert "contract version 2, $1,000.00 → $1,500.00" in activity
     invoice = draft_for(project_a, 1, admin)
     assert "version 2: quote + CO-1" in invoice_html(invoice)
+
+
+def test_a_row_for_a_milestone_invoiced_since_is_explained_not_an_error(
+    project_a: Project, admin: User
+) -> None:
+    second = project_a.milestones.get(position=2)
+    order = change_order(
+        project_a,
+        admin,
+        line("Build", "1200.00"),
+        schedule=(ScheduleChange(second.pk, "Walls", True, second.billing_percentage),),
+    )
+    draft_for(project_a, 2, admin)
+    page = text(signed_in(admin).get(f"/change-orders/{order.pk}/"))
+    assert "'Step 2' is completed or invoiced" in page

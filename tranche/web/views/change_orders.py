@@ -233,13 +233,19 @@ def _editor(order: ChangeOrder) -> dict[str, Any]:
 def change_order(request: HttpRequest, change_order_id: int) -> HttpResponse:
     user = user_of(request)
     order = _order(user, change_order_id)
-    preview = change_order_preview(order)
+    try:
+        preview: Preview | None = change_order_preview(order)
+        refusal = ""
+    except DomainError as exc:
+        # A schedule row naming a milestone invoiced since the draft was written.
+        preview, refusal = None, exc.detail
     context: dict[str, Any] = {
         "order": order,
         "project": order.project,
         "preview": preview,
-        "rows": preview_rows(preview),
-        "rates": rate_rows(preview),
+        "refusal": refusal,
+        "rows": preview_rows(preview) if preview else [],
+        "rates": rate_rows(preview) if preview else [],
         "lines": [
             (
                 x,
