@@ -18,6 +18,7 @@ from tranche.accounts.business import business_profile
 from tranche.billing.models import Invoice, InvoiceStatus, InvoiceTaxLine
 from tranche.core.errors import DomainError
 from tranche.core.money import ZERO, Money
+from tranche.projects.models import ChangeOrderStatus, Project
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,20 @@ class ContractPosition:
     contract: Money
     invoiced_to_date: Money
     remaining: Money
+    # "version 2: quote + CO-1" once a change order amended the contract, else "".
+    versions: str = ""
+
+
+def _versions(project: Project) -> str:
+    if project.contract_version <= 1:
+        return ""
+    references = [
+        f"CO-{n}"
+        for n in project.change_orders.filter(status=ChangeOrderStatus.APPROVED)
+        .order_by("contract_version")
+        .values_list("number", flat=True)
+    ]
+    return f"version {project.contract_version}: quote + {', '.join(references)}"
 
 
 def _position(invoice: Invoice) -> ContractPosition:
@@ -42,7 +57,13 @@ def _position(invoice: Invoice) -> ContractPosition:
             .values_list("pk", flat=True)
         )
         milestone = invoice.milestone
-        if milestone.pk in billable:
+        if milestone.pk in billable and project.contract_version > 1:
+            # After a change order a share is stored, not a percentage of the contract.
+            milestone_line = (
+                f"Milestone {billable.index(milestone.pk) + 1} of {len(billable)} — "
+                f"{milestone.title}"
+            )
+        elif milestone.pk in billable:
             share = f"{(milestone.billing_percentage or ZERO).normalize():f} %"
             milestone_line = (
                 f"Milestone {billable.index(milestone.pk) + 1} of {len(billable)} — "
@@ -59,7 +80,13 @@ def _position(invoice: Invoice) -> ContractPosition:
     if invoice.status == InvoiceStatus.DRAFT:
         to_date += invoice.contract_amount
     invoiced = Money(to_date, invoice.currency)
-    return ContractPosition(milestone_line, project.contract, invoiced, project.contract - invoiced)
+    return ContractPosition(
+        milestone_line,
+        project.contract,
+        invoiced,
+        project.contract - invoiced,
+        _versions(project),
+    )
 
 
 @dataclass(frozen=True)

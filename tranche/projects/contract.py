@@ -23,9 +23,24 @@ def price_mode(project: Project) -> PriceMode:
     return PriceMode(project.price_mode)
 
 
+def amended(project: Project) -> bool:
+    """Whether a change order amended the contract: from then on each milestone's share
+    is stored (`Milestone.contract_shares`), not worked out from percentages."""
+    return project.contract_version > 1
+
+
+def stored_share(project: Project, milestone: Milestone) -> Bases:
+    return bases_from_rows(milestone.contract_shares or [], currency=project.currency)
+
+
 def milestone_bases(project: Project, milestones: list[Milestone]) -> dict[int, Bases]:
     """Each billable milestone's share of the contract per rate (`split_contract`: per
-    rate, the shares add up to the contract's basis exactly); non-billable ones have none."""
+    rate, the shares add up to the contract's basis exactly); non-billable ones have none.
+    After a change order the shares are the ones its approval stored (see
+    projects/amendment.py: per rate they add up to the amended contract's basis with
+    what was invoiced before)."""
+    if amended(project):
+        return {m.pk: stored_share(project, m) if m.is_billable else {} for m in milestones}
     billable = [m for m in milestones if m.is_billable and m.billing_percentage]
     shares = split_contract(
         project_bases(project),

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tranche.accounts.models import Customer, PriceModeChoice
+from tranche.accounts.models import Customer, PriceModeChoice, TaxRate
 from tranche.core.fields import money_field
 from tranche.core.money import Money
 
@@ -26,6 +26,8 @@ class Project(models.Model):
     price_mode = models.CharField(
         max_length=16, choices=PriceModeChoice.choices, default=PriceModeChoice.EXCLUSIVE
     )
+    # 1 is the accepted quote; each approved change order makes the next version.
+    contract_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -63,6 +65,10 @@ class Milestone(models.Model):
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Set by an approved change order: the milestone's share of the contract per rate
+    # ([{"name", "percentage", "amount"}]), which percentages can no longer express once
+    # some milestones were invoiced under an older version. None: its percentage decides.
+    contract_shares = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -82,3 +88,137 @@ class Milestone(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ChangeOrderStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SENT = "sent", "Sent"
+    APPROVED = "approved", "Approved"
+    DECLINED = "declined", "Declined"
+
+
+class ChangeOrder(models.Model):
+    """An amendment of a project's contract: the whole new set of contract lines and the
+    changes to the milestones not yet invoiced. Approved, it makes the next version."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="change_orders")
+    number = models.PositiveIntegerField()  # CO-1, CO-2, … within the project
+    status = models.CharField(
+        max_length=16, choices=ChangeOrderStatus.choices, default=ChangeOrderStatus.DRAFT
+    )
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The customer's online signature; blank when staff recorded the approval for them.
+    approved_name = models.CharField(max_length=200, blank=True, default="")
+    approved_ip = models.GenericIPAddressField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.TextField(blank=True, default="")
+    # The contract version the approval made, and the contract before and after it (the
+    # preview as it was approved: the history reads it, never recomputes it).
+    contract_version = models.PositiveIntegerField(null=True, blank=True)
+    approved_preview = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "number"], name="change_order_number_per_project"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "contract_version"],
+                condition=Q(contract_version__isnull=False),
+                name="change_order_one_per_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        return f"CO-{self.number}"
+
+
+class ChangeOrderLine(models.Model):
+    change_order = models.ForeignKey(ChangeOrder, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3)
+    unit_price = money_field()
+    line_total = money_field()
+    tax_rate = models.ForeignKey(
+        TaxRate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    tax_name = models.CharField(max_length=100, blank=True, default="")
+    tax_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="change_order_line_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="change_order_line_unit_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class ChangeOrderItem(models.Model):
+    """A change to the schedule: a milestone not yet invoiced (new title, billable,
+    percentage, or removed), or a new milestone (no `milestone`)."""
+
+    change_order = models.ForeignKey(
+        ChangeOrder, on_delete=models.CASCADE, related_name="schedule_items"
+    )
+    position = models.PositiveIntegerField()
+    milestone = models.ForeignKey(
+        Milestone, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(max_length=200)
+    is_billable = models.BooleanField(default=False)
+    billing_percentage = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    remove = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ChangeOrderEventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    EDITED = "edited", "Edited"
+    SENT = "sent", "Sent to the customer"
+    APPROVED = "approved", "Approved"
+    DECLINED = "declined", "Declined"
+
+
+class ChangeOrderEvent(models.Model):
+    change_order = models.ForeignKey(ChangeOrder, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=ChangeOrderEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.change_order_id}"

@@ -12,8 +12,15 @@ from tranche.accounts.models import User
 from tranche.core.db import valid_id
 from tranche.core.errors import NotFound
 from tranche.core.money import Money
+from tranche.core.tax import TaxRate
 from tranche.projects.contract import milestone_amounts
-from tranche.projects.models import Milestone, Project
+from tranche.projects.models import (
+    ChangeOrder,
+    ChangeOrderEvent,
+    ChangeOrderStatus,
+    Milestone,
+    Project,
+)
 
 
 @dataclass(frozen=True)
@@ -77,3 +84,100 @@ def project_details(projects: list[Project]) -> list[ProjectDetail]:
     return [
         ProjectDetail(p, by_project[p.pk], milestone_amounts(p, by_project[p.pk])) for p in projects
     ]
+
+
+# --- the contract and its change orders ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContractLine:
+    """A line of the contract as it stands: the quote's, or an approved change order's."""
+
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    line_total: Decimal
+    tax_rate_id: int | None
+    tax_name: str
+    tax_percentage: Decimal
+
+    @property
+    def rate(self) -> TaxRate:
+        return TaxRate(self.tax_name, self.tax_percentage)
+
+
+def current_change_order(project: Project) -> ChangeOrder | None:
+    """The approved change order that made the contract's current version, if any."""
+    return (
+        project.change_orders.filter(status=ChangeOrderStatus.APPROVED)
+        .order_by("-contract_version")
+        .first()
+    )
+
+
+def contract_lines(project: Project, change_order: ChangeOrder | None) -> list[ContractLine]:
+    """The lines of one version: the origin quote's (no change order) or the change
+    order's."""
+    source = (
+        change_order.lines.all()
+        if change_order is not None
+        else (project.origin_quote.lines.all() if project.origin_quote is not None else [])
+    )
+    return [
+        ContractLine(
+            line.description,
+            line.quantity,
+            line.unit_price,
+            line.line_total,
+            line.tax_rate_id,
+            line.tax_name,
+            line.tax_percentage,
+        )
+        for line in source
+    ]
+
+
+def current_lines(project: Project) -> list[ContractLine]:
+    """The contract's lines now: the origin quote's until the first approved change
+    order, then the last approved change order's."""
+    return contract_lines(project, current_change_order(project))
+
+
+def change_order_list(*, user: User, project: Project) -> QuerySet[ChangeOrder]:
+    """A project's change orders, oldest first; a customer never sees drafts."""
+    orders = project.change_orders.select_related("approved_by", "created_by")
+    if not user.is_staff_member:
+        orders = orders.exclude(status=ChangeOrderStatus.DRAFT)
+    return orders.order_by("number")
+
+
+def access_change_order(user: User, change_order_id: int) -> ChangeOrder:
+    """A change order `user` may see (a customer: their own project's, not a draft)."""
+    order = None
+    if valid_id(change_order_id):
+        order = (
+            ChangeOrder.objects.select_related("project", "project__customer")
+            .filter(pk=change_order_id)
+            .first()
+        )
+    scope = customer_scope(user)
+    if (
+        order is not None
+        and scope is not None
+        and (order.project.customer_id != scope or order.status == ChangeOrderStatus.DRAFT)
+    ):
+        order = None
+    if order is None:
+        raise NotFound(
+            f"Change order {change_order_id} does not exist.", code="change_order_not_found"
+        )
+    return order
+
+
+def change_order_events(project: Project) -> QuerySet[ChangeOrderEvent]:
+    """The audit trail of the project's change orders (staff only: the caller checks)."""
+    return (
+        ChangeOrderEvent.objects.filter(change_order__project=project)
+        .select_related("actor", "change_order", "change_order__project")
+        .order_by("-at", "-id")
+    )

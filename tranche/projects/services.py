@@ -14,6 +14,7 @@ from tranche.core.db import require_atomic
 from tranche.core.errors import Conflict, Invalid
 from tranche.core.money import ZERO
 from tranche.core.tax import bases_to_rows, contract_bases
+from tranche.projects.contract import amended
 from tranche.projects.locks import lock_project
 from tranche.projects.models import Milestone, MilestoneStatus, Project
 from tranche.projects.selectors import find_milestone, milestones_of
@@ -113,8 +114,23 @@ def _check_pending(milestone: Milestone, verb: str) -> None:
         )
 
 
-def _check_percentages(milestones: list[Milestone]) -> None:
+def _check_percentages(project: Project, milestones: list[Milestone]) -> None:
+    if amended(project):
+        return  # the stored shares bill the contract; percentages are weights (see below)
     check_schedule_total(m.billing_percentage or ZERO for m in milestones if m.is_billable)
+
+
+def _refuse_if_amended(project: Project, title: str) -> None:
+    """After a change order each billable milestone's share of the contract is stored so
+    that, per rate, invoiced + not yet invoiced = the contract exactly; a percentage
+    edited here would break that sum, so the billable schedule changes only through the
+    next change order."""
+    if amended(project):
+        raise Conflict(
+            f"The contract of this project was amended by a change order, so the billing "
+            f"of '{title}' can change only through a new change order (Contract tab).",
+            code="contract_amended",
+        )
 
 
 def milestone_create(
@@ -149,7 +165,9 @@ def milestone_create(
             created_at=now,
             updated_at=now,
         )
-        _check_percentages([*milestones, milestone])
+        if is_billable:
+            _refuse_if_amended(project, title)
+        _check_percentages(project, [*milestones, milestone])
         ordered = [*milestones]
         ordered.insert((position or len(milestones) + 1) - 1, milestone)
         moved = _renumber(ordered)
@@ -178,6 +196,7 @@ def milestone_update(
         milestones = milestones_of(project)
         milestone = find_milestone(milestones, milestone_id, project)
         _check_pending(milestone, "edited")
+        billing_before = (milestone.is_billable, milestone.billing_percentage)
         fields = {"updated_at"}
         if not isinstance(title, _Unset):
             if not title.strip():
@@ -202,7 +221,9 @@ def milestone_update(
         )
         if not milestone.is_billable:
             milestone.billing_percentage = None
-        _check_percentages(milestones)
+        if (milestone.is_billable, milestone.billing_percentage) != billing_before:
+            _refuse_if_amended(project, milestone.title)
+        _check_percentages(project, milestones)
         moved: list[Milestone] = []
         if not isinstance(position, _Unset):
             _check_position(position, len(milestones))
@@ -222,6 +243,8 @@ def milestone_delete(*, actor: User, project_id: int, milestone_id: int) -> None
         milestones = milestones_of(project)
         milestone = find_milestone(milestones, milestone_id, project)
         _check_pending(milestone, "deleted")
+        if milestone.is_billable:
+            _refuse_if_amended(project, milestone.title)
         remaining = [m for m in milestones if m.pk != milestone.pk]
         milestone.delete()
         Milestone.objects.bulk_update(_renumber(remaining), ["position"])

@@ -7,6 +7,7 @@ from django.urls import path
 from tranche.web.views import (
     account,
     auth,
+    change_orders,
     customers,
     financials,
     home,
@@ -28,6 +29,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     *projects.urlpatterns,
+    *change_orders.urlpatterns,
     *financials.urlpatterns,
     *invoices.urlpatterns,
     *quotes.urlpatterns,

@@ -32,8 +32,14 @@ from tranche.billing.services.drafts import Completion, milestone_complete, mile
 from tranche.core.errors import DomainError
 from tranche.core.tax import PriceMode
 from tranche.projects.contract import project_bases
-from tranche.projects.models import Milestone, Project
-from tranche.projects.selectors import access_project, find_milestone, milestones_of
+from tranche.projects.models import ChangeOrderEvent, ChangeOrderEventKind, Milestone, Project
+from tranche.projects.selectors import (
+    access_project,
+    change_order_events,
+    change_order_list,
+    find_milestone,
+    milestones_of,
+)
 from tranche.projects.services import milestone_create, milestone_delete, milestone_update
 from tranche.web.views.common import page_of, search_of, user_of
 from tranche.web.views.event_text import changes_text, method_text, money_text, status_text
@@ -193,6 +199,7 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
             "page": page,
             "rows": _with_titles(page.object_list, [s.row.milestone for s in steps]),
             "summary": summary,
+            "change_orders": change_order_list(user=user, project=found),
         },
     )
 
@@ -225,14 +232,18 @@ def financials(request: HttpRequest, project_id: int) -> HttpResponse:
 def activity(request: HttpRequest, project_id: int) -> HttpResponse:
     user = user_of(request)
     found = _project(user, project_id, staff_only=True)
-    page = page_of(request, project_activity(project=found))
+    # The invoices' audit trail and the contract's (change orders), newest first.
+    entries = [(event_sentence(e), e.created_at) for e in project_activity(project=found)]
+    entries += [(change_order_sentence(e), e.at) for e in change_order_events(found)]
+    entries.sort(key=lambda entry: entry[1], reverse=True)
+    page = page_of(request, entries)
     return render(
         request,
         "web/project/activity.html",
         {
             "project": found,
             "page": page,
-            "entries": [(event_sentence(e), e.created_at) for e in page.object_list],
+            "entries": page.object_list,
             "tab": "activity",
         },
     )
@@ -438,6 +449,34 @@ def event_sentence(event: InvoiceEvent) -> str:
         return f"Online payment of {shown} was withdrawn: {details.get('reason', '')}".rstrip(": ")
     if kind == EventKind.INTENT_CANCELED_AT_PROVIDER:
         return f"The payment provider cancelled online payment of {shown}"
+    return f"{event.get_kind_display()}: {shown}"
+
+
+def change_order_sentence(event: ChangeOrderEvent) -> str:
+    """A change order's event as a sentence: who did what to which change order."""
+    order = event.change_order
+    details: dict[str, Any] = event.details or {}
+    who = (event.actor.full_name or event.actor.email) if event.actor else "Tranche"
+    shown = f"change order {order.reference} “{order.title}”"
+    kind = event.kind
+    if kind == ChangeOrderEventKind.CREATED:
+        return f"{who} drafted {shown}"
+    if kind == ChangeOrderEventKind.EDITED:
+        return f"{who} edited {shown}"
+    if kind == ChangeOrderEventKind.SENT:
+        return f"{who} sent {shown} to {details.get('to', 'the customer')}"
+    if kind == ChangeOrderEventKind.APPROVED:
+        by = (
+            f"{who} recorded the customer's approval of {shown}"
+            if details.get("on_behalf")
+            else f"{details.get('name') or who} approved {shown} online"
+        )
+        before = money_text(details.get("before", ""), order.project.currency)
+        after = money_text(details.get("after", ""), order.project.currency)
+        return f"{by}: contract version {details.get('version')}, {before} → {after}"
+    if kind == ChangeOrderEventKind.DECLINED:
+        reason = details.get("reason", "")
+        return f"{who} declined {shown}" + (f": {reason}" if reason else "")
     return f"{event.get_kind_display()}: {shown}"
 
 
