@@ -31,6 +31,7 @@ from tranche.billing.schemas import (
     milestones_out,
 )
 from tranche.billing.selectors import project_view, project_views
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.drafts import milestone_complete, milestone_reopen
 from tranche.core.errors import Invalid
 from tranche.core.schemas import PageParams
@@ -41,7 +42,6 @@ from tranche.projects.services import (
     milestone_create,
     milestone_delete,
     milestone_update,
-    quote_accept,
 )
 from tranche.sales.selectors import access_quote
 

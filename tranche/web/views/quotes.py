@@ -26,10 +26,10 @@ from tranche.accounts.access import require_staff
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, User
 from tranche.accounts.selectors import customer_list
+from tranche.billing.services.acceptance import quote_accept
 from tranche.core.errors import DomainError, NotFound
 from tranche.core.schemas import MoneyIn, Percentage, Quantity
 from tranche.notifications.quotes import quote_send
-from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote, QuoteStatus
 from tranche.sales.selectors import access_quote, quote_events, quote_search, quote_statuses
 from tranche.sales.services import (
