@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from tranche.billing.models import Invoice, InvoiceStatus, InvoiceType
-from tranche.core.money import HUNDRED, ZERO, Money, quantum
+from tranche.core.money import HUNDRED, ZERO, Money, quantum, round_money
 from tranche.projects.models import Project
 
 RELEASE_LINE_NAME = "Retainage release"
@@ -58,24 +58,36 @@ class Retainage:
         return self.withheld - self.released
 
 
-def _live(project: Project, invoice_type: str) -> Decimal:
-    total = (
-        Invoice.objects.filter(project=project, invoice_type=invoice_type)
+def retainage_of(projects: list[Project]) -> dict[int, Retainage]:
+    """Each project's retainage, in one query for a whole page of projects: what its
+    live invoices withheld and released (drafts included: a draft release is what will
+    be asked for, a draft's retainage what it will withhold)."""
+    rows = (
+        Invoice.objects.filter(project__in=projects)
         .exclude(status=InvoiceStatus.CANCELLED)
-        .aggregate(
-            s=Sum("retainage_amount" if invoice_type == InvoiceType.MILESTONE else "amount")
-        )["s"]
+        .order_by()
+        .values("project_id")
+        .annotate(
+            withheld_sum=Sum("retainage_amount", filter=Q(invoice_type=InvoiceType.MILESTONE)),
+            released_sum=Sum("amount", filter=Q(invoice_type=InvoiceType.RETAINAGE_RELEASE)),
+        )
     )
+    sums = {row["project_id"]: (row["withheld_sum"], row["released_sum"]) for row in rows}
+    result = {}
+    for project in projects:
+        withheld, released = sums.get(project.pk, (None, None))
+        result[project.pk] = Retainage(
+            withheld=_money(withheld, project.currency),
+            released=_money(released, project.currency),
+        )
+    return result
+
+
+def _money(total: object, currency: str) -> Money:
     # SQLite sums decimals as floats: round back to the currency's unit at once.
-    return Money(Decimal(total or 0), project.currency).amount.quantize(
-        quantum(project.currency), rounding=ROUND_HALF_UP
-    )
+    return Money(round_money(Decimal(str(total or 0)), currency), currency)
 
 
 def project_retainage(project: Project) -> Retainage:
-    """What the project's live invoices withheld and released (drafts included: a draft
-    release is what will be asked for, a draft's retainage what it will withhold)."""
-    return Retainage(
-        withheld=Money(_live(project, InvoiceType.MILESTONE), project.currency),
-        released=Money(_live(project, InvoiceType.RETAINAGE_RELEASE), project.currency),
-    )
+    """The project's retainage (see `retainage_of`)."""
+    return retainage_of([project])[project.pk]

@@ -7,6 +7,7 @@ from ninja import Schema
 from pydantic import Field
 
 from tranche.billing.models import EventKind, Invoice, InvoiceEvent, Payment
+from tranche.billing.retainage import project_retainage
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary, ProjectView
 from tranche.core.money import ZERO, Money
 from tranche.core.schemas import (
@@ -16,6 +17,7 @@ from tranche.core.schemas import (
     MoneyIn,
     OptionalText200,
     OptionalText500,
+    PlainDecimal,
     ReceivedOn,
     Text500,
 )
@@ -50,6 +52,8 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
         milestone_id=invoice.milestone_id,
         currency=invoice.currency,
         amount=invoice.total.api,
+        gross_amount=invoice.gross_billed.api,
+        retainage_amount=invoice.withheld.api,
         amount_paid=invoice.received.api,
         amount_due=invoice.due.api,
         credit_owed=invoice.owed_back.api,
@@ -97,6 +101,7 @@ def _milestone_values(
         status=milestone.status,
         is_billable=milestone.is_billable,
         billing_percentage=format_percentage(milestone.billing_percentage),
+        bill_on_acceptance=milestone.bill_on_acceptance,
         amount=amount.api,
         planned_date=milestone.planned_date,
         actual_date=milestone.actual_date,
@@ -114,6 +119,7 @@ def _project_values(view: ProjectView) -> dict[str, Any]:
     billable = sum(
         (m.billing_percentage or ZERO for m in view.detail.milestones if m.is_billable), ZERO
     )
+    retainage = view.retainage or project_retainage(project)
     return {
         "id": project.pk,
         "name": project.name,
@@ -123,6 +129,11 @@ def _project_values(view: ProjectView) -> dict[str, Any]:
         "currency": project.currency,
         "contract_total": project.contract.api,
         "billable_percentage": f"{billable:.2f}",
+        "waiting_for_deposit": view.waiting_for_deposit,
+        "retainage_percentage": f"{project.retainage_percentage:.2f}",
+        "retainage_withheld": retainage.withheld.api,
+        "retainage_released": retainage.released.api,
+        "retainage_held": retainage.held.api,
         "created_at": project.created_at,
     }
 
@@ -136,7 +147,10 @@ class InvoiceOut(Schema):
     quote_id: int | None
     milestone_id: int | None
     currency: str
+    # What is asked for now: the gross billed less the retainage withheld.
     amount: str
+    gross_amount: str
+    retainage_amount: str
     amount_paid: str
     amount_due: str
     credit_owed: str
@@ -337,10 +351,13 @@ class CustomerInvoiceOut(Schema):
     id: int
     number: str
     status: str
+    invoice_type: str
     project_id: int
     milestone_id: int | None
     currency: str
     amount: str
+    gross_amount: str
+    retainage_amount: str
     amount_paid: str
     amount_due: str
     # Money paid beyond the amount: owed back to the customer, so theirs to see.
@@ -498,6 +515,7 @@ class CustomerMilestoneOut(Schema):
     status: str
     is_billable: bool
     billing_percentage: str | None
+    bill_on_acceptance: bool
     amount: str
     planned_date: date | None
     actual_date: date | None
@@ -542,6 +560,13 @@ class ProjectOut(Schema):
     currency: str
     contract_total: str
     billable_percentage: str
+    waiting_for_deposit: bool
+    retainage_percentage: str
+    # Withheld on live milestone invoices (drafts included), released on live release
+    # invoices, and held: withheld less released.
+    retainage_withheld: str
+    retainage_released: str
+    retainage_held: str
     created_at: datetime
     milestones: list[MilestoneOut]
 
@@ -566,6 +591,8 @@ class CustomerProjectOut(Schema):
     customer_name: str
     currency: str
     contract_total: str
+    waiting_for_deposit: bool
+    retainage_percentage: str
     created_at: datetime
     milestones: list[CustomerMilestoneOut]
 
@@ -595,3 +622,12 @@ class CompletionOut(Schema):
 
 class AcceptOut(Schema):
     project: ProjectOut
+    # The deposits' invoices made by the acceptance (drafts, or sent if the business
+    # sends deposit invoices automatically and sending worked).
+    deposit_invoices: list[InvoiceOut] = Field(default_factory=list)
+
+
+class ProjectPatch(Input):
+    retainage_percentage: PlainDecimal = Field(
+        ge=0, lt=100, max_digits=5, decimal_places=2, allow_inf_nan=False
+    )

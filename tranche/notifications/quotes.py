@@ -37,6 +37,7 @@ def quote_send(*, actor: User, quote_id: int, now: datetime | None = None) -> Qu
             context={
                 "quote": quote,
                 "lines": list(quote.lines.all()),
+                "deposits": [item for item in quote.schedule.all() if item.bill_on_acceptance],
                 "business_name": business_profile().name,
                 "greeting_name": customer.contact_name or customer.name,
                 "link": quote_link(quote),

@@ -96,6 +96,7 @@ class ItemRow:
     title: str = ""
     billable: bool = True
     percentage: str = ""
+    deposit: bool = False  # billed on acceptance
 
 
 @dataclass
@@ -130,6 +131,7 @@ class QuoteForm:
                     item.title,
                     item.is_billable,
                     f"{item.billing_percentage.normalize():f}" if item.billing_percentage else "",
+                    item.bill_on_acceptance,
                 )
                 for item in quote.schedule.all()
             ],
@@ -161,6 +163,7 @@ class QuoteForm:
                     data.get(f"item-{n}-title", "")[:200],
                     data.get(f"item-{n}-billable") == "on",
                     data.get(f"item-{n}-percentage", "").strip()[:10],
+                    data.get(f"item-{n}-deposit") == "on",
                 )
                 for n in rows("item")
             ],
@@ -243,7 +246,7 @@ class QuoteForm:
                 )
             except ValidationError:
                 return None
-        return ScheduleInput(item.title, item.billable, percentage)
+        return ScheduleInput(item.title, item.billable, percentage, item.deposit)
 
     def check(self, *, saving: bool = False) -> QuoteTerms:
         """Read the rows into the services' inputs and work out the terms with the
@@ -265,8 +268,10 @@ class QuoteForm:
         )
         self.problems = list(terms.problems)
         for problem in terms.problems:
-            key = problem.field.replace("schedule-", "item-").replace(
-                "billing_percentage", "percentage"
+            key = (
+                problem.field.replace("schedule-", "item-")
+                .replace("billing_percentage", "percentage")
+                .replace("bill_on_acceptance", "deposit")
             )
             self._error(key, problem.detail)
         if not self.lines:
@@ -301,7 +306,7 @@ class QuoteForm:
             {
                 "n": n,
                 "row": row,
-                "errors": self._errors_of(f"item-{n}", "title", "percentage"),
+                "errors": self._errors_of(f"item-{n}", "title", "percentage", "deposit"),
                 "focus_id": f"item-{n}-title",
                 "amount": self.terms.money(amounts[n - 1])
                 if self.terms and n <= len(amounts)
