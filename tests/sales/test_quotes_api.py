@@ -327,7 +327,10 @@ def test_who_may_accept_a_quote(as_: Callable[[str], Api], quote_a: Quote, perso
     response = as_(persona).post(f"/api/quotes/{quote_a.pk}/accept")
     assert response.status == 201
     project = Project.objects.get()
-    assert response.body == {"project": as_("staff").get(f"/api/projects/{project.pk}").body}
+    assert response.body == {
+        "project": as_("staff").get(f"/api/projects/{project.pk}").body,
+        "deposit_invoices": [],  # no schedule item is billed on acceptance
+    }
     assert response.body["project"]["origin_quote_id"] == quote_a.pk
     assert response.body["project"]["contract_total"] == "1000.00"
     assert [m["amount"] for m in response.body["project"]["milestones"]] == [
