@@ -123,6 +123,11 @@ def test_staff_accepting_on_the_quote_page_bills_the_deposit(
     admin: User, customer_a: Customer
 ) -> None:
     quote = deposit_quote(admin, customer_a)
+    dialog = text(signed_in(admin).get(f"/quotes/{quote.pk}/?confirm=accept"))
+    assert (
+        "“Deposit” is billed on acceptance (deposit): its milestone is completed and a draft "
+        "invoice for $300.00 is made at once." in dialog
+    )
     signed_in(admin).post(f"/quotes/{quote.pk}/accept", follow=True)
     assert Project.objects.get(origin_quote=quote).invoices.count() == 1
 

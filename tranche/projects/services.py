@@ -40,7 +40,8 @@ def quote_accept(
     """Accept a quote: it becomes a project with one milestone per schedule item. Staff
     accept a draft or sent quote on the customer's behalf; a customer accepts their own
     sent quote online with an `acceptance` (typed name, address). Lives here, above
-    sales, because it creates a project."""
+    sales, because it creates a project. Entry points call
+    billing.services.acceptance.quote_accept, which wraps this and bills the deposits."""
     now = now or timezone.now()
     try:
         with transaction.atomic():
