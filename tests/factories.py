@@ -11,8 +11,8 @@ import factory
 from django.contrib.auth.hashers import make_password
 
 from tranche.accounts.models import Customer, Role, User
+from tranche.billing.services.acceptance import quote_accept
 from tranche.projects.models import Project
-from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 

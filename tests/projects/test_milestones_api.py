@@ -76,6 +76,7 @@ def test_who_may_add_a_milestone(
         "status": "pending",
         "is_billable": False,
         "billing_percentage": None,
+        "bill_on_acceptance": False,
         "amount": "0.00",
         "planned_date": "2026-12-24",
         "actual_date": None,

@@ -100,19 +100,33 @@ def test_who_may_create_a_quote(
             },
         ],
         "schedule": [
-            {"position": 1, "title": "Deposit", "is_billable": True, "billing_percentage": "30.00"},
-            {"position": 2, "title": "Survey", "is_billable": False, "billing_percentage": None},
+            {
+                "position": 1,
+                "title": "Deposit",
+                "is_billable": True,
+                "billing_percentage": "30.00",
+                "bill_on_acceptance": False,
+            },
+            {
+                "position": 2,
+                "title": "Survey",
+                "is_billable": False,
+                "billing_percentage": None,
+                "bill_on_acceptance": False,
+            },
             {
                 "position": 3,
                 "title": "Structure",
                 "is_billable": True,
                 "billing_percentage": "30.00",
+                "bill_on_acceptance": False,
             },
             {
                 "position": 4,
                 "title": "Handover",
                 "is_billable": True,
                 "billing_percentage": "40.00",
+                "bill_on_acceptance": False,
             },
         ],
         "project_id": None,
@@ -334,7 +348,10 @@ def test_who_may_accept_a_quote(as_: Callable[[str], Api], quote_a: Quote, perso
     response = as_(persona).post(f"/api/quotes/{quote_a.pk}/accept")
     assert response.status == 201
     project = Project.objects.get()
-    assert response.body == {"project": as_("staff").get(f"/api/projects/{project.pk}").body}
+    assert response.body == {
+        "project": as_("staff").get(f"/api/projects/{project.pk}").body,
+        "deposit_invoices": [],  # no schedule item is billed on acceptance
+    }
     assert response.body["project"]["origin_quote_id"] == quote_a.pk
     assert response.body["project"]["contract_total"] == "1000.00"
     assert [m["amount"] for m in response.body["project"]["milestones"]] == [

@@ -30,6 +30,9 @@ OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID, InvoiceSta
 
 class InvoiceType(models.TextChoices):
     MILESTONE = "milestone", "Milestone"
+    # The retainage withheld on the project's milestone invoices, billed back at the end
+    # (or earlier, if staff release it). Its tax was charged on the milestone invoices.
+    RETAINAGE_RELEASE = "retainage_release", "Retainage release"
 
 
 class Invoice(models.Model):
@@ -55,11 +58,16 @@ class Invoice(models.Model):
         max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
     )
     invoice_type = models.CharField(
-        max_length=16, choices=InvoiceType.choices, default=InvoiceType.MILESTONE
+        max_length=24, choices=InvoiceType.choices, default=InvoiceType.MILESTONE
     )
     currency = models.CharField(max_length=3)
-    # What the invoice asks for: the gross, tax included (see `tax_lines`).
+    # What the invoice asks for now: the gross, tax included (see `tax_lines`), less the
+    # retainage withheld. Payments, Stripe and bank transfers all use this.
     amount = money_field()
+    # The project's retainage percentage when the invoice was made, and the part of the
+    # gross it withholds (see billing.retainage).
+    retainage_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    retainage_amount = money_field(default=Decimal(0))
     amount_paid = money_field(default=Decimal(0))
     # The share of the contract's price basis this invoice bills (net when the contract
     # is priced tax-exclusive, gross when inclusive): what counts against the contract.
@@ -123,6 +131,9 @@ class Invoice(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="invoice_amount_positive"),
             models.CheckConstraint(
+                condition=Q(retainage_amount__gte=0), name="invoice_retainage_not_negative"
+            ),
+            models.CheckConstraint(
                 condition=(Q(status=InvoiceStatus.DRAFT) & Q(number__isnull=True))
                 | (Q(status__in=SENT_STATUSES) & Q(number__isnull=False))
                 | Q(status=InvoiceStatus.CANCELLED),
@@ -169,6 +180,21 @@ class Invoice(models.Model):
     def tax_total(self) -> Money:
         """`tax_amount`, the tax the total includes."""
         return Money(self.tax_amount, self.currency)
+
+    @property
+    def gross_amount(self) -> Decimal:
+        """The gross billed (its tax lines' gross): what it asks for plus what it withholds."""
+        return self.amount + self.retainage_amount
+
+    @property
+    def gross_billed(self) -> Money:
+        """`gross_amount` as Money."""
+        return Money(self.gross_amount, self.currency)
+
+    @property
+    def withheld(self) -> Money:
+        """`retainage_amount` as Money."""
+        return Money(self.retainage_amount, self.currency)
 
     @property
     def received(self) -> Money:

@@ -7,6 +7,8 @@ possible actions depend on its invoices.
 
 A project's status, computed in SQL so a page of projects is one query:
 
+- ``waiting_for_deposit``: a milestone billed on acceptance (a deposit) has no paid
+  invoice yet: work waits for the money;
 - ``active``: a milestone is still pending (or the schedule is empty);
 - ``completed``: every milestone is completed, but money is still to come: an invoice is
   in draft or sent and not yet fully paid;
@@ -46,7 +48,8 @@ from tranche.billing.models import (
     InvoiceEvent,
     InvoiceStatus,
 )
-from tranche.billing.selectors import invoice_queryset
+from tranche.billing.retainage import Retainage, project_retainage
+from tranche.billing.selectors import deposit_unpaid, invoice_queryset, waiting_for_deposit
 from tranche.core.db import valid_id
 from tranche.core.errors import Invalid
 from tranche.core.money import ZERO, Money
@@ -55,10 +58,12 @@ from tranche.projects.selectors import ProjectDetail, project_detail, project_li
 
 
 class ProjectStatus:
+    WAITING_FOR_DEPOSIT: Final = "waiting_for_deposit"
     ACTIVE: Final = "active"
     COMPLETED: Final = "completed"
     PAID: Final = "paid"
     CHOICES: Final = (
+        (WAITING_FOR_DEPOSIT, "Waiting for deposit"),
         (ACTIVE, "Active"),
         (COMPLETED, "Completed"),
         (PAID, "Paid"),
@@ -94,6 +99,10 @@ def project_rows(
         milestone_count=_count(mine),
         done_count=_count(mine.filter(status=MilestoneStatus.COMPLETED)),
         status=Case(
+            When(
+                Exists(deposit_unpaid().filter(project=OuterRef("pk"))),
+                then=Value(ProjectStatus.WAITING_FOR_DEPOSIT),
+            ),
             When(
                 Exists(mine.filter(status=MilestoneStatus.PENDING)) | Q(milestone_count=0),
                 then=Value(ProjectStatus.ACTIVE),
@@ -214,6 +223,22 @@ def milestone_timeline(project: Project, *, user: User) -> list[TimelineStep]:
             state = Step.INVOICED
         steps.append(TimelineStep(row, state))
     return steps
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What the project's pages say above the tabs: whether it waits for its deposit, and
+    its retainage (staff only: it counts drafts)."""
+
+    waiting_for_deposit: bool
+    retainage: Retainage
+
+
+def project_facts(project: Project) -> ProjectFacts:
+    return ProjectFacts(
+        waiting_for_deposit=bool(waiting_for_deposit([project.pk])),
+        retainage=project_retainage(project),
+    )
 
 
 def project_activity(*, project: Project) -> QuerySet[InvoiceEvent]:

@@ -7,6 +7,7 @@ from ninja import Schema
 from pydantic import Field
 
 from tranche.billing.models import EventKind, Invoice, InvoiceEvent, InvoiceTaxLine, Payment
+from tranche.billing.retainage import project_retainage
 from tranche.billing.selectors import CurrencyTotals, InvoicePage, ProjectSummary, ProjectView
 from tranche.core.money import ZERO, Money
 from tranche.core.schemas import (
@@ -16,6 +17,7 @@ from tranche.core.schemas import (
     MoneyIn,
     OptionalText200,
     OptionalText500,
+    PlainDecimal,
     ReceivedOn,
     Text500,
 )
@@ -60,6 +62,8 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
         seller_tax_id=invoice.seller_tax_id,
         buyer_tax_id=invoice.buyer_tax_id,
         tax_lines=[_tax_line_out(line) for line in invoice.tax_lines.all()],
+        gross_amount=invoice.gross_billed.api,
+        retainage_amount=invoice.withheld.api,
         amount_paid=invoice.received.api,
         amount_due=invoice.due.api,
         credit_owed=invoice.owed_back.api,
@@ -118,6 +122,7 @@ def _milestone_values(
         status=milestone.status,
         is_billable=milestone.is_billable,
         billing_percentage=format_percentage(milestone.billing_percentage),
+        bill_on_acceptance=milestone.bill_on_acceptance,
         amount=amount.api,
         planned_date=milestone.planned_date,
         actual_date=milestone.actual_date,
@@ -135,6 +140,7 @@ def _project_values(view: ProjectView) -> dict[str, Any]:
     billable = sum(
         (m.billing_percentage or ZERO for m in view.detail.milestones if m.is_billable), ZERO
     )
+    retainage = view.retainage or project_retainage(project)
     return {
         "id": project.pk,
         "name": project.name,
@@ -144,6 +150,11 @@ def _project_values(view: ProjectView) -> dict[str, Any]:
         "currency": project.currency,
         "contract_total": project.contract.api,
         "billable_percentage": f"{billable:.2f}",
+        "waiting_for_deposit": view.waiting_for_deposit,
+        "retainage_percentage": f"{project.retainage_percentage:.2f}",
+        "retainage_withheld": retainage.withheld.api,
+        "retainage_released": retainage.released.api,
+        "retainage_held": retainage.held.api,
         "created_at": project.created_at,
     }
 
@@ -157,7 +168,8 @@ class InvoiceOut(Schema):
     quote_id: int | None
     milestone_id: int | None
     currency: str
-    # The gross: what the customer pays (net_amount + tax_amount).
+    # What is asked for now: the gross billed (net_amount + tax_amount) less any
+    # retainage withheld; without retainage, the gross.
     amount: str
     # The contract share billed, as the contract is priced: before tax when `price_mode`
     # is "exclusive", including it when "inclusive" (what PATCH `amount` sets on a draft).
@@ -175,6 +187,9 @@ class InvoiceOut(Schema):
     buyer_tax_id: str
     # Net, tax and gross per rate; they add up to net_amount, tax_amount and amount.
     tax_lines: list[TaxLineOut]
+    # The gross billed (net_amount + tax_amount) and the retainage withheld from it.
+    gross_amount: str
+    retainage_amount: str
     amount_paid: str
     amount_due: str
     credit_owed: str
@@ -375,10 +390,12 @@ class CustomerInvoiceOut(Schema):
     id: int
     number: str
     status: str
+    invoice_type: str
     project_id: int
     milestone_id: int | None
     currency: str
-    # The gross: what the customer pays (net_amount + tax_amount).
+    # What is asked for now: the gross billed (net_amount + tax_amount) less any
+    # retainage withheld; without retainage, the gross.
     amount: str
     # The contract share billed, as the contract is priced: before tax when `price_mode`
     # is "exclusive", including it when "inclusive" (what PATCH `amount` sets on a draft).
@@ -396,6 +413,9 @@ class CustomerInvoiceOut(Schema):
     buyer_tax_id: str
     # Net, tax and gross per rate; they add up to net_amount, tax_amount and amount.
     tax_lines: list[TaxLineOut]
+    # The gross billed (net_amount + tax_amount) and the retainage withheld from it.
+    gross_amount: str
+    retainage_amount: str
     amount_paid: str
     amount_due: str
     # Money paid beyond the amount: owed back to the customer, so theirs to see.
@@ -553,6 +573,7 @@ class CustomerMilestoneOut(Schema):
     status: str
     is_billable: bool
     billing_percentage: str | None
+    bill_on_acceptance: bool
     amount: str
     planned_date: date | None
     actual_date: date | None
@@ -597,6 +618,13 @@ class ProjectOut(Schema):
     currency: str
     contract_total: str
     billable_percentage: str
+    waiting_for_deposit: bool
+    retainage_percentage: str
+    # Withheld on live milestone invoices (drafts included), released on live release
+    # invoices, and held: withheld less released.
+    retainage_withheld: str
+    retainage_released: str
+    retainage_held: str
     created_at: datetime
     milestones: list[MilestoneOut]
 
@@ -621,6 +649,8 @@ class CustomerProjectOut(Schema):
     customer_name: str
     currency: str
     contract_total: str
+    waiting_for_deposit: bool
+    retainage_percentage: str
     created_at: datetime
     milestones: list[CustomerMilestoneOut]
 
@@ -650,3 +680,12 @@ class CompletionOut(Schema):
 
 class AcceptOut(Schema):
     project: ProjectOut
+    # The deposits' invoices made by the acceptance (drafts, or sent if the business
+    # sends deposit invoices automatically and sending worked).
+    deposit_invoices: list[InvoiceOut] = Field(default_factory=list)
+
+
+class ProjectPatch(Input):
+    retainage_percentage: PlainDecimal = Field(
+        ge=0, lt=100, max_digits=5, decimal_places=2, allow_inf_nan=False
+    )

@@ -11,7 +11,19 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, F, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 
 from tranche.accounts.access import customer_scope
 from tranche.accounts.models import User
@@ -23,11 +35,12 @@ from tranche.billing.models import (
     InvoiceEvent,
     InvoiceStatus,
 )
+from tranche.billing.retainage import Retainage, retainage_of
 from tranche.core.db import valid_id
 from tranche.core.errors import Invalid, NotFound
 from tranche.core.money import ZERO, Money, round_money
 from tranche.projects.models import Milestone, Project
-from tranche.projects.selectors import ProjectDetail, project_detail, project_details
+from tranche.projects.selectors import ProjectDetail, project_details
 
 
 def invoice_queryset(*, user: User) -> QuerySet[Invoice]:
@@ -263,17 +276,36 @@ class ProjectView:
     detail: ProjectDetail
     # milestone id -> id of its live invoice, only if the viewer may open that invoice
     invoices: dict[int, int]
+    # A deposit milestone's invoice is not paid yet (see `waiting_for_deposit`).
+    waiting_for_deposit: bool = False
+    retainage: Retainage | None = None
+
+
+def deposit_unpaid() -> QuerySet[Milestone]:
+    """Deposit milestones whose invoice is not paid (not yet made, draft, sent or
+    cancelled): filter by project. A project with one is waiting for its deposit."""
+    paid = Invoice.objects.filter(milestone=OuterRef("pk"), status=InvoiceStatus.PAID)
+    return Milestone.objects.filter(bill_on_acceptance=True).exclude(Exists(paid))
+
+
+def waiting_for_deposit(project_ids: list[int]) -> set[int]:
+    return set(
+        deposit_unpaid().filter(project_id__in=project_ids).values_list("project_id", flat=True)
+    )
 
 
 def project_view(project: Project, *, user: User) -> ProjectView:
-    detail = project_detail(project)
-    return ProjectView(detail, _milestone_invoice_ids(detail.milestones, user=user))
+    return project_views([project], user=user)[0]
 
 
 def project_views(projects: list[Project], *, user: User) -> list[ProjectView]:
     details = project_details(projects)
     invoices = _milestone_invoice_ids([m for d in details for m in d.milestones], user=user)
-    return [ProjectView(d, invoices) for d in details]
+    waiting = waiting_for_deposit([p.pk for p in projects])
+    retainage = retainage_of(projects)
+    return [
+        ProjectView(d, invoices, d.project.pk in waiting, retainage[d.project.pk]) for d in details
+    ]
 
 
 def customer_balances(customer_ids: list[int]) -> dict[int, list[Money]]:

@@ -10,9 +10,10 @@ from decimal import Decimal
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxTreatment
-from tranche.billing.models import Invoice, InvoiceTaxLine
+from tranche.billing.models import Invoice, InvoiceTaxLine, InvoiceType
+from tranche.billing.retainage import apply_retainage
 from tranche.core.db import require_atomic
-from tranche.core.money import Money
+from tranche.core.money import ZERO, Money
 from tranche.core.tax import Bases, InvoiceTax, PriceMode, TaxRate, basis_total, invoice_tax
 
 TAX_FIELDS = [
@@ -20,6 +21,7 @@ TAX_FIELDS = [
     "net_amount",
     "tax_amount",
     "amount",
+    "retainage_amount",
     "price_mode",
     "tax_treatment",
     "tax_note",
@@ -46,12 +48,18 @@ def tax_for(bases: Bases, *, currency: str, mode: str, customer: Customer) -> In
 
 def apply_tax(invoice: Invoice, bases: Bases, *, mode: str, customer: Customer) -> InvoiceTax:
     """Set the invoice's figures (not saved) from its per-rate bases; the caller saves
-    them (TAX_FIELDS) and then the lines (`write_tax_lines`)."""
+    them (TAX_FIELDS) and then the lines (`write_tax_lines`). The gross billed is the
+    lines' gross; `amount`, what is asked for now, is that less the retainage withheld."""
     tax = tax_for(bases, currency=invoice.currency, mode=mode, customer=customer)
-    invoice.contract_amount = basis_total(bases, currency=invoice.currency).amount
+    release = invoice.invoice_type == InvoiceType.RETAINAGE_RELEASE
+    # A release bills back what was withheld: none of it is a new share of the contract.
+    invoice.contract_amount = (
+        ZERO if release else basis_total(bases, currency=invoice.currency).amount
+    )
     invoice.net_amount = tax.net.amount
     invoice.tax_amount = tax.tax.amount
     invoice.amount = tax.gross.amount
+    apply_retainage(invoice)
     invoice.price_mode = mode
     invoice.tax_treatment = customer.tax_treatment
     invoice.tax_note = tax_note(customer.tax_treatment)

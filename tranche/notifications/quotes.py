@@ -48,6 +48,7 @@ def quote_send(*, actor: User, quote_id: int, now: datetime | None = None) -> Qu
                 "quote": quote,
                 "lines": list(quote.lines.all()),
                 "tax": _taxed(quote),
+                "deposits": [item for item in quote.schedule.all() if item.bill_on_acceptance],
                 "business_name": business_profile().name,
                 "greeting_name": customer.contact_name or customer.name,
                 "link": quote_link(quote),

@@ -28,6 +28,10 @@ class Project(models.Model):
     )
     # 1 is the accepted quote; each approved change order makes the next version.
     contract_version = models.PositiveIntegerField(default=1)
+    # The share of each milestone invoice's gross withheld until the work is done, in
+    # percent (0 <= p < 100). Read when an invoice is made: changing it leaves the invoices
+    # already made as they are.
+    retainage_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -35,6 +39,12 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(retainage_percentage__gte=0) & Q(retainage_percentage__lt=100),
+                name="project_retainage_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -59,6 +69,8 @@ class Milestone(models.Model):
     )
     is_billable = models.BooleanField(default=False)
     billing_percentage = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # A deposit, copied from its schedule item: completed and billed at acceptance.
+    bill_on_acceptance = models.BooleanField(default=False)
     planned_date = models.DateField(null=True, blank=True)
     actual_date = models.DateField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +95,10 @@ class Milestone(models.Model):
                 )
                 | (Q(is_billable=False) & Q(billing_percentage__isnull=True)),
                 name="milestone_billing_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(bill_on_acceptance=False) | Q(is_billable=True),
+                name="milestone_deposit_billable",
             ),
         ]
 

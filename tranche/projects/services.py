@@ -12,7 +12,7 @@ from django.utils import timezone
 from tranche.accounts.models import User
 from tranche.core.db import require_atomic
 from tranche.core.errors import Conflict, Invalid
-from tranche.core.money import ZERO
+from tranche.core.money import HUNDRED, ZERO
 from tranche.core.tax import bases_to_rows, contract_bases
 from tranche.projects.contract import amended
 from tranche.projects.locks import lock_project
@@ -41,7 +41,8 @@ def quote_accept(
     """Accept a quote: it becomes a project with one milestone per schedule item. Staff
     accept a draft or sent quote on the customer's behalf; a customer accepts their own
     sent quote online with an `acceptance` (typed name, address). Lives here, above
-    sales, because it creates a project."""
+    sales, because it creates a project. Entry points call
+    billing.services.acceptance.quote_accept, which wraps this and bills the deposits."""
     now = now or timezone.now()
     try:
         with transaction.atomic():
@@ -82,11 +83,31 @@ def project_create_from_quote(*, actor: User, quote: Quote, now: datetime) -> Pr
             position=position,
             is_billable=item.is_billable,
             billing_percentage=item.billing_percentage,
+            bill_on_acceptance=item.bill_on_acceptance,
             created_at=now,
             updated_at=now,
         )
         for position, item in enumerate(quote.schedule.order_by("position", "id"), 1)
     )
+    return project
+
+
+def project_set_retainage(
+    *, actor: User, project_id: int, percentage: Decimal, now: datetime | None = None
+) -> Project:
+    """Set the share withheld on the project's milestone invoices made from now on; the
+    invoices already made keep theirs (each records its own percentage)."""
+    if not ZERO <= percentage < HUNDRED or percentage != percentage.quantize(Decimal("0.01")):
+        raise Invalid(
+            "Retainage must be a percentage from 0 up to (not including) 100, with at most "
+            "two decimal places.",
+            code="retainage_percentage_invalid",
+        )
+    with transaction.atomic():
+        project = lock_project(project_id)
+        if project.retainage_percentage != percentage:
+            project.retainage_percentage = percentage
+            project.save(update_fields=["retainage_percentage"])
     return project
 
 
@@ -221,6 +242,10 @@ def milestone_update(
         )
         if not milestone.is_billable:
             milestone.billing_percentage = None
+            if milestone.bill_on_acceptance:
+                # A deposit that no longer bills is no longer a deposit.
+                milestone.bill_on_acceptance = False
+                fields.add("bill_on_acceptance")
         if (milestone.is_billable, milestone.billing_percentage) != billing_before:
             _refuse_if_amended(project, milestone.title)
         _check_percentages(project, milestones)

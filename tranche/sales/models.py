@@ -113,6 +113,9 @@ class ScheduleItem(models.Model):
     title = models.CharField(max_length=200)
     is_billable = models.BooleanField(default=False)
     billing_percentage = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # A deposit: billed as soon as the quote is accepted (its milestone is completed and
+    # its draft made in the acceptance's transaction). Only a billable item can be one.
+    bill_on_acceptance = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["position", "id"]
@@ -125,6 +128,10 @@ class ScheduleItem(models.Model):
                 )
                 | (Q(is_billable=False) & Q(billing_percentage__isnull=True)),
                 name="schedule_item_billing_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(bill_on_acceptance=False) | Q(is_billable=True),
+                name="schedule_item_deposit_billable",
             ),
         ]
 

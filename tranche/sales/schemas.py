@@ -29,6 +29,8 @@ class ScheduleItemIn(Input):
     title: Text200
     is_billable: bool = False
     billing_percentage: Percentage | None = None
+    # A deposit: billed as soon as the quote is accepted.
+    bill_on_acceptance: bool = False
 
 
 class QuoteIn(Input):
@@ -56,6 +58,7 @@ class ScheduleItemOut(Schema):
     title: str
     is_billable: bool
     billing_percentage: str | None
+    bill_on_acceptance: bool
 
 
 class QuoteOut(Schema):
@@ -115,6 +118,7 @@ class QuoteOut(Schema):
                     title=item.title,
                     is_billable=item.is_billable,
                     billing_percentage=format_percentage(item.billing_percentage),
+                    bill_on_acceptance=item.bill_on_acceptance,
                 )
                 for item in quote.schedule.all()
             ],

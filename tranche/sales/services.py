@@ -123,6 +123,7 @@ def _write_rows(
             title=item.title.strip(),
             is_billable=item.is_billable,
             billing_percentage=item.billing_percentage if item.is_billable else None,
+            bill_on_acceptance=item.bill_on_acceptance and item.is_billable,
         )
         for position, item in enumerate(schedule, 1)
     )
@@ -224,7 +225,9 @@ def quote_terms_of(quote: Quote) -> QuoteTerms:
         currency=quote.currency,
         lines=[line_input(line) for line in quote.lines.all()],
         schedule=[
-            ScheduleInput(item.title, item.is_billable, item.billing_percentage)
+            ScheduleInput(
+                item.title, item.is_billable, item.billing_percentage, item.bill_on_acceptance
+            )
             for item in quote.schedule.all()
         ],
         mode=PriceMode(quote.price_mode),

@@ -59,6 +59,8 @@ class ScheduleInput:
     title: str
     is_billable: bool
     billing_percentage: Decimal | None
+    # A deposit: billed on acceptance (only a billable item can be one).
+    bill_on_acceptance: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,15 @@ def quote_terms(
         except Invalid as exc:
             problems.append(_problem(f"schedule-{number}-billing_percentage", exc))
             continue
+        if item.bill_on_acceptance and not item.is_billable:
+            problems.append(
+                Problem(
+                    f"schedule-{number}-bill_on_acceptance",
+                    f"Item '{item.title.strip()}' is not billable, so it cannot be billed on "
+                    "acceptance (a deposit must bill a percentage).",
+                    "deposit_not_billable",
+                )
+            )
         if item.is_billable and item.billing_percentage is not None:
             billable.append((index, item.billing_percentage))
     percentage = sum((p for _, p in billable), ZERO)

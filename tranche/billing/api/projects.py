@@ -27,11 +27,14 @@ from tranche.billing.schemas import (
     MilestoneOut,
     ProjectOut,
     ProjectPage,
+    ProjectPatch,
     customer_milestones_out,
     milestones_out,
 )
 from tranche.billing.selectors import project_view, project_views
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.drafts import milestone_complete, milestone_reopen
+from tranche.billing.services.retainage import retainage_release
 from tranche.core.errors import Invalid
 from tranche.core.schemas import PageParams
 from tranche.projects.models import Project
@@ -41,7 +44,7 @@ from tranche.projects.services import (
     milestone_create,
     milestone_delete,
     milestone_update,
-    quote_accept,
+    project_set_retainage,
 )
 from tranche.sales.selectors import access_quote
 
@@ -88,6 +91,28 @@ def get_project(request: HttpRequest, project_id: int) -> ProjectOut | CustomerP
     if not user.is_staff_member:
         return CustomerProjectOut.of(view)
     return ProjectOut.of(view)
+
+
+@router.patch("/{project_id}", response=ProjectOut)
+def update_project(request: HttpRequest, project_id: int, payload: ProjectPatch) -> ProjectOut:
+    """Admins set the retainage withheld on the milestone invoices made from now on."""
+    user = actor(request)
+    require_admin(user)
+    project = access_project(user, project_id)
+    project_set_retainage(
+        actor=user, project_id=project.pk, percentage=payload.retainage_percentage
+    )
+    project.refresh_from_db()
+    return ProjectOut.of(project_view(project, user=user))
+
+
+@router.post("/{project_id}/retainage/release", response={201: InvoiceOut})
+def release_retainage(request: HttpRequest, project_id: int) -> Status[InvoiceOut]:
+    """Staff release the retainage held early: a draft release invoice for all of it."""
+    user = actor(request)
+    require_staff(user)
+    project = access_project(user, project_id)
+    return Status(201, InvoiceOut.of(retainage_release(actor=user, project_id=project.pk)))
 
 
 @router.get(
@@ -170,4 +195,11 @@ def accept_quote(request: HttpRequest, quote_id: int) -> Status[AcceptOut]:
     require_staff(user)
     quote = access_quote(user, quote_id)
     project = quote_accept(actor=user, quote_id=quote.pk)
-    return Status(201, AcceptOut(project=ProjectOut.of(project_view(project, user=user))))
+    deposits = project.invoices.filter(milestone__bill_on_acceptance=True).order_by("pk")
+    return Status(
+        201,
+        AcceptOut(
+            project=ProjectOut.of(project_view(project, user=user)),
+            deposit_invoices=[InvoiceOut.of(invoice) for invoice in deposits],
+        ),
+    )

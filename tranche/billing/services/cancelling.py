@@ -8,34 +8,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from tranche.accounts.models import User
-from tranche.billing.audit import EventKind, record_event
 from tranche.billing.gateways import (
     GatewayError,
     gateway_for,
 )
-from tranche.billing.locks import lock_invoice
+from tranche.billing.locks import lock_invoice, lock_project_and_invoice
 from tranche.billing.models import (
     Invoice,
     InvoiceStatus,
+    InvoiceType,
 )
 from tranche.billing.rules import reopen_refusal, require_unclaimed
+from tranche.billing.services.cancelled import mark_cancelled as _mark_cancelled
 from tranche.billing.services.emails import queue_invoice_email
+from tranche.billing.services.retainage import resettle_releases, retainage_cancel_refusal
 from tranche.core.db import require_atomic
 from tranche.core.errors import Conflict, Invalid, ProviderError
-
-
-def _mark_cancelled(invoice: Invoice, *, actor: User, reason: str, now: datetime) -> None:
-    """The one way an invoice becomes cancelled, whichever path asked for it."""
-    require_atomic()
-    invoice.status = InvoiceStatus.CANCELLED
-    invoice.cancelled_at = now
-    invoice.cancelled_by = actor
-    invoice.cancel_reason = reason
-    invoice.updated_at = now
-    invoice.save(
-        update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"]
-    )
-    record_event(invoice, EventKind.CANCELLED, actor=actor, now=now, reason=reason)
 
 
 def invoice_cancel(
@@ -65,6 +53,8 @@ def invoice_cancel(
                 code="invoice_has_payments",
             )
         require_unclaimed(invoice, now)
+        if refusal := retainage_cancel_refusal(invoice):
+            raise refusal
 
     with transaction.atomic(durable=True):
         invoice = lock_invoice(invoice_id)
@@ -83,12 +73,17 @@ def invoice_cancel(
                 code="payment_provider_error",
             ) from exc
     with transaction.atomic(durable=True):
-        invoice = lock_invoice(invoice_id)
+        project, invoice = lock_project_and_invoice(invoice_id)
         check(invoice)
         was_sent = invoice.status != InvoiceStatus.DRAFT
         _mark_cancelled(invoice, actor=actor, reason=reason, now=now)
         if was_sent:
             queue_invoice_email(invoice, "invoice_cancelled", now=now)
+        if invoice.invoice_type == InvoiceType.MILESTONE and invoice.retainage_amount > 0:
+            # What it withheld is no longer held: a draft release re-bills the rest.
+            resettle_releases(
+                actor=actor, project=project, now=now, reason="Retainage changed", remake=True
+            )
     return invoice
 
 

@@ -24,9 +24,10 @@ from tranche.billing.models import (
 from tranche.billing.rules import complete_refusal, require_draft, require_unclaimed
 from tranche.billing.selectors import live_invoice
 from tranche.billing.services.cancelling import invoice_cancel_draft_for_reopen
+from tranche.billing.services.retainage import release_when_finished, resettle_releases
 from tranche.billing.taxes import TAX_FIELDS, apply_tax, invoice_bases, write_tax_lines
 from tranche.core.db import require_atomic
-from tranche.core.errors import Invalid
+from tranche.core.errors import Conflict, Invalid
 from tranche.core.money import (
     ZERO,
     Money,
@@ -89,6 +90,7 @@ def invoice_create_for_milestone(
                 due_date=today + timedelta(days=customer.payment_terms_days),
                 customer_name=customer.name,
                 customer_email=customer.billing_email,
+                retainage_percentage=project.retainage_percentage,
                 created_by=actor,
                 created_at=now,
                 updated_at=now,
@@ -105,6 +107,7 @@ def invoice_create_for_milestone(
         now=now,
         milestone_id=milestone.pk,
         amount=str(invoice.amount),
+        **({"retainage": str(invoice.retainage_amount)} if invoice.retainage_amount else {}),
     )
     return invoice
 
@@ -135,6 +138,13 @@ def invoice_update_draft(
             description = None
         if due_date == invoice.due_date and invoice.due_date_fixed:
             due_date = None
+        if amount is not None and invoice.invoice_type == InvoiceType.RETAINAGE_RELEASE:
+            raise Conflict(
+                "A retainage release bills exactly the retainage held; its amount cannot be "
+                "edited (cancel it, or change the milestone invoices that withheld it).",
+                code="retainage_release_amount_fixed",
+            )
+        withheld_before = invoice.retainage_amount
         if amount is not None:
             if amount <= 0:
                 raise Invalid("The amount must be greater than zero.", code="amount_not_positive")
@@ -183,6 +193,11 @@ def invoice_update_draft(
                 ]
             )
             record_event(invoice, EventKind.EDITED, actor=actor, now=now, **changes)
+            if invoice.retainage_amount != withheld_before:
+                # Its retainage changed: a draft release re-bills what is now held.
+                resettle_releases(
+                    actor=actor, project=project, now=now, reason="Retainage changed", remake=True
+                )
     return invoice
 
 
@@ -207,21 +222,39 @@ def milestone_complete(
         milestone = find_milestone(milestones, milestone_id, project)
         if milestone.status == MilestoneStatus.COMPLETED:
             return Completion(milestone, live_invoice(milestone), already_completed=True)
-        milestone.status = MilestoneStatus.COMPLETED
-        milestone.completed_at = now
-        milestone.completed_by = actor
-        milestone.actual_date = timezone.localdate(now)
-        milestone.updated_at = now
-        milestone.save(
-            update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
+        invoice = complete_locked(
+            actor=actor, project=project, milestones=milestones, milestone=milestone, now=now
         )
-        invoice = None
         if milestone.is_billable:
-            bases = milestone_bases(project, milestones)[milestone.pk]
-            invoice = invoice_create_for_milestone(
-                actor=actor, project=project, milestone=milestone, bases=bases, now=now
-            ) or live_invoice(milestone)
+            release_when_finished(actor=actor, project=project, milestones=milestones, now=now)
     return Completion(milestone, invoice, already_completed=False)
+
+
+def complete_locked(
+    *,
+    actor: User,
+    project: Project,
+    milestones: list[Milestone],
+    milestone: Milestone,
+    now: datetime,
+) -> Invoice | None:
+    """Complete a pending milestone of the locked project (`milestones` its whole
+    schedule, `milestone` one of them); a billable one gets its draft invoice."""
+    require_atomic()
+    milestone.status = MilestoneStatus.COMPLETED
+    milestone.completed_at = now
+    milestone.completed_by = actor
+    milestone.actual_date = timezone.localdate(now)
+    milestone.updated_at = now
+    milestone.save(
+        update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
+    )
+    if not milestone.is_billable:
+        return None
+    bases = milestone_bases(project, milestones)[milestone.pk]
+    return invoice_create_for_milestone(
+        actor=actor, project=project, milestone=milestone, bases=bases, now=now
+    ) or live_invoice(milestone)
 
 
 def milestone_reopen(
@@ -246,4 +279,11 @@ def milestone_reopen(
         milestone.save(
             update_fields=["status", "completed_at", "completed_by", "actual_date", "updated_at"]
         )
+        if milestone.is_billable:
+            # The project is no longer finished: a draft release goes (completing the
+            # last milestone again makes a new one), and a sent one may not outgrow what
+            # is still withheld.
+            resettle_releases(
+                actor=actor, project=project, now=now, reason="Milestone reopened", remake=False
+            )
     return milestone

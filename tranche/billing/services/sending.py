@@ -21,7 +21,7 @@ from tranche.billing.gateways import (
     PaymentGateway,
     get_gateway,
 )
-from tranche.billing.locks import lock_invoice
+from tranche.billing.locks import lock_invoice, lock_project_and_invoice
 from tranche.billing.models import (
     Invoice,
     InvoiceStatus,
@@ -35,6 +35,7 @@ from tranche.billing.services.emails import (
     queue_invoice_email,
 )
 from tranche.billing.services.intents import intent_request
+from tranche.billing.services.retainage import resettle_releases
 from tranche.billing.tasks import sync_payment_intent as sync_payment_intent_task
 from tranche.billing.taxes import TAX_FIELDS, apply_tax, invoice_bases, write_tax_lines
 from tranche.core.db import after_commit
@@ -109,12 +110,18 @@ def invoice_send_preview(*, invoice: Invoice, now: datetime | None = None) -> Se
 
 def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
     with transaction.atomic(durable=True):
-        invoice = lock_invoice(invoice_id)
+        project, invoice = lock_project_and_invoice(invoice_id)
         require_draft(invoice, "sent")
         require_unclaimed(invoice, now)
+        withheld = invoice.retainage_amount
         # A draft is addressed when it goes out: a billing email added to the customer
         # after the draft was made (the fix the refusal below asks for) is the one used.
         write_tax_lines(invoice, _address(invoice))
+        if invoice.retainage_amount != withheld:
+            # Retaxed, so it withholds another amount: a draft release follows it.
+            resettle_releases(
+                actor=None, project=project, now=now, reason="Retainage changed", remake=True
+            )
         if not invoice.customer_email:
             raise Invalid(
                 f"{invoice.customer_name} has no billing email, so the invoice cannot be "

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_tax_settings'),
-        ('projects', '0002_contract_bases'),
+        ('projects', '0003_deposits_retainage'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

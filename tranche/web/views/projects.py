@@ -5,6 +5,7 @@ and the schedule's actions (add, edit, move, delete, complete, reopen)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from django import forms
@@ -26,9 +27,11 @@ from tranche.billing.project_reads import (
     milestone_board,
     milestone_timeline,
     project_activity,
+    project_facts,
     project_rows,
 )
 from tranche.billing.services.drafts import Completion, milestone_complete, milestone_reopen
+from tranche.billing.services.retainage import retainage_release
 from tranche.core.errors import DomainError
 from tranche.core.tax import PriceMode
 from tranche.projects.contract import project_bases
@@ -40,7 +43,13 @@ from tranche.projects.selectors import (
     find_milestone,
     milestones_of,
 )
-from tranche.projects.services import milestone_create, milestone_delete, milestone_update
+from tranche.projects.services import (
+    milestone_create,
+    milestone_delete,
+    milestone_update,
+    project_set_retainage,
+)
+from tranche.sales.terms import percent_text
 from tranche.web.views.common import page_of, search_of, user_of
 from tranche.web.views.event_text import changes_text, method_text, money_text, status_text
 
@@ -169,6 +178,7 @@ def _milestones_tab(
             "project": project,
             "board": board,
             "form": form or MilestoneForm(),
+            "facts": project_facts(project),
             "tab": "milestones",
         },
         status=status,
@@ -196,6 +206,7 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
         {
             "project": found,
             "steps": steps,
+            "facts": project_facts(found),
             "page": page,
             "rows": _with_titles(page.object_list, [s.row.milestone for s in steps]),
             "summary": summary,
@@ -223,6 +234,7 @@ def financials(request: HttpRequest, project_id: int) -> HttpResponse:
             # Any named rate: the contract is shown before/including tax, rate by rate.
             "taxed": any(rate.name or rate.percentage for rate in bases),
             "inclusive": found.price_mode == PriceMode.INCLUSIVE,
+            "facts": project_facts(found),
             "tab": "financials",
         },
     )
@@ -244,6 +256,7 @@ def activity(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": found,
             "page": page,
             "entries": page.object_list,
+            "facts": project_facts(found),
             "tab": "activity",
         },
     )
@@ -395,6 +408,48 @@ def reopen_milestone(request: HttpRequest, project_id: int, milestone_id: int) -
     return redirect("project", project_id=found.pk)
 
 
+@login_required
+@require_POST
+def set_retainage(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = user_of(request)
+    try:
+        require_admin(user)
+    except DomainError:
+        raise Http404("No such project.") from None
+    found = _project(user, project_id, staff_only=True)
+    try:
+        percentage = Decimal(request.POST.get("retainage_percentage", "").strip() or "x")
+    except InvalidOperation:
+        percentage = Decimal(-1)  # the service's sentence says what is allowed
+    if not percentage.is_finite():
+        percentage = Decimal(-1)
+    _announce(
+        request,
+        lambda: project_set_retainage(actor=user, project_id=found.pk, percentage=percentage),
+        lambda p: (
+            f"Retainage set to {percent_text(p.retainage_percentage)} % of each milestone "
+            "invoice made from now on."
+        ),
+    )
+    return redirect("project-financials", project_id=found.pk)
+
+
+@login_required
+@require_POST
+def release_retainage(request: HttpRequest, project_id: int) -> HttpResponse:
+    user = user_of(request)
+    found = _project(user, project_id, staff_only=True)
+    _announce(
+        request,
+        lambda: retainage_release(actor=user, project_id=found.pk),
+        lambda invoice: (
+            f"A draft invoice releasing {invoice.total} of retainage is waiting for an admin "
+            "to send it."
+        ),
+    )
+    return redirect("project-financials", project_id=found.pk)
+
+
 # --- the audit trail in sentences ---------------------------------------------------------
 
 
@@ -510,5 +565,11 @@ urlpatterns = [
         "projects/<int:project_id>/milestones/<int:milestone_id>/reopen",
         reopen_milestone,
         name="milestone-reopen",
+    ),
+    path("projects/<int:project_id>/retainage", set_retainage, name="project-retainage"),
+    path(
+        "projects/<int:project_id>/retainage/release",
+        release_retainage,
+        name="project-retainage-release",
     ),
 ]

@@ -8,10 +8,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from tranche.accounts.business import business_profile
+from tranche.billing.services.acceptance import quote_accept
 from tranche.core.errors import NotFound
 from tranche.core.http import client_ip
 from tranche.core.money import Money
-from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote, QuoteStatus, ScheduleItem
 from tranche.sales.selectors import access_quote
 from tranche.sales.services import Acceptance, quote_decline, quote_terms_of

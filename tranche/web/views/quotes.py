@@ -27,13 +27,13 @@ from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxRate, TaxTreatment, User
 from tranche.accounts.selectors import customer_list
 from tranche.accounts.tax_rates import rates_for_choice
+from tranche.billing.services.acceptance import quote_accept
 from tranche.core.db import valid_id
 from tranche.core.errors import DomainError, NotFound
 from tranche.core.schemas import MoneyIn, Percentage, Quantity
 from tranche.core.tax import PriceMode
 from tranche.core.tax import TaxRate as CoreTaxRate
 from tranche.notifications.quotes import quote_send
-from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote, QuoteStatus
 from tranche.sales.selectors import access_quote, quote_events, quote_search, quote_statuses
 from tranche.sales.services import (
@@ -101,6 +101,7 @@ class ItemRow:
     title: str = ""
     billable: bool = True
     percentage: str = ""
+    deposit: bool = False  # billed on acceptance
 
 
 @dataclass
@@ -145,6 +146,7 @@ class QuoteForm:
                     item.title,
                     item.is_billable,
                     f"{item.billing_percentage.normalize():f}" if item.billing_percentage else "",
+                    item.bill_on_acceptance,
                 )
                 for item in quote.schedule.all()
             ],
@@ -177,6 +179,7 @@ class QuoteForm:
                     data.get(f"item-{n}-title", "")[:200],
                     data.get(f"item-{n}-billable") == "on",
                     data.get(f"item-{n}-percentage", "").strip()[:10],
+                    data.get(f"item-{n}-deposit") == "on",
                 )
                 for n in rows("item")
             ],
@@ -272,7 +275,7 @@ class QuoteForm:
                 )
             except ValidationError:
                 return None
-        return ScheduleInput(item.title, item.billable, percentage)
+        return ScheduleInput(item.title, item.billable, percentage, item.deposit)
 
     def check(self, *, saving: bool = False) -> QuoteTerms:
         """Read the rows into the services' inputs and work out the terms with the
@@ -296,8 +299,10 @@ class QuoteForm:
         )
         self.problems = list(terms.problems)
         for problem in terms.problems:
-            key = problem.field.replace("schedule-", "item-").replace(
-                "billing_percentage", "percentage"
+            key = (
+                problem.field.replace("schedule-", "item-")
+                .replace("billing_percentage", "percentage")
+                .replace("bill_on_acceptance", "deposit")
             )
             self._error(key, problem.detail)
         if not self.lines:
@@ -334,7 +339,7 @@ class QuoteForm:
             {
                 "n": n,
                 "row": row,
-                "errors": self._errors_of(f"item-{n}", "title", "percentage"),
+                "errors": self._errors_of(f"item-{n}", "title", "percentage", "deposit"),
                 "focus_id": f"item-{n}-title",
                 "amount": self.terms.money(amounts[n - 1])
                 if self.terms and n <= len(amounts)
