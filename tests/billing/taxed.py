@@ -9,9 +9,9 @@ from tests.billing.helpers import draft_for
 from tranche.accounts.business import business_row
 from tranche.accounts.models import Customer, TaxRate, User
 from tranche.billing.models import Invoice
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
-from tranche.projects.services import quote_accept
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 SELLER_ADDRESS = "Harbour Build Co\n12 Quai des Chartrons\n33000 Bordeaux\nFrance"

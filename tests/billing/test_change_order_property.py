@@ -19,6 +19,7 @@ from tests.helpers import db_state
 from tranche.accounts.models import Role, TaxRate
 from tranche.billing.contract_reads import live_invoices
 from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.change_orders import change_order_approve
 from tranche.billing.services.drafts import milestone_complete
 from tranche.billing.services.sending import invoice_send
@@ -30,7 +31,6 @@ from tranche.projects.amendment import ScheduleChange
 from tranche.projects.contract import milestone_bases, project_bases
 from tranche.projects.models import MilestoneStatus
 from tranche.projects.selectors import milestones_of
-from tranche.projects.services import quote_accept
 from tranche.projects.services_change_orders import change_order_create
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 

@@ -22,13 +22,13 @@ from tranche.accounts.business import DEFAULT_REVERSE_CHARGE_NOTE, business_row
 from tranche.accounts.models import Customer, TaxRate, TaxTreatment, User
 from tranche.billing.models import Invoice
 from tranche.billing.pdf import invoice_pdf
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.sending import invoice_send
 from tranche.core.money import ZERO, Money
 from tranche.core.tax import PriceMode, invoice_tax, split_contract
 from tranche.core.tax import TaxRate as CoreRate
 from tranche.projects.contract import milestone_amounts
 from tranche.projects.models import Project
-from tranche.projects.services import quote_accept
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 pytestmark = pytest.mark.django_db

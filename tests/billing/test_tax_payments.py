@@ -16,8 +16,8 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.helpers import AfterCommit, Api
 from tranche.accounts.models import Customer, TaxRate, TaxTreatment, User
 from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.sending import invoice_send
-from tranche.projects.services import quote_accept
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 pytestmark = pytest.mark.django_db

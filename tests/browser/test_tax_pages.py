@@ -14,9 +14,9 @@ from tests.billing.helpers import draft_for
 from tests.browser.quality import VIEWPORTS, check_page, signed_in_page
 from tranche.accounts.business import business_row
 from tranche.accounts.models import Customer, TaxRate, User
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.sending import invoice_send
 from tranche.notifications.quotes import quote_send
-from tranche.projects.services import quote_accept
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -14,13 +14,13 @@ from tests.factories import make_quote
 from tests.helpers import unchanged
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, User
+from tranche.billing.services.acceptance import quote_accept
 from tranche.core.errors import Conflict, Invalid, NotFound
 from tranche.core.money import allocate
 from tranche.notifications.models import OutboxEmail
 from tranche.notifications.quotes import quote_send
 from tranche.projects.models import Project
 from tranche.projects.selectors import project_detail
-from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote, QuoteStatus
 from tranche.sales.services import (
     Acceptance,

@@ -17,11 +17,11 @@ from tests.web.test_pages import signed_in
 from tests.web.test_quotes_pages import form_body
 from tranche.accounts.business import DEFAULT_REVERSE_CHARGE_NOTE, business_profile, business_row
 from tranche.accounts.models import Customer, TaxRate, User
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.sending import invoice_send
 from tranche.notifications.models import OutboxEmail
 from tranche.notifications.quotes import quote_send
 from tranche.projects.models import Project
-from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote, QuoteLine
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 

@@ -31,7 +31,7 @@ class _Unset:
 UNSET: Final = _Unset()
 
 
-def quote_accept(
+def quote_accept_as_project(
     *,
     actor: User,
     quote_id: int,

@@ -1,5 +1,5 @@
 """Writes for quotes: create, edit a draft, send, accept (which creates the project, see
-projects.services.quote_accept), decline. Every change writes a QuoteEvent."""
+billing.services.acceptance.quote_accept), decline. Every change writes a QuoteEvent."""
 
 from __future__ import annotations
 
@@ -315,7 +315,7 @@ def quote_mark_accepted(
     *, actor: User, quote_id: int, now: datetime, acceptance: Acceptance | None = None
 ) -> Quote:
     """The sales half of accepting a quote, inside the acceptance's transaction (see
-    projects.services.quote_accept, which also creates the project). A customer accepts
+    billing.services.acceptance.quote_accept, which also creates the project). A customer accepts
     with their typed name; staff accept on the customer's behalf without one."""
     require_atomic()
     quote = _lock_for_customer_answer(actor, quote_id, "accepted")

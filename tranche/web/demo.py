@@ -21,6 +21,7 @@ from tranche.accounts.models import (
 from tranche.accounts.services import customer_create, user_create
 from tranche.billing.gateways import sandbox_allowed
 from tranche.billing.models import Invoice, InvoiceStatus, PaymentMethod
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.drafts import milestone_complete
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.reminders import invoices_tick
@@ -28,7 +29,6 @@ from tranche.billing.services.sending import invoice_send
 from tranche.core.money import ZERO
 from tranche.notifications.quotes import quote_send
 from tranche.projects.models import Milestone, Project
-from tranche.projects.services import quote_accept
 from tranche.sales.models import Quote
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 

@@ -41,12 +41,12 @@ def quote_accept(
     acceptance: Acceptance | None = None,
     now: datetime | None = None,
 ) -> Project:
-    """Accept a quote (see projects.services.quote_accept for who may, and how): the
+    """Accept a quote (see projects.services.quote_accept_as_project for who may, and how): the
     project is made and its deposits billed in one transaction. Accepting it again is
     refused (409) before anything is made, so a retried acceptance bills nothing twice."""
     now = now or timezone.now()
     with transaction.atomic():
-        project = projects_services.quote_accept(
+        project = projects_services.quote_accept_as_project(
             actor=actor, quote_id=quote_id, acceptance=acceptance, now=now
         )
         deposits = bill_deposits(actor=actor, project=project, now=now)
