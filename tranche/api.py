@@ -11,6 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from tranche.accounts.api import auth_router, customers_router
 from tranche.accounts.auth import API_AUTH
+from tranche.billing.api.credit_notes import router as credit_notes_router
 from tranche.billing.api.invoices import router as invoices_router
 from tranche.billing.api.projects import quotes_router as acceptance_router
 from tranche.billing.api.projects import router as project_views_router
@@ -39,6 +40,7 @@ api.add_router("/quotes", quotes_router)
 api.add_router("/quotes", acceptance_router)
 api.add_router("/projects", project_views_router)
 api.add_router("", invoices_router)
+api.add_router("", credit_notes_router)
 
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:

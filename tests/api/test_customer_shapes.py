@@ -54,6 +54,7 @@ CUSTOMER_INVOICE = {
     "currency",
     "amount",
     "amount_paid",
+    "amount_credited",
     "amount_due",
     "credit_owed",
     "description",

@@ -51,6 +51,7 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
         currency=invoice.currency,
         amount=invoice.total.api,
         amount_paid=invoice.received.api,
+        amount_credited=invoice.credited.api,
         amount_due=invoice.due.api,
         credit_owed=invoice.owed_back.api,
         description=invoice.description,
@@ -138,6 +139,7 @@ class InvoiceOut(Schema):
     currency: str
     amount: str
     amount_paid: str
+    amount_credited: str
     amount_due: str
     credit_owed: str
     description: str
@@ -342,6 +344,8 @@ class CustomerInvoiceOut(Schema):
     currency: str
     amount: str
     amount_paid: str
+    # What credit notes took back of the amount (each is sent to the customer).
+    amount_credited: str
     amount_due: str
     # Money paid beyond the amount: owed back to the customer, so theirs to see.
     credit_owed: str
@@ -396,9 +400,10 @@ class CustomerInvoiceEventOut(Schema):
         return CustomerInvoiceEventOut(
             kind=event.kind,
             created_at=event.created_at,
-            number=value("number", EventKind.SENT),
+            number=value("number", EventKind.SENT, EventKind.CREDITED),
             amount=value(
                 "amount",
+                EventKind.CREDITED,
                 EventKind.PAYMENT_RECORDED,
                 EventKind.PAYMENT_ON_CANCELLED_INVOICE,
                 EventKind.REFUND_RECORDED,
