@@ -37,6 +37,7 @@ from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.sending import invoice_send
 from tranche.billing.taxes import invoice_bases, tax_for, write_tax_lines
 from tranche.core.errors import Conflict, Invalid
+from tranche.core.money import ZERO
 from tranche.notifications.models import OutboxEmail
 from tranche.projects.models import Project
 from tranche.projects.services import quote_accept
@@ -350,7 +351,7 @@ def test_crediting_a_paid_invoice_leaves_money_owed_back_and_a_refund_can_credit
         credit_invoice=False,
     )
     invoice.refresh_from_db()
-    assert (refund.amount, refund.credit_note, invoice.credit_owed) == (Decimal(-40), None, 0)
+    assert (refund.amount, refund.credit_note, invoice.credit_owed) == (Decimal(-40), None, ZERO)
     assert invoice.status == InvoiceStatus.PAID
 
     # A refund that says the customer owes less issues its credit note and points to it.

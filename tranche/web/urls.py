@@ -7,6 +7,7 @@ from django.urls import path
 from tranche.web.views import (
     account,
     auth,
+    credit_notes,
     customers,
     financials,
     home,
@@ -30,6 +31,7 @@ urlpatterns = [
     *projects.urlpatterns,
     *financials.urlpatterns,
     *invoices.urlpatterns,
+    *credit_notes.urlpatterns,
     *quotes.urlpatterns,
     *customers.urlpatterns,
     *users.urlpatterns,
