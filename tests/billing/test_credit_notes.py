@@ -16,10 +16,12 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from tests.billing.helpers import draft_for
-from tests.factories import CustomerFactory
+from tests.concurrency import at_once
+from tests.factories import CustomerFactory, make_project
 from tests.helpers import REFUSED_ADMIN_ONLY, AfterCommit, Api, unchanged
 from tranche.accounts.business import business_row
 from tranche.accounts.models import Customer, TaxRate, User
+from tranche.accounts.services import token_create
 from tranche.billing.models import (
     CreditNote,
     CreditNoteKind,
@@ -591,3 +593,24 @@ def test_a_customer_of_another_business_never_sees_a_credit_note(
     credit_note_issue(actor=admin, invoice_id=invoice.pk, amount=Decimal(5), reason="r")
     assert as_("alice").get("/api/credit-notes").body["items"] == []
     assert mail.outbox == []  # queued, not delivered inside the test
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_credit_notes_cannot_over_credit_and_keep_numbers_gap_free(
+    admin: User, customer_a: Customer
+) -> None:
+    project = make_project(actor=admin, customer=customer_a)
+    invoice = sent(project, admin)  # 300.00
+    token = token_create(user=admin)
+
+    results = at_once(
+        6, lambda: Api(token).post(credit_path(invoice), {"amount": "120.00", "reason": "Race"})
+    )
+
+    statuses = sorted(r.status for r in results)  # type: ignore[union-attr]
+    assert statuses == [201, 201] + [422] * 4
+    invoice.refresh_from_db()
+    assert (invoice.amount_credited, invoice.amount_due) == (Decimal(240), Decimal(60))
+    numbers = sorted(CreditNote.objects.values_list("number", flat=True))
+    assert numbers == [f"CN-{TODAY.year}-00001", f"CN-{TODAY.year}-00002"]
