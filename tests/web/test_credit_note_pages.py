@@ -35,7 +35,8 @@ def test_an_admin_issues_a_partial_credit_note_from_the_invoice_page(
     assert "a credit note for the $300.00 still on it is issued" in html  # the cancel dialog
 
     response = client.post(
-        f"/invoices/{invoice.pk}/credit-notes", {"amount": "75.00", "reason": "Goodwill"}
+        f"/invoices/{invoice.pk}/credit-notes",
+        {"credit-amount": "75.00", "credit-reason": "Goodwill"},
     )
     assert response.status_code == 302
     note = CreditNote.objects.get()
@@ -57,14 +58,17 @@ def test_a_refused_credit_comes_back_in_its_dialog_beside_the_field(
     client = signed_in(admin)
     with unchanged():
         refused = client.post(
-            f"/invoices/{invoice.pk}/credit-notes", {"amount": "300.01", "reason": "Too much"}
+            f"/invoices/{invoice.pk}/credit-notes",
+            {"credit-amount": "300.01", "credit-reason": "Too much"},
         )
     assert refused.status_code == 422
     html = refused.content.decode()
     assert 'data-open-dialog="credit"' in html
     assert "is more than can still be credited" in html
     with unchanged():
-        empty = client.post(f"/invoices/{invoice.pk}/credit-notes", {"amount": "", "reason": ""})
+        empty = client.post(
+            f"/invoices/{invoice.pk}/credit-notes", {"credit-amount": "", "credit-reason": ""}
+        )
     assert empty.status_code == 422
 
 
@@ -76,7 +80,8 @@ def test_only_admins_issue_credit_notes_and_drafts_offer_none(
         client = signed_in(user)
         with unchanged():
             response = client.post(
-                f"/invoices/{invoice.pk}/credit-notes", {"amount": "1.00", "reason": "x"}
+                f"/invoices/{invoice.pk}/credit-notes",
+                {"credit-amount": "1.00", "credit-reason": "x"},
             )
         assert response.status_code == 404
     draft = draft_for(project_a, 2, admin)

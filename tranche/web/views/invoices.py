@@ -267,6 +267,7 @@ def _page(
         )
     if admin and invoice.status in SENT_STATUSES and invoice.creditable.amount > 0:
         context["credit_form"] = credit_form or CreditNoteForm(
+            prefix="credit",
             currency=invoice.currency,
             initial={"amount": format_amount(invoice.amount_due, invoice.currency)},
         )
@@ -482,7 +483,9 @@ def record_payment(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def issue_credit_note(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
-    form = CreditNoteForm(request.POST, currency=invoice.currency)
+    # Prefixed: the payment and cancel dialogs on the same page have their own amount
+    # and reason fields.
+    form = CreditNoteForm(request.POST, prefix="credit", currency=invoice.currency)
 
     def again(bound: forms.Form) -> HttpResponse:
         assert isinstance(bound, CreditNoteForm)
