@@ -112,7 +112,7 @@ def test_credits_never_exceed_the_invoice_per_rate_and_the_rest_mirrors_it(
         rest = split_credit(left, sum((line.gross for line in left), ZERO), currency)
         assert rest == [line for line in left if line.gross]
         left = _minus(left, rest)
-    assert all((line.net, line.tax, line.gross) == (0, 0, 0) for line in left)
+    assert all((line.net, line.tax, line.gross) == (ZERO, ZERO, ZERO) for line in left)
 
 
 # --- the whole flow, in the database ---------------------------------------------------------

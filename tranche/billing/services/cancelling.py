@@ -90,7 +90,7 @@ def invoice_cancel(
         was_sent = invoice.status != InvoiceStatus.DRAFT
         # A sent invoice is never changed, only corrected: the credit note is what
         # cancels it in the books (its contract share is then free to be billed again).
-        note = credit_for_cancel(invoice, actor=actor, reason=reason, now=now)
+        note = credit_for_cancel(invoice, actor=actor, now=now)
         _mark_cancelled(invoice, actor=actor, reason=reason, now=now)
         if was_sent:
             queue_invoice_email(invoice, "invoice_cancelled", now=now, credit_note=note)

@@ -246,19 +246,19 @@ def credit_note_issue(
         return issue_credit_note(invoice, actor=actor, amount=amount, reason=reason, now=now)
 
 
-def credit_for_cancel(
-    invoice: Invoice, *, actor: User, reason: str, now: datetime
-) -> CreditNote | None:
+def credit_for_cancel(invoice: Invoice, *, actor: User, now: datetime) -> CreditNote | None:
     """Cancelling a sent invoice credits all that is still creditable, in the cancel's
     transaction, before the status becomes cancelled (its email carries the note)."""
     require_atomic()
     if invoice.status == InvoiceStatus.DRAFT or invoice.amount_credited >= invoice.amount:
         return None
+    # The cancel's reason is the business's own note (the customer is never shown it);
+    # the credit note, which the customer receives, says only what it does.
     return issue_credit_note(
         invoice,
         actor=actor,
         amount=invoice.amount - invoice.amount_credited,
-        reason=reason,
+        reason=f"Cancellation of invoice {invoice.number}",
         now=now,
         settle=False,
         email=False,
