@@ -130,3 +130,20 @@ def test_staff_see_every_credit_note_in_the_list(
     html = signed_in(staff).get("/credit-notes/").content.decode()
     assert html.count("credit-note.pdf") == 2
     assert "Acme Builders" in html
+
+
+def test_an_admin_sets_the_credit_note_number_format_and_a_bad_one_is_refused(
+    admin: User,
+) -> None:
+    from tranche.accounts.business import business_profile
+
+    client = signed_in(admin)
+    page = client.get("/settings/").content.decode()
+    assert 'name="credit_note_number_format"' in page
+    refused = client.post(
+        "/settings/", {"name": "Harbour", "credit_note_number_format": "CN-{seq}"}
+    )
+    assert "The credit note number format must contain {year}" in refused.content.decode()
+    assert business_profile().credit_note_number_format == "CN-{year}-{seq:05d}"
+    client.post("/settings/", {"name": "Harbour", "credit_note_number_format": "AV-{year}-{seq}"})
+    assert business_profile().credit_note_number_format == "AV-{year}-{seq}"
