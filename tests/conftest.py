@@ -3,6 +3,7 @@ customer A), `bob` (a customer user of customer B); `anonymous` sends no credent
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,34 @@ from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.services import token_create
 from tranche.projects.models import Project
 from tranche.sales.models import Quote
+
+
+@pytest.fixture(autouse=True)
+def _flush_past_the_sent_invoice_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A transactional test's database is emptied by DELETE on SQLite (TRUNCATE on
+    PostgreSQL fires no row triggers), tables in any order: a sent invoice's tax lines
+    would meet the guard that refuses deleting them (migration 0009). Before that flush
+    (this fixture is torn down first), the lines go with the guard lifted for a moment."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    yield
+    from django.db import connection, transaction
+
+    if connection.vendor != "sqlite":
+        return
+    guard = importlib.import_module("tranche.billing.migrations.0011_sent_invoice_guard")
+    recreate = [sql for sql in guard.SQLITE_FORWARD if "tax_line_delete" in sql]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS billing_invoice_tax_line_delete")
+        cursor.execute("DELETE FROM billing_invoicetaxline")
+        for sql in recreate:
+            cursor.execute(sql)
 
 
 @pytest.fixture

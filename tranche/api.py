@@ -13,6 +13,7 @@ from tranche.accounts.api import auth_router, customers_router, settings_router,
 from tranche.accounts.auth import API_AUTH
 from tranche.billing.api.change_orders import project_router as project_change_orders_router
 from tranche.billing.api.change_orders import router as change_orders_router
+from tranche.billing.api.credit_notes import router as credit_notes_router
 from tranche.billing.api.exports import router as exports_router
 from tranche.billing.api.invoices import router as invoices_router
 from tranche.billing.api.projects import quotes_router as acceptance_router
@@ -47,6 +48,7 @@ api.add_router("", invoices_router)
 api.add_router("/exports", exports_router)
 api.add_router("/projects", project_change_orders_router)
 api.add_router("/change-orders", change_orders_router)
+api.add_router("", credit_notes_router)
 
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:

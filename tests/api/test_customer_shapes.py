@@ -67,6 +67,7 @@ CUSTOMER_INVOICE = {
     "gross_amount",
     "retainage_amount",
     "amount_paid",
+    "amount_credited",
     "amount_due",
     "credit_owed",
     "description",
@@ -410,11 +411,14 @@ def test_a_cancelled_invoice_that_was_sent_stays_visible_to_its_customer(
     alice = as_("alice")
     body = alice.get(f"/api/projects/{books.project.pk}/invoices/{books.cancelled_sent.pk}").body
     assert (body["number"], body["status"]) == (books.cancelled_sent.number, "cancelled")
-    # She is told it was cancelled, not the reason the admin wrote down.
+    # She is told it was cancelled and credited, not the reason the admin wrote down.
+    note = books.cancelled_sent.credit_notes.get()
     assert [(e["kind"], e["number"]) for e in body["events"]] == [
         ("sent", books.cancelled_sent.number),
+        ("credited", note.number),
         ("cancelled", None),
     ]
+    assert all("reason" not in e for e in body["events"])
     cancelled = alice.get("/api/invoices?status=cancelled").body["items"]
     assert [i["number"] for i in cancelled] == [books.cancelled_sent.number]
 

@@ -70,7 +70,7 @@ def test_values_that_cannot_be_read_are_named_field_by_field(admin: User) -> Non
     )
     assert query.errors == {
         "status": "Unknown status 'lost'; use one of draft, pending, partially_paid, paid, "
-        "overdue, cancelled.",
+        "overdue, credited, cancelled.",
         "customer": "The customer filter must be one of the listed customers.",
         "project": "The project filter must be one of the listed projects.",
         "issued_from": "The “from” issue date must be a date written like 2026-11-28 "

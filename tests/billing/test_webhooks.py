@@ -242,3 +242,32 @@ def test_five_concurrent_deliveries_of_one_event_settle_once(
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
     assert invoice.events.filter(kind="payment_recorded").count() == 1
+
+
+def test_a_stripe_refund_of_money_owed_back_is_linked_to_the_credit_note_that_made_it_owed(
+    sent: Invoice, admin: User
+) -> None:
+    from tranche.billing.services.crediting import credit_note_issue
+
+    deliver(events.intent_succeeded(intent(sent), 30000))
+    note = credit_note_issue(actor=admin, invoice_id=sent.pk, amount=Decimal(50), reason="Late")
+    sent.refresh_from_db()
+    assert (sent.status, sent.credit_owed) == (InvoiceStatus.PAID, Decimal(50))
+
+    deliver(events.charge_refunded(intent(sent), 5000))
+    refund = Payment.objects.get(amount=-50)
+    assert refund.credit_note_id == note.pk
+    sent.refresh_from_db()
+    assert (sent.status, sent.credit_owed, sent.amount_due) == (
+        InvoiceStatus.PAID,
+        Decimal(0),
+        Decimal(0),
+    )
+
+    # Beyond what was owed, Stripe cannot say the customer owes less: no credit note, and
+    # the amount is due again (an admin credits it from the invoice page if it is not).
+    deliver(events.charge_refunded(intent(sent), 15000))
+    again = Payment.objects.get(amount=-100)
+    assert again.credit_note_id is None
+    sent.refresh_from_db()
+    assert (sent.status, sent.amount_due) == (InvoiceStatus.PARTIALLY_PAID, Decimal(100))

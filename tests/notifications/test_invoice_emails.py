@@ -115,9 +115,9 @@ def test_a_pdf_that_cannot_be_made_holds_the_email_back_then_lets_it_go_without(
 
 
 def test_an_attachment_kind_nobody_registered_is_reported_by_name() -> None:
-    with pytest.raises(attachments.AttachmentUnavailable, match="'credit_note_pdf'"):
-        attachments.render_attachment({"kind": "credit_note_pdf", "credit_note_id": 1})
-    assert {"invoice_pdf", "receipt_pdf"} <= attachments.registered_kinds()
+    with pytest.raises(attachments.AttachmentUnavailable, match="'statement_pdf'"):
+        attachments.render_attachment({"kind": "statement_pdf", "customer_id": 1})
+    assert {"invoice_pdf", "receipt_pdf", "credit_note_pdf"} <= attachments.registered_kinds()
 
 
 def test_the_receipt_says_what_was_paid_how_when_and_what_is_left(

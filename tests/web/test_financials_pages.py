@@ -277,6 +277,7 @@ def test_the_export_streams_the_filtered_list_as_safe_csv(
         "currency",
         "amount",
         "amount_paid",
+        "amount_credited",
         "amount_due",
         "issue_date",
         "due_date",

@@ -39,6 +39,7 @@ DEFAULT_REVERSE_CHARGE_NOTE = (
     "2006/112/EC)."
 )
 DEFAULT_TAX_EXEMPT_NOTE = "Exempt from tax."
+DEFAULT_CREDIT_NOTE_NUMBER_FORMAT = "CN-{year}-{seq:05d}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class BusinessProfile:
     reply_to: str
     payment_terms_days: int
     invoice_number_format: str
+    credit_note_number_format: str
     reminder_days: tuple[int, ...]
     bank_details: str
     notify_daily_digest: bool
@@ -112,6 +114,9 @@ def business_profile() -> BusinessProfile:
             else settings.DEFAULT_PAYMENT_TERMS_DAYS
         ),
         invoice_number_format=row.invoice_number_format or settings.INVOICE_NUMBER_FORMAT,
+        credit_note_number_format=(
+            row.credit_note_number_format or DEFAULT_CREDIT_NOTE_NUMBER_FORMAT
+        ),
         reminder_days=(
             parse_reminder_days(row.reminder_days)
             if row.reminder_days
@@ -148,39 +153,42 @@ class BusinessInvalid(Invalid):
 FORBIDDEN_IN_NUMBERS = frozenset("\"'\\\x7f")
 
 
-def number_format_problem(fmt: str) -> str | None:
+def number_format_problem(fmt: str, what: str = "invoice") -> str | None:
     """Why `fmt` cannot number invoices, or None. It must hold {seq} (the running number)
     and {year} (numbers restart every year: without the year, next January's INV-00001
     would collide with this year's), and nothing else in braces. The number names files
     and appears in headers and documents: no control characters, quotes or backslashes
-    (a slash, as in INV/2026/00001, is fine: file names replace it)."""
+    (a slash, as in INV/2026/00001, is fine: file names replace it). `what` names the
+    document the format numbers ("invoice", "credit note")."""
+    example = "CN-{year}-{seq:05d}" if what == "credit note" else "INV-{year}-{seq:05d}"
     if any(ord(c) < 32 or c in FORBIDDEN_IN_NUMBERS for c in fmt):
-        return "The invoice number format may not contain line breaks, tabs, quotes or backslashes."
+        return f"The {what} number format may not contain line breaks, tabs, quotes or backslashes."
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
     except ValueError as exc:
-        return f"The invoice number format is not valid: {exc}. Example: INV-{{year}}-{{seq:05d}}."
+        return f"The {what} number format is not valid: {exc}. Example: {example}."
     unknown = sorted(n or "{}" for n in names - {"year", "seq"})
     if unknown:
         return (
-            f"The invoice number format may only use {{year}} and {{seq}}, not "
-            f"{', '.join(unknown)}."
+            f"The {what} number format may only use {{year}} and {{seq}}, not {', '.join(unknown)}."
         )
     if "seq" not in names:
-        return "The invoice number format must contain {seq}, the running number (e.g. {seq:05d})."
+        return (
+            f"The {what} number format must contain {{seq}}, the running number (e.g. {{seq:05d}})."
+        )
     if "year" not in names:
         return (
-            "The invoice number format must contain {year}: numbers restart every year, so "
+            f"The {what} number format must contain {{year}}: numbers restart every year, so "
             "without it they would repeat."
         )
     try:
         longest = fmt.format(year=9999, seq=9_999_999)
         fmt.format(year=2026, seq=1)
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-        return f"The invoice number format is not valid: {exc}. Example: INV-{{year}}-{{seq:05d}}."
+        return f"The {what} number format is not valid: {exc}. Example: {example}."
     if len(longest) > NUMBER_MAX_LENGTH:
         return (
-            f"Invoice numbers made with this format would be longer than "
+            f"{what.capitalize()} numbers made with this format would be longer than "
             f"{NUMBER_MAX_LENGTH} characters."
         )
     return None
@@ -269,6 +277,7 @@ def business_update(
     notify_payment_failed: bool,
     logo: UploadedFile[Any] | None = None,
     remove_logo: bool = False,
+    credit_note_number_format: str | None = None,
 ) -> Business:
     """Save the business's settings. Every field is checked before anything is written;
     all problems are raised together (`BusinessInvalid.errors`, one sentence per field).
@@ -293,6 +302,13 @@ def business_update(
     if invoice_number_format and (problem := number_format_problem(invoice_number_format)):
         changes.errors["invoice_number_format"] = problem
     changes.values["invoice_number_format"] = invoice_number_format
+    if credit_note_number_format is not None:  # None: leave it as it is
+        credit_note_number_format = credit_note_number_format.strip()
+        if credit_note_number_format and (
+            problem := number_format_problem(credit_note_number_format, "credit note")
+        ):
+            changes.errors["credit_note_number_format"] = problem
+        changes.values["credit_note_number_format"] = credit_note_number_format
     reminder_days = reminder_days.strip()
     if reminder_days and (problem := reminder_days_problem(reminder_days)):
         changes.errors["reminder_days"] = problem

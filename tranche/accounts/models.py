@@ -179,6 +179,7 @@ class Business(models.Model):
     reply_to = models.EmailField(blank=True, default="")
     payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)
     invoice_number_format = models.CharField(max_length=100, blank=True, default="")
+    credit_note_number_format = models.CharField(max_length=100, blank=True, default="")
     # Days relative to the due date, comma-separated ("-3,0,7,14"); blank = REMINDER_DAYS.
     reminder_days = models.CharField(max_length=200, blank=True, default="")
     bank_details = models.TextField(blank=True, default="")

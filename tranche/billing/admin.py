@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from tranche.billing.models import Invoice, InvoiceEvent, Payment, StripeEvent
+from tranche.billing.models import CreditNote, Invoice, InvoiceEvent, Payment, StripeEvent
 from tranche.billing.webhooks import GAVE_UP, stripe_events_retry
 from tranche.core.admin import ReadOnlyAdmin, operations_site
 
@@ -133,4 +133,12 @@ class PaymentAdmin(ReadOnlyAdmin[Payment]):
     ]
     list_filter = ["method"]
     search_fields = ["invoice__number", "provider_reference", "reference"]
+    list_select_related = ["invoice"]
+
+
+@admin.register(CreditNote, site=operations_site)
+class CreditNoteAdmin(ReadOnlyAdmin[CreditNote]):
+    list_display = ["number", "invoice", "customer_name", "kind", "amount", "currency"]
+    list_filter = ["kind"]
+    search_fields = ["number", "invoice__number", "customer_name"]
     list_select_related = ["invoice"]

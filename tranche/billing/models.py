@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from tranche.core.fields import money_field
 from tranche.core.money import ZERO, Money
@@ -16,6 +16,8 @@ class InvoiceStatus(models.TextChoices):
     PARTIALLY_PAID = "partially_paid", "Partially paid"
     PAID = "paid", "Paid"
     OVERDUE = "overdue", "Overdue"
+    # Sent, and its whole amount taken back by credit notes (never shown as paid).
+    CREDITED = "credited", "Credited"
     CANCELLED = "cancelled", "Cancelled"
 
 
@@ -24,6 +26,7 @@ SENT_STATUSES = (
     InvoiceStatus.PARTIALLY_PAID,
     InvoiceStatus.PAID,
     InvoiceStatus.OVERDUE,
+    InvoiceStatus.CREDITED,
 )
 OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.OVERDUE)
 
@@ -69,6 +72,9 @@ class Invoice(models.Model):
     retainage_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     retainage_amount = money_field(default=Decimal(0))
     amount_paid = money_field(default=Decimal(0))
+    # The sum of its credit notes' gross: what the customer no longer owes. Never more
+    # than `amount` (a constraint), and only ever raised by credit_note_issue.
+    amount_credited = money_field(default=Decimal(0))
     # The share of the contract's price basis this invoice bills (net when the contract
     # is priced tax-exclusive, gross when inclusive): what counts against the contract.
     contract_amount = money_field(default=Decimal(0))
@@ -134,6 +140,10 @@ class Invoice(models.Model):
                 condition=Q(retainage_amount__gte=0), name="invoice_retainage_not_negative"
             ),
             models.CheckConstraint(
+                condition=Q(amount_credited__gte=0) & Q(amount_credited__lte=F("amount")),
+                name="invoice_credit_within_amount",
+            ),
+            models.CheckConstraint(
                 condition=(Q(status=InvoiceStatus.DRAFT) & Q(number__isnull=True))
                 | (Q(status__in=SENT_STATUSES) & Q(number__isnull=False))
                 | Q(status=InvoiceStatus.CANCELLED),
@@ -154,16 +164,16 @@ class Invoice(models.Model):
         nothing once the invoice is cancelled: a cancelled invoice asks for no money."""
         if self.status == InvoiceStatus.CANCELLED:
             return ZERO
-        return max(self.amount - self.amount_paid, ZERO)
+        return max(self.amount - self.amount_credited - self.amount_paid, ZERO)
 
     @property
     def credit_owed(self) -> Decimal:
         """Money received beyond what the invoice asks for (a customer who paid twice, or
-        paid an invoice that was then cancelled): the business owes it back."""
+        paid an invoice that was then cancelled or credited): the business owes it back."""
         owed = (
             self.amount_paid
             if self.status == InvoiceStatus.CANCELLED
-            else (self.amount_paid - self.amount)
+            else (self.amount_paid - (self.amount - self.amount_credited))
         )
         return max(owed, ZERO)
 
@@ -200,6 +210,16 @@ class Invoice(models.Model):
     def received(self) -> Money:
         """`amount_paid`, the sum of its payments (less refunds)."""
         return Money(self.amount_paid, self.currency)
+
+    @property
+    def credited(self) -> Money:
+        """`amount_credited`, what its credit notes took back."""
+        return Money(self.amount_credited, self.currency)
+
+    @property
+    def creditable(self) -> Money:
+        """What credit notes may still take back: the amount less what was credited."""
+        return Money(self.amount - self.amount_credited, self.currency)
 
     @property
     def due(self) -> Money:
@@ -284,6 +304,8 @@ class EventKind(models.TextChoices):
     # Emails staff asked for by hand (the automatic ones are part of the change they report).
     EMAIL_RESENT = "email_resent", "Invoice email sent again"
     REMINDER_SENT = "reminder_sent", "Reminder sent"
+    CREDITED = "credited", "Credit note issued"
+    CREDIT_NOTE_EMAILED = "credit_note_emailed", "Credit note emailed"
 
 
 class InvoiceEvent(models.Model):
@@ -341,6 +363,15 @@ class Payment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=500, blank=True, default="")
+    # A refund that also lowered what the customer owes points to the credit note that
+    # did so (see credit_note_issue); a plain refund of an overpayment has none.
+    credit_note = models.ForeignKey(
+        "billing.CreditNote",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+    )
     created_at = models.DateTimeField()
 
     class Meta:
@@ -375,3 +406,109 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class CreditNoteKind(models.TextChoices):
+    FULL = "full", "Full"
+    PARTIAL = "partial", "Partial"
+
+
+class CreditNote(models.Model):
+    """A correction of a sent invoice: it takes back `amount` (gross) of what the invoice
+    asked for, per tax rate (`tax_lines`). Issued at once with its own gap-free yearly
+    number; never edited or deleted. The invoice itself never changes except for
+    `amount_credited` (see services/crediting.py)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(
+        "accounts.Customer", on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    number = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=CreditNoteKind.choices)
+    currency = models.CharField(max_length=3)
+    amount = money_field()
+    net_amount = money_field()
+    tax_amount = money_field()
+    reason = models.CharField(max_length=500)
+    issue_date = models.DateField()
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField(blank=True, default="")
+    issued_at = models.DateTimeField()
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # When the email carrying it was queued ("" address: none was sent).
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["customer", "-id"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def total(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    @property
+    def net(self) -> Money:
+        return Money(self.net_amount, self.currency)
+
+    @property
+    def tax(self) -> Money:
+        return Money(self.tax_amount, self.currency)
+
+
+class CreditNoteTaxLine(models.Model):
+    """One tax rate of one credit note, as InvoiceTaxLine is for the invoice."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="tax_lines")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100, blank=True, default="")
+    rate_percentage = models.DecimalField(max_digits=5, decimal_places=2)
+    percentage = models.DecimalField(max_digits=5, decimal_places=2)
+    net_amount = money_field()
+    tax_amount = money_field()
+    gross_amount = money_field()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credit_note", "position"], name="credit_note_tax_line_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'No tax'} on credit note {self.credit_note_id}"
+
+    @property
+    def label(self) -> str:
+        return self.name or "No tax"
+
+    @property
+    def net(self) -> Money:
+        return Money(self.net_amount, self.credit_note.currency)
+
+    @property
+    def tax(self) -> Money:
+        return Money(self.tax_amount, self.credit_note.currency)
+
+    @property
+    def gross(self) -> Money:
+        return Money(self.gross_amount, self.credit_note.currency)
+
+
+class CreditNoteNumberSequence(models.Model):
+    """The last credit note number handed out per calendar year (as InvoiceNumberSequence:
+    locked by the issuing transaction, so gap-free and in issuing order)."""
+
+    year = models.PositiveIntegerField(unique=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tranche.accounts.business import business_profile
-from tranche.billing.models import InvoiceNumberSequence
+from tranche.billing.models import CreditNoteNumberSequence, InvoiceNumberSequence
 from tranche.core.db import require_atomic
 
 
@@ -39,3 +39,19 @@ def peek_invoice_number(year: int, fmt: str | None = None) -> str:
 def invoice_number_preview(fmt: str | None = None) -> str:
     """The number the next invoice sent this year would get (nothing is taken)."""
     return peek_invoice_number(timezone.localdate().year, fmt)
+
+
+def next_credit_note_number(year: int) -> str:
+    """Take the next number of `year`'s credit note sequence (its own, apart from the
+    invoices'), in the business's credit note format. As next_invoice_number: inside the
+    issuing transaction, which holds the sequence row until it commits."""
+    require_atomic()
+    try:
+        with transaction.atomic():
+            CreditNoteNumberSequence.objects.create(year=year)
+    except IntegrityError:
+        pass  # the year's row exists already (perhaps created by a concurrent issue)
+    sequence = CreditNoteNumberSequence.objects.select_for_update().get(year=year)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return business_profile().credit_note_number_format.format(year=year, seq=sequence.last_number)

@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 from tranche.accounts.business import business_profile
-from tranche.billing.models import Invoice, InvoiceStatus, InvoiceTaxLine
+from tranche.billing.models import CreditNote, Invoice, InvoiceStatus, InvoiceTaxLine
 from tranche.core.errors import DomainError
 from tranche.core.money import ZERO, Money
 from tranche.projects.models import ChangeOrderStatus, Project
@@ -217,3 +217,34 @@ def pdf_bytes_response(content: bytes, filename: str) -> HttpResponse:
 def pdf_response(invoice: Invoice) -> HttpResponse:
     name = f"{invoice.number}.pdf" if invoice.number else f"draft-invoice-{invoice.pk}.pdf"
     return pdf_bytes_response(invoice_pdf(invoice), name)
+
+
+def credit_note_html(note: CreditNote) -> str:
+    invoice = note.invoice
+    # What the notes up to this one took back (a later note does not change this one).
+    credited = sum(
+        invoice.credit_notes.filter(pk__lte=note.pk).values_list("amount", flat=True), ZERO
+    )
+    return render_to_string(
+        "billing/credit_note_document.html",
+        {
+            **document_context(),
+            "note": note,
+            "invoice": invoice,
+            "customer": note.customer,
+            "lines": list(note.tax_lines.all()),
+            "credited_to_date": Money(credited, note.currency),
+        },
+    )
+
+
+def credit_note_pdf(note: CreditNote) -> bytes:
+    return html_to_pdf(credit_note_html(note))
+
+
+def credit_note_filename(note: CreditNote) -> str:
+    return f"{note.number}.pdf"
+
+
+def credit_note_pdf_response(note: CreditNote) -> HttpResponse:
+    return pdf_bytes_response(credit_note_pdf(note), credit_note_filename(note))

@@ -18,7 +18,6 @@ from django.db.models import (
     Case,
     Count,
     DecimalField,
-    ExpressionWrapper,
     F,
     Q,
     QuerySet,
@@ -38,6 +37,7 @@ from tranche.billing.models import (
     Payment,
 )
 from tranche.billing.selectors import (
+    AMOUNT_DUE,
     CurrencyTotals,
     InvoiceFilter,
     currency_totals,
@@ -208,6 +208,7 @@ CSV_HEADER = [
     "currency",
     "amount",
     "amount_paid",
+    "amount_credited",
     "amount_due",
     "issue_date",
     "due_date",
@@ -239,6 +240,7 @@ def invoice_csv_rows(*, user: User, query: InvoiceQuery) -> Iterator[list[str]]:
             currency,
             format_amount(invoice.amount, currency),
             format_amount(invoice.amount_paid, currency),
+            format_amount(invoice.amount_credited, currency),
             format_amount(invoice.amount_due, currency),
             invoice.issue_date.isoformat(),
             invoice.due_date.isoformat(),
@@ -286,7 +288,7 @@ AGING_BUCKETS = (
 )
 
 _MONEY = DecimalField(max_digits=15, decimal_places=3)
-_DUE = ExpressionWrapper(F("amount") - F("amount_paid"), output_field=_MONEY)
+_DUE = AMOUNT_DUE  # never below zero, credit notes taken off
 
 
 def _sum_when(condition: Q, value: Any = _DUE) -> Sum:

@@ -15,10 +15,14 @@ SEND_CLAIM_TIMEOUT = timedelta(minutes=2)
 
 
 def status_for(invoice: Invoice, today: date) -> str:
-    """What a sent invoice's facts make it: paid once nothing is due, overdue once its due
-    date has passed with money due, else pending or partially paid. The one rule for
-    'overdue', used when money moves and by the periodic pass."""
-    if invoice.amount_paid >= invoice.amount:
+    """What a sent invoice's facts make it: credited once credit notes took its whole
+    amount back (never "paid", whatever was paid: that money is owed back), paid once
+    nothing is due, overdue once its due date has passed with money due, else pending or
+    partially paid. The one rule for 'overdue', used when money or credit moves and by
+    the periodic pass."""
+    if invoice.amount_credited >= invoice.amount:
+        return InvoiceStatus.CREDITED
+    if invoice.amount_paid + invoice.amount_credited >= invoice.amount:
         return InvoiceStatus.PAID
     if invoice.due_date < today:
         return InvoiceStatus.OVERDUE

@@ -65,6 +65,7 @@ def _invoice_values(invoice: Invoice) -> dict[str, Any]:
         gross_amount=invoice.gross_billed.api,
         retainage_amount=invoice.withheld.api,
         amount_paid=invoice.received.api,
+        amount_credited=invoice.credited.api,
         amount_due=invoice.due.api,
         credit_owed=invoice.owed_back.api,
         description=invoice.description,
@@ -191,6 +192,7 @@ class InvoiceOut(Schema):
     gross_amount: str
     retainage_amount: str
     amount_paid: str
+    amount_credited: str
     amount_due: str
     credit_owed: str
     description: str
@@ -417,6 +419,8 @@ class CustomerInvoiceOut(Schema):
     gross_amount: str
     retainage_amount: str
     amount_paid: str
+    # What credit notes took back of the amount (each is sent to the customer).
+    amount_credited: str
     amount_due: str
     # Money paid beyond the amount: owed back to the customer, so theirs to see.
     credit_owed: str
@@ -471,9 +475,10 @@ class CustomerInvoiceEventOut(Schema):
         return CustomerInvoiceEventOut(
             kind=event.kind,
             created_at=event.created_at,
-            number=value("number", EventKind.SENT),
+            number=value("number", EventKind.SENT, EventKind.CREDITED),
             amount=value(
                 "amount",
+                EventKind.CREDITED,
                 EventKind.PAYMENT_RECORDED,
                 EventKind.PAYMENT_ON_CANCELLED_INVOICE,
                 EventKind.REFUND_RECORDED,

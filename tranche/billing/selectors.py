@@ -30,6 +30,7 @@ from tranche.accounts.models import User
 from tranche.billing.models import (
     OPEN_STATUSES,
     SENT_STATUSES,
+    CreditNote,
     EventKind,
     Invoice,
     InvoiceEvent,
@@ -75,6 +76,7 @@ CUSTOMER_EVENT_KINDS = (
     EventKind.REFUND_RECORDED,
     EventKind.STATUS_CHANGED,
     EventKind.CANCELLED,
+    EventKind.CREDITED,
 )
 
 
@@ -187,14 +189,30 @@ def invoice_page(
     return InvoicePage(items[:limit], next_cursor, _totals(invoices))
 
 
+_MONEY = DecimalField(max_digits=15, decimal_places=3)
+
 # Invoice.credit_owed in SQL: what was paid on a cancelled invoice, or paid beyond the
-# amount of any other. Summed row by row, so an overpaid invoice is never netted against
-# another one's amount due.
+# amount less its credit notes on any other. Summed row by row, so an overpaid invoice is
+# never netted against another one's amount due.
 CREDIT_OWED = Case(
     When(status=InvoiceStatus.CANCELLED, amount_paid__gt=0, then=F("amount_paid")),
-    When(amount_paid__gt=F("amount"), then=F("amount_paid") - F("amount")),
+    When(
+        amount_paid__gt=F("amount") - F("amount_credited"),
+        then=F("amount_paid") - F("amount") + F("amount_credited"),
+    ),
     default=Value(ZERO),
-    output_field=DecimalField(max_digits=15, decimal_places=3),
+    output_field=_MONEY,
+)
+
+# Invoice.amount_due in SQL (for invoices that are not cancelled): the amount less its
+# credit notes and payments, never below zero.
+AMOUNT_DUE = Case(
+    When(
+        amount__gt=F("amount_credited") + F("amount_paid"),
+        then=F("amount") - F("amount_credited") - F("amount_paid"),
+    ),
+    default=Value(ZERO),
+    output_field=_MONEY,
 )
 
 
@@ -207,6 +225,7 @@ def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
             # Not named like a field: F("amount") in CREDIT_OWED must mean the column.
             billed=Sum("amount"),
             paid=Sum("amount_paid"),
+            left=Sum(AMOUNT_DUE),
             credit=Sum(CREDIT_OWED),
         )
     )
@@ -217,15 +236,16 @@ def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
         # SQLite sums decimals as floats: round back to the currency at once.
         amount = round_money(Decimal(group["billed"]), currency)
         paid = round_money(Decimal(group["paid"]), currency)
+        due = round_money(Decimal(group["left"]), currency)
         totals = sums[currency]
         totals["credit"] += round_money(Decimal(group["credit"]), currency)
         if status == InvoiceStatus.DRAFT:
             counts[currency] += group["count"]
             totals["draft"] += amount
         if status in OPEN_STATUSES:
-            totals["outstanding"] += amount - paid
+            totals["outstanding"] += due
         if status == InvoiceStatus.OVERDUE:
-            totals["overdue"] += amount - paid
+            totals["overdue"] += due
         if status in SENT_STATUSES:
             totals["paid"] += paid
     return [
@@ -316,16 +336,7 @@ def customer_balances(customer_ids: list[int]) -> dict[int, list[Money]]:
         Invoice.objects.filter(customer_id__in=customer_ids, status__in=OPEN_STATUSES)
         .order_by()
         .values("customer_id", "currency")
-        .annotate(
-            owed=Sum(
-                # Invoice.amount_due in SQL: never below zero for an overpaid invoice.
-                Case(
-                    When(amount__gt=F("amount_paid"), then=F("amount") - F("amount_paid")),
-                    default=Value(ZERO),
-                    output_field=DecimalField(max_digits=15, decimal_places=3),
-                )
-            )
-        )
+        .annotate(owed=Sum(AMOUNT_DUE))
     )
     balances: dict[int, list[Money]] = defaultdict(list)
     for row in sorted(rows, key=lambda r: (r["customer_id"], r["currency"])):
@@ -392,3 +403,54 @@ def filter_invoices(invoices: QuerySet[Invoice], wanted: InvoiceFilter) -> Query
 def currency_totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
     """Per-currency totals over a filtered invoice list, in one query."""
     return _totals(invoices)
+
+
+# --- credit notes ------------------------------------------------------------------------
+
+
+def credit_note_queryset(*, user: User) -> QuerySet[CreditNote]:
+    """Staff see every credit note; a customer her own customer's (each was issued on a
+    sent invoice and emailed to her, so all of them are hers to see)."""
+    notes = CreditNote.objects.select_related("invoice")
+    scope = customer_scope(user)
+    return notes if scope is None else notes.filter(customer_id=scope)
+
+
+def access_credit_note(user: User, credit_note_id: int) -> CreditNote:
+    """404 alike for a missing credit note and someone else's."""
+    notes = credit_note_queryset(user=user)
+    found = notes.filter(pk=credit_note_id).first() if valid_id(credit_note_id) else None
+    if found is None:
+        raise NotFound(
+            f"Credit note {credit_note_id} does not exist.", code="credit_note_not_found"
+        )
+    return found
+
+
+def invoice_credit_notes(invoice: Invoice) -> list[CreditNote]:
+    """An invoice's credit notes, oldest first (the caller may see the invoice)."""
+    return list(invoice.credit_notes.order_by("id"))
+
+
+@dataclass(frozen=True)
+class CreditNotePage:
+    items: list[CreditNote]
+    next_cursor: str | None
+
+
+def credit_note_page(
+    *,
+    user: User,
+    invoice_id: int | None = None,
+    limit: int = 25,
+    cursor: str | None = None,
+) -> CreditNotePage:
+    """Credit notes newest first, keyset-paginated on the id (the invoices' cursor)."""
+    notes = credit_note_queryset(user=user).order_by("-id")
+    if invoice_id is not None:
+        notes = notes.filter(invoice_id=invoice_id if valid_id(invoice_id) else 0)
+    if cursor:
+        notes = notes.filter(id__lt=_decode_cursor(cursor))
+    items = list(notes[: limit + 1])
+    next_cursor = _encode_cursor(items[limit - 1].pk) if len(items) > limit else None
+    return CreditNotePage(items[:limit], next_cursor)

@@ -10,9 +10,10 @@ from decimal import Decimal
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxTreatment
-from tranche.billing.models import Invoice, InvoiceTaxLine, InvoiceType
+from tranche.billing.models import Invoice, InvoiceStatus, InvoiceTaxLine, InvoiceType
 from tranche.billing.retainage import apply_retainage
 from tranche.core.db import require_atomic
+from tranche.core.errors import Conflict
 from tranche.core.money import ZERO, Money
 from tranche.core.tax import Bases, InvoiceTax, PriceMode, TaxRate, basis_total, invoice_tax
 
@@ -68,6 +69,13 @@ def apply_tax(invoice: Invoice, bases: Bases, *, mode: str, customer: Customer) 
 
 def write_tax_lines(invoice: Invoice, tax: InvoiceTax) -> None:
     require_atomic()
+    if invoice.status != InvoiceStatus.DRAFT:
+        # A sent invoice's lines are what the customer was sent (and the database refuses
+        # the change too): corrections are credit notes.
+        raise Conflict(
+            f"{invoice} was sent; its tax lines cannot change. Issue a credit note instead.",
+            code="invoice_immutable",
+        )
     InvoiceTaxLine.objects.filter(invoice=invoice).delete()
     InvoiceTaxLine.objects.bulk_create(
         InvoiceTaxLine(

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_tax_settings'),
-        ('billing', '0007_invoice_tax'),
+        ('billing', '0008_credit_notes'),
         ('projects', '0003_deposits_retainage'),
         ('sales', '0004_deposits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

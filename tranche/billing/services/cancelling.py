@@ -1,4 +1,5 @@
-"""Cancelling an invoice: a draft, or a sent invoice nobody paid (it keeps its number)."""
+"""Cancelling an invoice: a draft, or a sent invoice nobody paid (it keeps its number and
+a credit note takes back all that was still creditable, in the same transaction)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tranche.billing.models import (
 )
 from tranche.billing.rules import reopen_refusal, require_unclaimed
 from tranche.billing.services.cancelled import mark_cancelled as _mark_cancelled
+from tranche.billing.services.crediting import credit_for_cancel
 from tranche.billing.services.emails import queue_invoice_email
 from tranche.billing.services.retainage import resettle_releases, retainage_cancel_refusal
 from tranche.core.db import require_atomic
@@ -76,9 +78,15 @@ def invoice_cancel(
         project, invoice = lock_project_and_invoice(invoice_id)
         check(invoice)
         was_sent = invoice.status != InvoiceStatus.DRAFT
+        # A sent invoice is never changed, only corrected: the credit note is what
+        # cancels it in the books (its contract share is then free to be billed again).
+        note = credit_for_cancel(invoice, actor=actor, now=now)
         _mark_cancelled(invoice, actor=actor, reason=reason, now=now)
         if was_sent:
-            queue_invoice_email(invoice, "invoice_cancelled", now=now)
+            queue_invoice_email(invoice, "invoice_cancelled", now=now, credit_note=note)
+            if note is not None and invoice.customer_email:
+                note.emailed_at = now
+                note.save(update_fields=["emailed_at"])
         if invoice.invoice_type == InvoiceType.MILESTONE and invoice.retainage_amount > 0:
             # What it withheld is no longer held: a draft release re-bills the rest.
             resettle_releases(

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer
-from tranche.billing.models import Invoice, InvoiceStatus, Payment
-from tranche.billing.pdf import invoice_pdf
+from tranche.billing.models import CreditNote, Invoice, InvoiceStatus, Payment
+from tranche.billing.pdf import credit_note_filename, credit_note_pdf, invoice_pdf
 from tranche.billing.receipts import latest_receipt_payment, receipt_filename, receipt_pdf
 from tranche.core.db import require_atomic
 from tranche.core.money import Money
@@ -91,11 +91,22 @@ def address_to_current_billing_email(invoice: Invoice, *, now: datetime) -> None
 
 
 def queue_invoice_email(
-    invoice: Invoice, kind: str, *, now: datetime, step: str = "", **extra: object
+    invoice: Invoice,
+    kind: str,
+    *,
+    now: datetime,
+    step: str = "",
+    credit_note: CreditNote | None = None,
+    **extra: object,
 ) -> bool:
     """Queue one of the customer emails about `invoice`; the key makes each (kind, step)
-    go out at most once per invoice. True when it was queued now, not before."""
+    go out at most once per invoice. True when it was queued now, not before.
+    `credit_note` (a cancel's) is named in the email and attached to it."""
     require_atomic()
+    attachments = _attachments(invoice, kind)
+    if credit_note is not None:
+        extra["credit_note"] = credit_note
+        attachments.append({"kind": "credit_note_pdf", "credit_note_id": credit_note.pk})
     queued = outbox_enqueue(
         key=f"invoice:{invoice.pk}:{kind}{':' + step if step else ''}",
         kind=kind,
@@ -103,7 +114,23 @@ def queue_invoice_email(
         template=kind,
         context=invoice_email_context(invoice, kind, **extra),
         now=now,
-        attachments=_attachments(invoice, kind),
+        attachments=attachments,
+    )
+    return queued is not None
+
+
+def queue_credit_note_email(note: CreditNote, *, now: datetime) -> bool:
+    """Email the customer a credit note, its PDF attached; once per credit note."""
+    require_atomic()
+    invoice = note.invoice
+    queued = outbox_enqueue(
+        key=f"credit_note:{note.pk}:issued",
+        kind="credit_note_issued",
+        to=note.customer_email,
+        template="credit_note_issued",
+        context=invoice_email_context(invoice, "credit_note_issued", credit_note=note),
+        now=now,
+        attachments=[{"kind": "credit_note_pdf", "credit_note_id": note.pk}],
     )
     return queued is not None
 
@@ -233,6 +260,14 @@ def receipt_pdf_attachment(spec: Mapping[str, Any]) -> Attachment:
     return Attachment(receipt_filename(payment), receipt_pdf(payment), "application/pdf")
 
 
+def credit_note_pdf_attachment(spec: Mapping[str, Any]) -> Attachment:
+    note = CreditNote.objects.select_related("invoice", "invoice__project", "customer").get(
+        pk=int(spec["credit_note_id"])
+    )
+    return Attachment(credit_note_filename(note), credit_note_pdf(note), "application/pdf")
+
+
 def register_attachments() -> None:
+    register_attachment("credit_note_pdf", credit_note_pdf_attachment)
     register_attachment("invoice_pdf", invoice_pdf_attachment)
     register_attachment("receipt_pdf", receipt_pdf_attachment)

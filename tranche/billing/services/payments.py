@@ -57,8 +57,9 @@ class NotYetSettleable(Exception):
     committed, a refund of a payment not recorded yet): try again later."""
 
 
-def _settle(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
-    """Recompute what was paid and move the status; the receipt goes out once."""
+def settle_invoice(invoice: Invoice, *, now: datetime, actor: User | None) -> None:
+    """Recompute what was paid and move the status (after a payment, a refund or a
+    credit note); the receipt goes out once."""
     require_atomic()
     paid = invoice.payments.aggregate(total=Sum("amount"))["total"]
     credit_before = invoice.credit_owed
@@ -128,7 +129,10 @@ def payment_record_manual(
         raise Invalid("A payment cannot be received in the future.", code="received_on_future")
     with transaction.atomic():
         invoice = lock_invoice(invoice_id)
-        if invoice.status not in SENT_STATUSES or invoice.status == InvoiceStatus.PAID:
+        if invoice.status not in SENT_STATUSES or invoice.status in (
+            InvoiceStatus.PAID,
+            InvoiceStatus.CREDITED,
+        ):
             raise Conflict(
                 f"{invoice} is {invoice.status.replace('_', ' ')}; only a sent invoice with an "
                 "amount due can take payments.",
@@ -174,7 +178,7 @@ def payment_record_manual(
             amount=str(amount),
             method=method,
         )
-        _settle(invoice, now=now, actor=actor)
+        settle_invoice(invoice, now=now, actor=actor)
         queue_payment_received(invoice, payment, now=now, actor_id=actor.pk)
         # What is left to pay online changed (or nothing is left): the intent follows.
         queue_intent_amount_sync(invoice)
@@ -238,7 +242,7 @@ def settle_intent_succeeded(
                 method=method,
                 source=source,
             )
-            _settle(invoice, now=now, actor=actor)
+            settle_invoice(invoice, now=now, actor=actor)
             queue_payment_received(invoice, payment, now=now, actor_id=actor.pk if actor else None)
     return Recorded(payment, invoice)
 
@@ -283,10 +287,23 @@ def settle_refund(
                 created_at=now,
             )
         if payment is not None:
+            # Stripe cannot say whether the customer now owes less. A refund of money we
+            # owed back (an overpayment, or what a credit note took off a paid invoice)
+            # belongs to the credit note that made it owed; any other refund makes the
+            # amount due again, and staff issue a credit note if the customer owes less.
+            note = invoice.credit_notes.order_by("-id").first()
+            if note is not None and invoice.credit_owed >= delta:
+                payment.credit_note = note
+                payment.save(update_fields=["credit_note"])
             record_event(
-                invoice, EventKind.REFUND_RECORDED, actor=None, now=now, amount=str(-delta)
+                invoice,
+                EventKind.REFUND_RECORDED,
+                actor=None,
+                now=now,
+                amount=str(-delta),
+                credit_note=payment.credit_note.number if payment.credit_note else None,
             )
-            _settle(invoice, now=now, actor=None)
+            settle_invoice(invoice, now=now, actor=None)
             queue_intent_amount_sync(invoice)
     return Recorded(payment, invoice)
 

@@ -34,6 +34,7 @@ from tranche.billing.models import (
 from tranche.billing.pdf import invoice_body_html, pdf_bytes_response, pdf_response
 from tranche.billing.receipts import receipt_filename, receipt_payment, receipt_pdf
 from tranche.billing.services.cancelling import invoice_cancel
+from tranche.billing.services.crediting import credit_note_issue
 from tranche.billing.services.drafts import invoice_update_draft
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.reminders import invoice_remind_now
@@ -104,6 +105,30 @@ class PaymentForm(_Form):
     )
 
 
+class CreditNoteForm(_Form):
+    amount = forms.DecimalField(
+        label="Amount to credit",
+        max_digits=15,
+        decimal_places=3,
+        help_text="Tax included; it is split over the invoice's tax rates in proportion.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Printed on the credit note the customer receives.",
+    )
+
+
+CREDIT_ERROR_FIELDS = {
+    "amount_not_positive": "amount",
+    "amount_precision": "amount",
+    "amount_exceeds_creditable": "amount",
+    "reason_required": "reason",
+    "reason_too_long": "reason",
+}
+
+
 class CancelForm(_Form):
     reason = forms.CharField(
         label="Reason",
@@ -169,6 +194,14 @@ def _sentence(invoice: Invoice, event: InvoiceEvent) -> str:
         return f"Invoice email sent again to {d.get('to', invoice.customer_email)}."
     if kind == EventKind.REMINDER_SENT:
         return f"Reminder sent to {d.get('to', invoice.customer_email)}."
+    if kind == EventKind.CREDITED:
+        return (
+            f"Credit note {d.get('number', '')} issued for "
+            f"{money_text(d.get('amount'), currency)}. Reason: {d.get('reason', '—')}"
+        )
+    if kind == EventKind.REFUND_RECORDED:
+        note = f", credited by {d['credit_note']}" if d.get("credit_note") else ""
+        return f"Refund of {money_text(d.get('amount'), currency)} recorded{note}."
     return f"{event.get_kind_display()}."
 
 
@@ -189,6 +222,7 @@ def _page(
     draft_form: DraftForm | None = None,
     payment_form: PaymentForm | None = None,
     cancel_form: CancelForm | None = None,
+    credit_form: CreditNoteForm | None = None,
     open_dialog: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -209,6 +243,7 @@ def _page(
         "pdf_url": f"/invoices/{invoice.pk}/invoice.pdf",
         # Only an invoice that was sent (it has a number) has an e-invoice.
         "einvoice_url": f"/invoices/{invoice.pk}/factur-x.pdf" if invoice.number else "",
+        "credit_notes": billing.invoice_credit_notes(invoice),
     }
     if staff:
         context["timeline"] = _timeline(invoice, user)
@@ -243,6 +278,12 @@ def _page(
                 "method": PaymentMethod.BANK_TRANSFER.value,
                 "received_on": timezone.localdate(),
             },
+        )
+    if admin and invoice.status in SENT_STATUSES and invoice.creditable.amount > 0:
+        context["credit_form"] = credit_form or CreditNoteForm(
+            prefix="credit",
+            currency=invoice.currency,
+            initial={"amount": format_amount(invoice.amount_due, invoice.currency)},
         )
     if admin and invoice.status in (
         InvoiceStatus.DRAFT,
@@ -463,6 +504,39 @@ def record_payment(request: HttpRequest, invoice_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def issue_credit_note(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    user, invoice = _admin_invoice(request, invoice_id)
+    # Prefixed: the payment and cancel dialogs on the same page have their own amount
+    # and reason fields.
+    form = CreditNoteForm(request.POST, prefix="credit", currency=invoice.currency)
+
+    def again(bound: forms.Form) -> HttpResponse:
+        assert isinstance(bound, CreditNoteForm)
+        fresh = _found(user, invoice.pk)
+        return _page(request, fresh, credit_form=bound, open_dialog="credit", status=422)
+
+    if not form.is_valid():
+        messages.error(request, "No credit note was issued: correct the fields marked below.")
+        return again(form)
+    data = form.cleaned_data
+    return _run(
+        request,
+        invoice,
+        lambda: credit_note_issue(
+            actor=user, invoice_id=invoice.pk, amount=data["amount"], reason=data["reason"]
+        ),
+        lambda note: (
+            f"Credit note {note.number} for {note.total} issued on {invoice.number}"
+            + (f" and emailed to {note.customer_email}." if note.emailed_at else ".")
+        ),
+        form=form,
+        fields=CREDIT_ERROR_FIELDS,
+        rerender=again,
+    )
+
+
+@login_required
+@require_POST
 def resend(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
     return _run(
@@ -499,6 +573,7 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/send-now", send, name="invoice-send-now"),
     path("invoices/<int:invoice_id>/cancel", cancel, name="invoice-cancel"),
     path("invoices/<int:invoice_id>/payments", record_payment, name="invoice-payment"),
+    path("invoices/<int:invoice_id>/credit-notes", issue_credit_note, name="invoice-credit"),
     path("invoices/<int:invoice_id>/resend", resend, name="invoice-resend"),
     path("invoices/<int:invoice_id>/remind", remind, name="invoice-remind"),
 ]

@@ -20,6 +20,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tranche.accounts.business import (
+    DEFAULT_CREDIT_NOTE_NUMBER_FORMAT,
     DEFAULT_REVERSE_CHARGE_NOTE,
     DEFAULT_TAX_EXEMPT_NOTE,
     BusinessInvalid,
@@ -54,6 +55,7 @@ class SettingsForm(forms.Form):
     reply_to = forms.CharField(required=False, label="Reply-to address")
     payment_terms_days = forms.CharField(required=False, label="Default payment terms (days)")
     invoice_number_format = forms.CharField(required=False, label="Invoice number format")
+    credit_note_number_format = forms.CharField(required=False, label="Credit note number format")
     reminder_days = forms.CharField(required=False, label="Reminder steps (days from the due date)")
     bank_details = forms.CharField(
         required=False,
@@ -78,6 +80,7 @@ def _initial(row: Business) -> dict[str, Any]:
         "reply_to": row.reply_to,
         "payment_terms_days": "" if row.payment_terms_days is None else row.payment_terms_days,
         "invoice_number_format": row.invoice_number_format,
+        "credit_note_number_format": row.credit_note_number_format,
         "reminder_days": row.reminder_days,
         "bank_details": row.bank_details,
         "notify_daily_digest": row.notify_daily_digest,
@@ -92,6 +95,7 @@ def _defaults() -> dict[str, str]:
         "name": django_settings.BUSINESS_NAME,
         "payment_terms_days": str(django_settings.DEFAULT_PAYMENT_TERMS_DAYS),
         "invoice_number_format": django_settings.INVOICE_NUMBER_FORMAT,
+        "credit_note_number_format": DEFAULT_CREDIT_NOTE_NUMBER_FORMAT,
         "reminder_days": ", ".join(str(d) for d in django_settings.REMINDER_DAYS),
         "bank_details": django_settings.BANK_DETAILS,
     }
@@ -139,6 +143,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
                 reply_to=data.get("reply_to", ""),
                 payment_terms_days=terms,
                 invoice_number_format=data.get("invoice_number_format", ""),
+                credit_note_number_format=data.get("credit_note_number_format", ""),
                 reminder_days=data.get("reminder_days", ""),
                 bank_details=data.get("bank_details", ""),
                 notify_daily_digest=bool(data.get("notify_daily_digest")),
