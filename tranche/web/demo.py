@@ -22,6 +22,8 @@ from tranche.accounts.services import customer_create, user_create
 from tranche.billing.gateways import sandbox_allowed
 from tranche.billing.models import Invoice, InvoiceStatus, PaymentMethod
 from tranche.billing.services.acceptance import quote_accept
+from tranche.billing.services.change_orders import change_order_approve
+from tranche.billing.services.crediting import credit_note_issue
 from tranche.billing.services.drafts import milestone_complete
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.reminders import invoices_tick
@@ -29,6 +31,8 @@ from tranche.billing.services.sending import invoice_send
 from tranche.core.money import ZERO
 from tranche.notifications.quotes import quote_send
 from tranche.projects.models import Milestone, Project
+from tranche.projects.selectors import current_lines
+from tranche.projects.services_change_orders import change_order_create
 from tranche.sales.models import Quote
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
@@ -140,6 +144,25 @@ def _pay(actor: User, invoice: Invoice | None, amount: Decimal, *, now: datetime
     )
 
 
+def _amend(actor: User, project: Project, vat: int, *, now: datetime) -> None:
+    """A change order approved on the customer's behalf: acoustic panels added to the
+    contract, the milestones not yet invoiced re-allocated to bill them."""
+    lines = [
+        LineInput(line.description, line.quantity, line.unit_price, None, line.rate)
+        for line in current_lines(project)
+    ]
+    lines.append(LineInput("Acoustic panels, meeting rooms", Decimal("6"), Decimal("450.00"), vat))
+    change_order = change_order_create(
+        actor=actor,
+        project_id=project.pk,
+        title="Acoustic panels in the meeting rooms",
+        summary="Six acoustic panels, agreed on site with Hank.",
+        lines=lines,
+        now=now,
+    )
+    change_order_approve(actor=actor, change_order_id=change_order.pk, now=now)
+
+
 def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
     """Three customers, four quotes: a kitchen half paid with its next draft waiting for
     review, an office fit-out overdue, a brand refresh in euros part paid, and a garden
@@ -198,7 +221,16 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
         walls, cabling, _signoff = _billable(project)
         first = _bill(admin, project, walls, now=now - timedelta(days=130))
         _pay(admin, first, first.amount if first else ZERO, now=now - timedelta(days=110))
-        _bill(admin, project, cabling, now=now - timedelta(days=75))
+        _amend(admin, project, vat, now=now - timedelta(days=100))
+        overdue = _bill(admin, project, cabling, now=now - timedelta(days=75))
+        if overdue is not None and overdue.number:
+            credit_note_issue(
+                actor=admin,
+                invoice_id=overdue.pk,
+                amount=Decimal("500.00"),
+                reason="Goodwill: the cabling finished a week late",
+                now=now - timedelta(days=30),
+            )
 
     kitchen = _quote(
         admin,
@@ -211,7 +243,7 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
             LineInput("Electrical work (hours)", Decimal("24"), Decimal("83.34"), vat),
         ],
         [
-            ScheduleInput("Deposit", True, Decimal("30")),
+            ScheduleInput("Deposit", True, Decimal("30"), bill_on_acceptance=True),
             ScheduleInput("Site survey", False, None),
             ScheduleInput("Cabinets installed", True, Decimal("30")),
             ScheduleInput("Handover", True, Decimal("40")),
@@ -265,7 +297,7 @@ def load_demo(now: datetime | None = None) -> tuple[DemoLogin, ...]:
             LineInput("Foundations and groundwork", Decimal("1"), Decimal("3150.00"), zero),
         ],
         [
-            ScheduleInput("Deposit", True, Decimal("30")),
+            ScheduleInput("Deposit", True, Decimal("30"), bill_on_acceptance=True),
             ScheduleInput("Frame and roof", True, Decimal("30")),
             ScheduleInput("Handover", True, Decimal("40")),
         ],
