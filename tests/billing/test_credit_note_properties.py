@@ -22,6 +22,7 @@ from tests.factories import CustomerFactory
 from tranche.accounts.models import TaxRate as TaxRateRow
 from tranche.accounts.models import User
 from tranche.billing.models import CreditNoteTaxLine, Invoice, InvoiceStatus, InvoiceTaxLine
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.crediting import (
     LineFigures,
@@ -33,7 +34,6 @@ from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import DomainError
 from tranche.core.money import ZERO, Money, from_minor_units, to_minor_units
 from tranche.core.tax import PriceMode, TaxRate, invoice_tax
-from tranche.billing.services.acceptance import quote_accept
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 CURRENCIES = ("USD", "JPY", "KWD")

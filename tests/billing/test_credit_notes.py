@@ -32,6 +32,7 @@ from tranche.billing.models import (
     Payment,
 )
 from tranche.billing.selectors import customer_balances, invoice_page
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.crediting import credit_note_issue, refund_record_manual
 from tranche.billing.services.drafts import invoice_update_draft, unbilled_amount
@@ -42,7 +43,6 @@ from tranche.core.errors import Conflict, Invalid
 from tranche.core.money import ZERO
 from tranche.notifications.models import OutboxEmail
 from tranche.projects.models import Project
-from tranche.billing.services.acceptance import quote_accept
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 pytestmark = pytest.mark.django_db

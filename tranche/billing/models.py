@@ -232,12 +232,12 @@ class Invoice(models.Model):
         return Money(self.credit_owed, self.currency)
 
 
-class InvoiceTaxLine(models.Model):
-    """One tax rate of one invoice: its net, tax and gross (see core.tax for the rule).
-    `rate_percentage` is the contract's rate; `percentage` what was charged (0 when the
-    customer is reverse charge or exempt). The lines add up to the invoice's figures."""
+class TaxLineFields(models.Model):
+    """One tax rate of one document (an invoice or a credit note): its net, tax and gross
+    (see core.tax for the rule). `rate_percentage` is the contract's rate; `percentage`
+    what was charged (0 when the customer is reverse charge or exempt). A document's
+    lines add up to its figures."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="tax_lines")
     position = models.PositiveSmallIntegerField()
     name = models.CharField(max_length=100, blank=True, default="")
     rate_percentage = models.DecimalField(max_digits=5, decimal_places=2)
@@ -247,13 +247,11 @@ class InvoiceTaxLine(models.Model):
     gross_amount = money_field()
 
     class Meta:
-        ordering = ["position", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["invoice", "position"], name="tax_line_position"),
-        ]
+        abstract = True
 
-    def __str__(self) -> str:
-        return f"{self.name or 'No tax'} on invoice {self.invoice_id}"
+    @property
+    def currency(self) -> str:  # pragma: no cover - each document names its own
+        raise NotImplementedError
 
     @property
     def label(self) -> str:
@@ -262,15 +260,34 @@ class InvoiceTaxLine(models.Model):
 
     @property
     def net(self) -> Money:
-        return Money(self.net_amount, self.invoice.currency)
+        return Money(self.net_amount, self.currency)
 
     @property
     def tax(self) -> Money:
-        return Money(self.tax_amount, self.invoice.currency)
+        return Money(self.tax_amount, self.currency)
 
     @property
     def gross(self) -> Money:
-        return Money(self.gross_amount, self.invoice.currency)
+        return Money(self.gross_amount, self.currency)
+
+
+class InvoiceTaxLine(TaxLineFields):
+    """One tax rate of one invoice (see TaxLineFields)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="tax_lines")
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="tax_line_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} on invoice {self.invoice_id}"
+
+    @property
+    def currency(self) -> str:
+        return self.invoice.currency
 
 
 class InvoiceNumberSequence(models.Model):
@@ -463,17 +480,10 @@ class CreditNote(models.Model):
         return Money(self.tax_amount, self.currency)
 
 
-class CreditNoteTaxLine(models.Model):
-    """One tax rate of one credit note, as InvoiceTaxLine is for the invoice."""
+class CreditNoteTaxLine(TaxLineFields):
+    """One tax rate of one credit note (see TaxLineFields)."""
 
     credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="tax_lines")
-    position = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=100, blank=True, default="")
-    rate_percentage = models.DecimalField(max_digits=5, decimal_places=2)
-    percentage = models.DecimalField(max_digits=5, decimal_places=2)
-    net_amount = money_field()
-    tax_amount = money_field()
-    gross_amount = money_field()
 
     class Meta:
         ordering = ["position", "id"]
@@ -484,23 +494,11 @@ class CreditNoteTaxLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name or 'No tax'} on credit note {self.credit_note_id}"
+        return f"{self.label} on credit note {self.credit_note_id}"
 
     @property
-    def label(self) -> str:
-        return self.name or "No tax"
-
-    @property
-    def net(self) -> Money:
-        return Money(self.net_amount, self.credit_note.currency)
-
-    @property
-    def tax(self) -> Money:
-        return Money(self.tax_amount, self.credit_note.currency)
-
-    @property
-    def gross(self) -> Money:
-        return Money(self.gross_amount, self.credit_note.currency)
+    def currency(self) -> str:
+        return self.credit_note.currency
 
 
 class CreditNoteNumberSequence(models.Model):

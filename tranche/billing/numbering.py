@@ -8,20 +8,28 @@ from tranche.billing.models import CreditNoteNumberSequence, InvoiceNumberSequen
 from tranche.core.db import require_atomic
 
 
-def next_invoice_number(year: int) -> str:
-    """Take the next number of `year`'s sequence, in the format the business chose. Call
-    inside the send transaction: the sequence row stays locked until it commits, and a
-    rollback gives the number back."""
+def _take(sequences: type[InvoiceNumberSequence | CreditNoteNumberSequence], year: int) -> int:
+    """The next running number of `year` in `sequences`. Call inside the transaction that
+    uses it: the year's row stays locked until it commits, and a rollback gives the
+    number back."""
     require_atomic()
     try:
         with transaction.atomic():
-            InvoiceNumberSequence.objects.create(year=year)
+            sequences.objects.create(year=year)
     except IntegrityError:
-        pass  # the year's row exists already (perhaps created by a concurrent send)
-    sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
+        pass  # the year's row exists already (perhaps created by a concurrent writer)
+    sequence = sequences.objects.select_for_update().get(year=year)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
-    return business_profile().invoice_number_format.format(year=year, seq=sequence.last_number)
+    return sequence.last_number
+
+
+def next_invoice_number(year: int) -> str:
+    """Take the next number of `year`'s sequence, in the format the business chose, inside
+    the send transaction."""
+    return business_profile().invoice_number_format.format(
+        year=year, seq=_take(InvoiceNumberSequence, year)
+    )
 
 
 def peek_invoice_number(year: int, fmt: str | None = None) -> str:
@@ -45,13 +53,6 @@ def next_credit_note_number(year: int) -> str:
     """Take the next number of `year`'s credit note sequence (its own, apart from the
     invoices'), in the business's credit note format. As next_invoice_number: inside the
     issuing transaction, which holds the sequence row until it commits."""
-    require_atomic()
-    try:
-        with transaction.atomic():
-            CreditNoteNumberSequence.objects.create(year=year)
-    except IntegrityError:
-        pass  # the year's row exists already (perhaps created by a concurrent issue)
-    sequence = CreditNoteNumberSequence.objects.select_for_update().get(year=year)
-    sequence.last_number += 1
-    sequence.save(update_fields=["last_number"])
-    return business_profile().credit_note_number_format.format(year=year, seq=sequence.last_number)
+    return business_profile().credit_note_number_format.format(
+        year=year, seq=_take(CreditNoteNumberSequence, year)
+    )
