@@ -31,6 +31,7 @@ from tranche.core.tax import (
     invoice_tax,
     rebase,
     split_contract,
+    tax_caption,
 )
 
 CURRENCIES = ("USD", "JPY", "KWD")
@@ -388,3 +389,18 @@ def test_a_rebased_share_adds_up_exactly_and_keeps_each_rate_within_a_unit(
 def test_bases_survive_the_round_trip_through_stored_rows(case: Case) -> None:
     rows = bases_to_rows(case.contract)
     assert bases_from_rows(rows, currency=case.currency) == case.contract
+
+
+@pytest.mark.parametrize(
+    ("name", "rate", "charged", "caption"),
+    [
+        ("VAT 20 %", "20", "20", "VAT 20 %"),
+        ("Services", "7.7", "7.7", "Services (7.7 %)"),
+        ("", "0", "0", "No tax (0 %)"),
+        ("VAT 20 %", "20.00", "0", "VAT 20 %, charged 0 %"),
+    ],
+)
+def test_a_tax_line_names_its_rate_once_and_says_when_it_charged_another(
+    name: str, rate: str, charged: str, caption: str
+) -> None:
+    assert tax_caption(name, Decimal(rate), Decimal(charged)) == caption

@@ -8,6 +8,7 @@ from django.db.models import F, Q
 
 from tranche.core.fields import money_field
 from tranche.core.money import ZERO, Money
+from tranche.core.tax import tax_caption
 
 
 class InvoiceStatus(models.TextChoices):
@@ -257,6 +258,11 @@ class TaxLineFields(models.Model):
     def label(self) -> str:
         """The rate's name, or "No tax" for lines quoted without a rate."""
         return self.name or "No tax"
+
+    @property
+    def caption(self) -> str:
+        """ "VAT 20 %", "VAT 20 %, charged 0 %" … (see core.tax.tax_caption)."""
+        return tax_caption(self.name, self.rate_percentage, self.percentage)
 
     @property
     def net(self) -> Money:

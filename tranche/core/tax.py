@@ -82,6 +82,11 @@ class TaxLine:
     tax: Money
     gross: Money
 
+    @property
+    def caption(self) -> str:
+        """ "VAT 20 %", "VAT 20 %, charged 0 %" … (see tax_caption)."""
+        return tax_caption(self.rate.name, self.rate.percentage, self.percentage)
+
 
 @dataclass(frozen=True, slots=True)
 class InvoiceTax:
@@ -242,3 +247,21 @@ def bases_to_rows(bases: Mapping[TaxRate, Money]) -> list[dict[str, str]]:
 
 def basis_total(bases: Mapping[TaxRate, Money], *, currency: str) -> Money:
     return sum(bases.values(), Money.zero(currency))
+
+
+def percent_text(value: Decimal) -> str:
+    """30 → "30", 33.30 → "33.3", 33.33 → "33.33": how a person writes a percentage."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def tax_caption(name: str, rate: Decimal, charged: Decimal) -> str:
+    """How documents name a tax line: "VAT 20 %" (the name says its rate), "Services
+    (7.7 %)" (it does not), "No tax (0 %)" (no rate), and what was charged when that is
+    not the rate ("VAT 20 %, charged 0 %": reverse charge or exempt)."""
+    label = name or "No tax"
+    percent = f"{percent_text(rate)} %"
+    text = label if name and percent in name else f"{label} ({percent})"
+    if charged != rate:
+        text += f", charged {percent_text(charged)} %"
+    return text

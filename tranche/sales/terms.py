@@ -31,6 +31,7 @@ from tranche.core.tax import (
     basis_total,
     contract_bases,
     invoice_tax,
+    percent_text,
     split_contract,
 )
 from tranche.sales.schedule import check_billing, check_schedule_total
@@ -74,12 +75,6 @@ class Problem:
 
     def error(self) -> Invalid:
         return Invalid(self.detail, code=self.code)
-
-
-def percent_text(value: Decimal) -> str:
-    """30 → "30", 33.30 → "33.3", 33.33 → "33.33": how a person writes a percentage."""
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @dataclass

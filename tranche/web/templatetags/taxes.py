@@ -12,8 +12,7 @@ from django import template
 
 from tranche.billing.models import Invoice
 from tranche.core.money import Money
-from tranche.core.tax import InvoiceTax, PriceMode, TaxRate
-from tranche.sales.terms import percent_text
+from tranche.core.tax import InvoiceTax, PriceMode, TaxRate, tax_caption
 
 register = template.Library()
 
@@ -21,7 +20,7 @@ register = template.Library()
 @dataclass(frozen=True)
 class TaxRow:
     label: str
-    percentage: str
+    caption: str
     net: Money
     tax: Money
     gross: Money
@@ -61,7 +60,7 @@ def tax_table(source: InvoiceTax | Invoice | None) -> TaxTable | None:
             rows=[
                 TaxRow(
                     _label(line.rate.name),
-                    percent_text(line.percentage),
+                    line.caption,
                     line.net,
                     line.tax,
                     line.gross,
@@ -77,7 +76,7 @@ def tax_table(source: InvoiceTax | Invoice | None) -> TaxTable | None:
     currency = source.currency
     return TaxTable(
         rows=[
-            TaxRow(line.label, percent_text(line.percentage), line.net, line.tax, line.gross)
+            TaxRow(line.label, line.caption, line.net, line.tax, line.gross)
             for line in source.tax_lines.all()
         ],
         net=Money(source.net_amount, currency),
@@ -89,10 +88,10 @@ def tax_table(source: InvoiceTax | Invoice | None) -> TaxTable | None:
 
 
 @register.simple_tag
-def basis_rows(bases: Mapping[TaxRate, Money]) -> list[tuple[str, str, Money]]:
-    """A contract's price basis per rate: (label, percentage, amount)."""
+def basis_rows(bases: Mapping[TaxRate, Money]) -> list[tuple[str, Money]]:
+    """A contract's price basis per rate: (caption, amount)."""
     return [
-        (_label(rate.name), percent_text(Decimal(rate.percentage)), amount)
+        (tax_caption(rate.name, rate.percentage, rate.percentage), amount)
         for rate, amount in bases.items()
     ]
 
@@ -100,6 +99,5 @@ def basis_rows(bases: Mapping[TaxRate, Money]) -> list[tuple[str, str, Money]]:
 @register.filter
 def rate_label(rate: object) -> str:
     """A rate as a select lists it: "VAT 20 %" as it is, "Standard" as "Standard (20 %)"."""
-    name = str(getattr(rate, "name", ""))
-    percentage = percent_text(Decimal(getattr(rate, "percentage", 0)))
-    return name if percentage in name else f"{name} ({percentage} %)"
+    percentage = Decimal(getattr(rate, "percentage", 0))
+    return tax_caption(str(getattr(rate, "name", "")), percentage, percentage)

@@ -33,7 +33,7 @@ from tranche.billing.project_reads import (
 from tranche.billing.services.drafts import Completion, milestone_complete, milestone_reopen
 from tranche.billing.services.retainage import retainage_release
 from tranche.core.errors import DomainError
-from tranche.core.tax import PriceMode
+from tranche.core.tax import PriceMode, percent_text
 from tranche.projects.contract import project_bases
 from tranche.projects.models import ChangeOrderEvent, ChangeOrderEventKind, Milestone, Project
 from tranche.projects.selectors import (
@@ -49,7 +49,6 @@ from tranche.projects.services import (
     milestone_update,
     project_set_retainage,
 )
-from tranche.sales.terms import percent_text
 from tranche.web.views.common import page_of, search_of, user_of
 from tranche.web.views.event_text import changes_text, method_text, money_text, status_text
 
