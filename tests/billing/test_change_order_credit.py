@@ -1,6 +1,6 @@
 """A change order below what was invoiced: staff approve it with credit notes for the
 difference, in the approval's one transaction, rate by rate against the project's sent
-invoices (newest first), so that per rate invoiced − credited + not yet invoiced = the
+invoices (newest first), so that per rate invoiced - credited + not yet invoiced = the
 new contract basis exactly. A customer cannot approve it online; a draft in the way and
 an approval without the credit note are refused, changing nothing."""
 
@@ -185,7 +185,7 @@ def test_a_hand_made_credit_note_counts_as_not_invoiced(project_a: Project, admi
     credit_note_issue(actor=admin, invoice_id=invoice.pk, amount=D("100.00"), reason="Goodwill")
     order = change_order(project_a, admin, line("Build", "250.00"))
     preview = change_order_preview(order)
-    assert not preview.shortfall  # 300 − 100 credited ≤ 250
+    assert not preview.shortfall  # 300 - 100 credited ≤ 250
     assert preview.rows[0].after_total("USD").amount == D("200.00")
 
     change_order_approve(actor=admin, change_order_id=order.pk)
