@@ -87,13 +87,15 @@ def note_lines(note: CreditNote) -> list[tuple[str, Decimal, Decimal, Decimal]]:
     ]
 
 
+MOVING = ("amount_credited", "updated_at", "status", "paid_at")
+
+
 def frozen(invoice: Invoice) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """What a sent invoice said (all but what credit notes and payments move)."""
     row = Invoice.objects.filter(pk=invoice.pk).values().get()
-    for moving in ("amount_credited", "updated_at", "status", "paid_at"):
-        row.pop(moving, None)
-    lines = list(InvoiceTaxLine.objects.filter(invoice=invoice).order_by("position").values())
-    return row, lines
+    kept: dict[str, Any] = {k: v for k, v in row.items() if k not in MOVING}
+    lines = InvoiceTaxLine.objects.filter(invoice=invoice).order_by("position").values()
+    return kept, [dict(x) for x in lines]
 
 
 def test_one_rate_below_what_was_invoiced_credits_the_difference(

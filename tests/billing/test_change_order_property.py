@@ -205,10 +205,11 @@ def _invoiced(project: Any, currency: str) -> dict[Any, Money]:
 
 def _sent_invoices() -> list[Any]:
     """The sent invoices as they were sent: all but what credit notes move."""
-    rows = list(Invoice.objects.exclude(status=InvoiceStatus.DRAFT).order_by("pk").values())
-    for row in rows:
-        for moving in ("amount_credited", "updated_at", "status", "paid_at"):
-            row.pop(moving, None)
+    moving = ("amount_credited", "updated_at", "status", "paid_at")
+    rows = [
+        {k: v for k, v in row.items() if k not in moving}
+        for row in Invoice.objects.exclude(status=InvoiceStatus.DRAFT).order_by("pk").values()
+    ]
     lines = list(
         InvoiceTaxLine.objects.exclude(invoice__status=InvoiceStatus.DRAFT).order_by("pk").values()
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_staff_approve_with_credit_notes_from_the_page(
     order.refresh_from_db()
     assert order.status == ChangeOrderStatus.APPROVED
     [note] = CreditNote.objects.all()
-    assert (note.invoice, note.amount) == (invoice, 100)
+    assert (note.invoice, note.amount) == (invoice, Decimal(100))
     done = visible(client.get(f"/change-orders/{order.pk}/"))
     assert "Invoiced, less credit notes" in done
 

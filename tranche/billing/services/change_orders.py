@@ -80,10 +80,8 @@ def credit_shortfall(
     Returns the credit notes, newest invoice first."""
     currency = preview.currency
     for rate in preview.shortfall:
-        for invoice in invoices:
-            if invoice.status == InvoiceStatus.DRAFT and billed_bases(invoice).get(
-                rate, Money.zero(currency)
-            ):
+        for invoice in (i for i in invoices if i.status == InvoiceStatus.DRAFT):
+            if billed_bases(invoice).get(rate, Money.zero(currency)).amount > ZERO:
                 raise Conflict(
                     f"Draft invoice {invoice.pk} bills {rate.name or 'the contract'}, which "
                     f"{change_order.reference} lowers below what has been invoiced: cancel the "
