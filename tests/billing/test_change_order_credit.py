@@ -23,6 +23,7 @@ from tranche.billing.models import CreditNote, Invoice, InvoiceTaxLine
 from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.change_orders import change_order_approve
 from tranche.billing.services.crediting import credit_note_issue
+from tranche.billing.services.drafts import unbilled_amount
 from tranche.billing.taxes import billed_bases
 from tranche.core.errors import Conflict
 from tranche.core.money import Money
@@ -274,3 +275,24 @@ def test_the_customer_is_refused_over_the_api_with_a_sentence(
         )
     assert (response.status, response.body["code"]) == (409, "credit_note_required")
     assert "staff must approve it with a credit note" in response.body["detail"]
+
+
+def test_after_the_credit_the_rest_of_the_contract_can_still_be_billed(
+    project_a: Project, admin: User
+) -> None:
+    sent(draft_for(project_a, 1, admin), admin)  # 300.00
+    lower = change_order(project_a, admin, line("Build", "200.00"))
+    change_order_approve(actor=admin, change_order_id=lower.pk, issue_credit_note=True)
+    project_a.refresh_from_db()
+    assert unbilled_amount(project_a) == D("0.00")  # 300 invoiced - 100 credited = 200
+    higher = change_order(project_a, admin, line("Build", "900.00"))
+    change_order_approve(actor=admin, change_order_id=higher.pk)
+    project_a.refresh_from_db()
+    assert unbilled_amount(project_a) == D("700.00")
+
+    second = draft_for(project_a, 2, admin)
+    third = draft_for(project_a, 3, admin)
+
+    assert (second.contract_amount, third.contract_amount) == (D("300.00"), D("400.00"))
+    assert unbilled_amount(project_a) == D("0.00")
+    identity_holds(project_a)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import QuerySet, Sum
+
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxTreatment
 from tranche.billing.models import (
@@ -137,3 +139,16 @@ def billed_bases(invoice: Invoice) -> Bases:
     for rate, amount in credited_bases(invoice).items():
         bases[rate] = bases.get(rate, Money.zero(invoice.currency)) - amount
     return bases
+
+
+def credited_contract_amount(invoices: QuerySet[Invoice]) -> Decimal:
+    """What the credit notes of `invoices` took back of the contract basis, in total
+    (as `credited_bases`, summed in the database): it no longer counts as invoiced."""
+    rows = CreditNoteTaxLine.objects.filter(credit_note__invoice__in=invoices).exclude(
+        credit_note__invoice__invoice_type=InvoiceType.RETAINAGE_RELEASE
+    )
+    exclusive = rows.filter(credit_note__invoice__price_mode=PriceMode.EXCLUSIVE)
+    inclusive = rows.exclude(credit_note__invoice__price_mode=PriceMode.EXCLUSIVE)
+    net = exclusive.aggregate(total=Sum("net_amount"))["total"] or ZERO
+    gross = inclusive.aggregate(total=Sum("gross_amount"))["total"] or ZERO
+    return Decimal(net) + Decimal(gross)
