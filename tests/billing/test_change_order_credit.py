@@ -31,6 +31,7 @@ from tranche.notifications.change_orders import change_order_send
 from tranche.projects.contract import milestone_bases, project_bases
 from tranche.projects.models import Project
 from tranche.projects.selectors import milestones_of
+from tranche.projects.services import project_set_retainage
 from tranche.sales.services import Acceptance, LineInput, ScheduleInput, quote_create
 
 D = Decimal
@@ -295,4 +296,21 @@ def test_after_the_credit_the_rest_of_the_contract_can_still_be_billed(
 
     assert (second.contract_amount, third.contract_amount) == (D("300.00"), D("400.00"))
     assert unbilled_amount(project_a) == D("0.00")
+    identity_holds(project_a)
+
+
+def test_retainage_withheld_cannot_be_credited(project_a: Project, admin: User) -> None:
+    project_set_retainage(actor=admin, project_id=project_a.pk, percentage=D(10))
+    invoice = sent(draft_for(project_a, 1, admin), admin)  # 300.00 billed, 270.00 asked
+    assert invoice.amount == D("270.00")
+    too_low = change_order(project_a, admin, line("Build", "20.00"))  # 280.00 over
+    with unchanged(), pytest.raises(Conflict) as refused:
+        change_order_approve(actor=admin, change_order_id=too_low.pk, issue_credit_note=True)
+    assert refused.value.code == "shortfall_not_creditable"
+    assert "$10.00" in refused.value.detail
+
+    lower = change_order(project_a, admin, line("Build", "100.00"))  # 200.00 over
+    change_order_approve(actor=admin, change_order_id=lower.pk, issue_credit_note=True)
+    [note] = CreditNote.objects.all()
+    assert note.amount == D("200.00")
     identity_holds(project_a)
