@@ -1,8 +1,10 @@
 """The change-order rule as a property, over USD, JPY and KWD: whatever the contract,
 whichever milestones were invoiced (some sent), whatever the new lines and schedule, an
-approval leaves per tax rate Σ invoiced + Σ not yet invoiced = the new contract basis
-exactly, and no invoice changes; an approval below what was invoiced is refused and
-changes nothing."""
+approval leaves per tax rate Σ invoiced (net of credit notes) + Σ not yet invoiced = the
+new contract basis exactly, and no sent invoice changes; an approval below what was
+invoiced issues credit notes for exactly the difference per rate (and is refused,
+changing nothing, only when a draft bills such a rate or no billable milestone is
+left)."""
 
 from __future__ import annotations
 
@@ -16,14 +18,15 @@ from hypothesis import strategies as st
 
 from tests.factories import CustomerFactory, UserFactory
 from tests.helpers import db_state
+from tranche.accounts.business import business_row
 from tranche.accounts.models import Role, TaxRate
 from tranche.billing.contract_reads import live_invoices
-from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.models import CreditNote, Invoice, InvoiceStatus, InvoiceTaxLine
 from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.change_orders import change_order_approve
 from tranche.billing.services.drafts import milestone_complete
 from tranche.billing.services.sending import invoice_send
-from tranche.billing.taxes import invoice_bases
+from tranche.billing.taxes import billed_bases, credited_bases
 from tranche.core.errors import Conflict
 from tranche.core.money import Money, from_minor_units
 from tranche.core.tax import Bases
@@ -77,6 +80,7 @@ def _add(total: dict[Any, Money], bases: Bases, currency: str) -> None:
         max_size=4,
     ),
     added=st.lists(st.integers(1, 10_000), max_size=2),
+    mode=st.sampled_from(["exclusive", "inclusive"]),
 )
 def test_invoiced_and_not_yet_invoiced_add_up_to_the_new_contract_per_rate(
     currency: str,
@@ -87,7 +91,11 @@ def test_invoiced_and_not_yet_invoiced_add_up_to_the_new_contract_per_rate(
     new_lines: list[tuple[int, int]],
     edits: list[tuple[str, int]],
     added: list[int],
+    mode: str,
 ) -> None:
+    row = business_row()
+    row.price_mode = mode  # the quote, the project and its invoices price this way
+    row.save(update_fields=["price_mode"])
     # Examples share the test's transaction (sending an invoice must not be nested in
     # another atomic block), so each makes its own customer and project.
     _example(currency, old_lines, schedule, invoiced, sent, new_lines, edits, added)
@@ -128,7 +136,7 @@ def _example(
         if done.invoice is not None and sent > 0:
             invoice_send(actor=admin, invoice_id=done.invoice.pk)
             sent -= 1
-    sent_before = list(Invoice.objects.exclude(status=InvoiceStatus.DRAFT).order_by("pk").values())
+    sent_before = _sent_invoices()
     milestones = milestones_of(project)
     changes = []
     for milestone, (edit, weight) in zip(milestones, edits, strict=False):
@@ -147,25 +155,29 @@ def _example(
         schedule=changes,
     )
     before = db_state()
+    invoiced_before = _invoiced(project, currency)
     refused: Conflict | None = None
     try:
-        change_order_approve(actor=admin, change_order_id=order.pk)
+        change_order_approve(actor=admin, change_order_id=order.pk, issue_credit_note=True)
     except Conflict as exc:
         refused = exc
     if refused is not None:
         event(f"refused: {refused.code}")
-        assert refused.code in ("credit_note_required", "schedule_empty")
+        assert refused.code in ("draft_invoice_in_the_way", "schedule_empty")
         assert db_state() == before
         return
 
-    event("approved")
+    notes = CreditNote.objects.filter(invoice__project=project)
+    event("approved with credit notes" if notes else "approved")
     project.refresh_from_db()
     assert project.contract_version == 2
     contract = project_bases(project)
     totals: dict[Any, Money] = {}
     billed_milestones = set()
+    credited: dict[Any, Money] = {}
     for invoice in live_invoices(project):
-        _add(totals, invoice_bases(invoice), currency)
+        _add(totals, billed_bases(invoice), currency)
+        _add(credited, credited_bases(invoice), currency)
         billed_milestones.add(invoice.milestone_id)
     milestones = milestones_of(project)
     shares = milestone_bases(project, milestones)
@@ -174,11 +186,31 @@ def _example(
             _add(totals, shares[milestone.pk], currency)
         else:  # an invoiced milestone's share is what its invoice bills
             [invoice] = [i for i in live_invoices(project) if i.milestone_id == milestone.pk]
-            assert shares[milestone.pk] == invoice_bases(invoice)
+            assert shares[milestone.pk] == billed_bases(invoice)
     zero = Money.zero(currency)
     for rate in {*contract, *totals}:
         assert totals.get(rate, zero) == contract.get(rate, zero), rate
-    assert (
-        list(Invoice.objects.exclude(status=InvoiceStatus.DRAFT).order_by("pk").values())
-        == sent_before
+        # Credited exactly what was invoiced above the new basis, nothing more.
+        over = invoiced_before.get(rate, zero) - contract.get(rate, zero)
+        assert credited.get(rate, zero) == (over if over.amount > 0 else zero), rate
+    assert _sent_invoices() == sent_before
+
+
+def _invoiced(project: Any, currency: str) -> dict[Any, Money]:
+    invoiced: dict[Any, Money] = {}
+    for invoice in live_invoices(project):
+        _add(invoiced, billed_bases(invoice), currency)
+    return invoiced
+
+
+def _sent_invoices() -> list[Any]:
+    """The sent invoices as they were sent: all but what credit notes move."""
+    moving = ("amount_credited", "updated_at", "status", "paid_at")
+    rows = [
+        {k: v for k, v in row.items() if k not in moving}
+        for row in Invoice.objects.exclude(status=InvoiceStatus.DRAFT).order_by("pk").values()
+    ]
+    lines = list(
+        InvoiceTaxLine.objects.exclude(invoice__status=InvoiceStatus.DRAFT).order_by("pk").values()
     )
+    return [rows, lines]

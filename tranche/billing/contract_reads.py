@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.billing.taxes import invoice_bases
+from tranche.billing.taxes import billed_bases
 from tranche.core.money import Money
 from tranche.core.tax import Bases, bases_from_rows, bases_to_rows, basis_total, contract_bases
 from tranche.projects.amendment import (
@@ -53,7 +53,7 @@ def milestone_states(
     elsewhere: dict[Any, Money] = {}
     ids = {m.pk for m in milestones}
     for invoice in invoices:
-        bases = invoice_bases(invoice)
+        bases = billed_bases(invoice)  # net of its credit notes
         if invoice.milestone_id in ids:
             billed[invoice.milestone_id] = bases
         else:

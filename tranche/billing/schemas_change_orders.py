@@ -66,10 +66,13 @@ class ChangeOrderPatch(Input):
 
 class ApproveIn(Input):
     """A customer signs with their full name and ticks the box; staff recording an
-    approval on the customer's behalf send neither."""
+    approval on the customer's behalf send neither. `issue_credit_note` (staff only): a
+    change order lowering the contract below what was invoiced is approved with credit
+    notes for the difference."""
 
     name: Annotated[str, Field(max_length=200)] = ""
     agreed: bool = False
+    issue_credit_note: bool = False
 
 
 class DeclineIn(Input):

@@ -37,6 +37,7 @@ from tranche.billing.models import (
     InvoiceStatus,
 )
 from tranche.billing.retainage import Retainage, retainage_of
+from tranche.billing.taxes import credited_contract_amount
 from tranche.core.db import valid_id
 from tranche.core.errors import Invalid, NotFound
 from tranche.core.money import ZERO, Money, round_money
@@ -125,7 +126,13 @@ def project_invoices(*, user: User, project: Project) -> tuple[list[Invoice], Pr
         paid_amount=paid,
         outstanding_amount=outstanding,
         draft_amount=draft,
-        unbilled_amount=project.contract_total - billed_share,
+        unbilled_amount=project.contract_total
+        - billed_share
+        + credited_contract_amount(
+            Invoice.objects.filter(pk__in=[i.pk for i in visible]).exclude(
+                status=InvoiceStatus.CANCELLED
+            )
+        ),
         credit_owed_amount=credit,
     )
     return visible, summary

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import QuerySet, Sum
+
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxTreatment
-from tranche.billing.models import Invoice, InvoiceStatus, InvoiceTaxLine, InvoiceType
+from tranche.billing.models import (
+    CreditNoteTaxLine,
+    Invoice,
+    InvoiceStatus,
+    InvoiceTaxLine,
+    InvoiceType,
+)
 from tranche.billing.retainage import apply_retainage
 from tranche.core.db import require_atomic
 from tranche.core.errors import Conflict
@@ -106,3 +114,41 @@ def invoice_bases(invoice: Invoice) -> Bases:
     if not bases:  # an invoice made without lines (never by the services)
         bases[TaxRate("", Decimal(0))] = Money(invoice.contract_amount, invoice.currency)
     return bases
+
+
+def credited_bases(invoice: Invoice) -> Bases:
+    """What the invoice's credit notes took back of the contract basis, per rate: their
+    net when the contract is priced tax-exclusive, their gross when inclusive (the basis
+    an invoice line bills, read the same way as `invoice_bases`)."""
+    exclusive = invoice.price_mode == PriceMode.EXCLUSIVE
+    bases: Bases = {}
+    rows = CreditNoteTaxLine.objects.filter(credit_note__invoice=invoice).values_list(
+        "name", "rate_percentage", "net_amount", "gross_amount"
+    )
+    for name, percentage, net, gross in rows.order_by("credit_note_id", "position"):
+        rate = TaxRate(name, Decimal(percentage))
+        amount = Money(net if exclusive else gross, invoice.currency)
+        bases[rate] = bases.get(rate, Money.zero(invoice.currency)) + amount
+    return bases
+
+
+def billed_bases(invoice: Invoice) -> Bases:
+    """What the invoice still counts against the contract per rate: its bases less its
+    credit notes' (the "invoiced" of the change-order arithmetic)."""
+    bases = invoice_bases(invoice)
+    for rate, amount in credited_bases(invoice).items():
+        bases[rate] = bases.get(rate, Money.zero(invoice.currency)) - amount
+    return bases
+
+
+def credited_contract_amount(invoices: QuerySet[Invoice]) -> Decimal:
+    """What the credit notes of `invoices` took back of the contract basis, in total
+    (as `credited_bases`, summed in the database): it no longer counts as invoiced."""
+    rows = CreditNoteTaxLine.objects.filter(credit_note__invoice__in=invoices).exclude(
+        credit_note__invoice__invoice_type=InvoiceType.RETAINAGE_RELEASE
+    )
+    exclusive = rows.filter(credit_note__invoice__price_mode=PriceMode.EXCLUSIVE)
+    inclusive = rows.exclude(credit_note__invoice__price_mode=PriceMode.EXCLUSIVE)
+    net = exclusive.aggregate(total=Sum("net_amount"))["total"] or ZERO
+    gross = inclusive.aggregate(total=Sum("gross_amount"))["total"] or ZERO
+    return Decimal(net) + Decimal(gross)

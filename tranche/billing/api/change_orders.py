@@ -141,7 +141,9 @@ def send_change_order(request: HttpRequest, change_order_id: int) -> ChangeOrder
     response=ChangeOrderOut | CustomerChangeOrderOut,
     description="A customer approves their own sent change order with `name` and "
     "`agreed` (time and address are recorded); staff record an approval on the "
-    "customer's behalf.",
+    "customer's behalf; below what was invoiced, staff approve with `issue_credit_note` "
+    "and credit notes are issued for the difference (a customer's approval is refused "
+    "with `credit_note_required`).",
 )
 def approve_change_order(
     request: HttpRequest, change_order_id: int, payload: ApproveIn
@@ -151,7 +153,12 @@ def approve_change_order(
     acceptance = (
         Acceptance(payload.name, payload.agreed, client_ip(request)) if user.is_customer else None
     )
-    change_order_approve(actor=user, change_order_id=order.pk, acceptance=acceptance)
+    change_order_approve(
+        actor=user,
+        change_order_id=order.pk,
+        acceptance=acceptance,
+        issue_credit_note=payload.issue_credit_note,
+    )
     return _out(user, access_change_order(user, order.pk))
 
 

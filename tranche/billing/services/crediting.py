@@ -16,7 +16,7 @@ The per-rate split (docs/credit-notes.md):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -156,8 +156,78 @@ def issue_credit_note(
     for one whose own email carries the credit note."""
     require_atomic()
     _refuse(invoice, amount)
+    lines = split_credit(remaining_lines(invoice), amount, invoice.currency)
+    return _write_note(
+        invoice, lines, actor=actor, reason=reason, now=now, settle=settle, email=email
+    )
+
+
+def basis_credit(line: LineFigures, basis: Decimal, *, mode: str, currency: str) -> LineFigures:
+    """The credit of exactly `basis` of one rate's contract basis (its net when the
+    invoice's contract is priced exclusive, its gross when inclusive), `basis` positive
+    and at most what is left of it. All that is left mirrors the line; otherwise the tax
+    is that of `basis` by the invoice's own rule (core.tax.tax_line, half up), held within
+    what is left of the rate's tax and net, as in `split_credit`."""
+    exclusive = mode == PriceMode.EXCLUSIVE
+    left = line.net if exclusive else line.gross
+    if not ZERO < basis <= left:
+        raise ValueError(f"Cannot credit a basis of {basis} of {left}.")
+    if basis == left:
+        return line
+    price_mode = PriceMode.EXCLUSIVE if exclusive else PriceMode.INCLUSIVE
+    tax = tax_line(
+        TaxRate(line.name, line.percentage), Money(basis, currency), mode=price_mode
+    ).tax.amount
+    if exclusive:
+        tax = min(tax, line.tax)
+        return replace(line, net=basis, tax=tax, gross=basis + tax)
+    tax = min(max(tax, basis - line.net, ZERO), line.tax)
+    return replace(line, gross=basis, tax=tax, net=basis - tax)
+
+
+def line_rate(line: LineFigures) -> TaxRate:
+    """The contract rate a line bills (the key of `taxes.invoice_bases`)."""
+    return TaxRate(line.name, line.rate_percentage)
+
+
+def issue_basis_credit_note(
+    invoice: Invoice,
+    *,
+    actor: User | None,
+    bases: Mapping[TaxRate, Decimal],
+    reason: str,
+    now: datetime,
+) -> CreditNote:
+    """Issue a credit note on `invoice` (locked by the caller, inside its transaction)
+    taking back exactly `bases` of its contract basis per rate (see `basis_credit`): a
+    contract amended below what was invoiced. Its amount is the lines' gross; refused as
+    `issue_credit_note` refuses (a draft, more than is still creditable)."""
+    require_atomic()
+    lines = [
+        basis_credit(
+            line, bases[line_rate(line)], mode=invoice.price_mode, currency=invoice.currency
+        )
+        for line in remaining_lines(invoice)
+        if bases.get(line_rate(line))
+    ]
+    if len(lines) != len([b for b in bases.values() if b]):
+        raise ValueError(f"{invoice} does not bill every rate of {dict(bases)}.")
+    _refuse(invoice, sum((line.gross for line in lines), ZERO))
+    return _write_note(invoice, lines, actor=actor, reason=reason, now=now)
+
+
+def _write_note(
+    invoice: Invoice,
+    lines: Sequence[LineFigures],
+    *,
+    actor: User | None,
+    reason: str,
+    now: datetime,
+    settle: bool = True,
+    email: bool = True,
+) -> CreditNote:
     currency = invoice.currency
-    lines = split_credit(remaining_lines(invoice), amount, currency)
+    amount = sum((line.gross for line in lines), ZERO)
     kind = (
         CreditNoteKind.FULL
         if amount == invoice.amount - invoice.amount_credited

@@ -25,7 +25,13 @@ from tranche.billing.rules import complete_refusal, require_draft, require_uncla
 from tranche.billing.selectors import live_invoice
 from tranche.billing.services.cancelling import invoice_cancel_draft_for_reopen
 from tranche.billing.services.retainage import release_when_finished, resettle_releases
-from tranche.billing.taxes import TAX_FIELDS, apply_tax, invoice_bases, write_tax_lines
+from tranche.billing.taxes import (
+    TAX_FIELDS,
+    apply_tax,
+    credited_contract_amount,
+    invoice_bases,
+    write_tax_lines,
+)
 from tranche.core.db import require_atomic
 from tranche.core.errors import Conflict, Invalid
 from tranche.core.money import (
@@ -42,11 +48,13 @@ from tranche.projects.selectors import find_milestone, milestones_of
 
 def unbilled_amount(project: Project, *, excluding: Invoice | None = None) -> Decimal:
     """What the contract's price basis still allows to be invoiced: the total less the
-    contract share of every live invoice (drafts included)."""
+    contract share of every live invoice (drafts included), net of their credit notes
+    (a change order below what was invoiced credits the difference)."""
     live = project.invoices.exclude(status=InvoiceStatus.CANCELLED)
     if excluding is not None:
         live = live.exclude(pk=excluding.pk)
-    return project.contract_total - sum(live.values_list("contract_amount", flat=True), ZERO)
+    billed = sum(live.values_list("contract_amount", flat=True), ZERO)
+    return project.contract_total - billed + credited_contract_amount(live)
 
 
 def invoice_create_for_milestone(

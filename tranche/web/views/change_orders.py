@@ -321,13 +321,17 @@ def approve(request: HttpRequest, change_order_id: int) -> HttpResponse:
         if user.is_customer
         else None
     )
+    credit = not user.is_customer and request.POST.get("issue_credit_note") == "on"
     act(
         request,
-        lambda: change_order_approve(actor=user, change_order_id=order.pk, acceptance=acceptance),
+        lambda: change_order_approve(
+            actor=user, change_order_id=order.pk, acceptance=acceptance, issue_credit_note=credit
+        ),
         f"Thank you: you approved {order.reference}. The contract is updated."
         if user.is_customer
         else f"Recorded the approval of {order.reference} on the customer's behalf; the "
-        "contract has a new version.",
+        "contract has a new version"
+        + (" and credit notes were issued for what was invoiced above it." if credit else "."),
     )
     return redirect("change-order", change_order_id=order.pk)
 
