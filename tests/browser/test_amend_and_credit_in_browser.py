@@ -33,7 +33,7 @@ def test_a_contract_amended_by_the_customer_then_an_invoice_credited(
     settings.BASE_URL = live_server.url
     project = make_project(actor=admin, customer=customer_a, title="Garden office")
     sent = invoice_send(actor=admin, invoice_id=draft_for(project, 1, admin).pk)
-    before = Invoice.objects.filter(pk=sent.pk).values().get()
+    before: dict[str, Any] = dict(Invoice.objects.filter(pk=sent.pk).values().get())
 
     # Staff amend the contract: a $500.00 deck on top of the $1,000.00 build.
     page = signed_in_page(browser, live_server, admin, LAPTOP)
@@ -82,6 +82,6 @@ def test_a_contract_amended_by_the_customer_then_an_invoice_credited(
         sent.pk,
         Decimal("50.00"),
     )
-    after = Invoice.objects.filter(pk=sent.pk).values().get()
+    after: dict[str, Any] = dict(Invoice.objects.filter(pk=sent.pk).values().get())
     changed = {key for key in before if before[key] != after[key]}
     assert changed == {"amount_credited", "updated_at"}
