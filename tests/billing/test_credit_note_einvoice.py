@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from lxml import etree
 
 from tests.billing.taxed import (
     SELLER_VAT,
@@ -56,16 +57,16 @@ def credit(invoice: Invoice, admin: User, amount: str, reason: str = "Goodwill")
     return CreditNote.objects.get(pk=note.pk)
 
 
-def assert_matches_note(root: object, note: CreditNote) -> None:
+def assert_matches_note(root: etree._Element, note: CreditNote) -> None:
     """The totals are the credit note's own figures, positive, and the amount due is its
     gross (BR-CO-16: grand total less a paid amount of nothing)."""
-    sums = totals(root)  # type: ignore[arg-type]
+    sums = totals(root)
     assert Decimal(sums["TaxBasisTotalAmount"]) == note.net_amount
     assert Decimal(sums["TaxTotalAmount"]) == note.tax_amount
     assert Decimal(sums["GrandTotalAmount"]) == note.amount
     assert Decimal(sums["DuePayableAmount"]) == note.amount
     assert all(Decimal(value) > 0 for key, value in sums.items() if key != "TaxTotalAmount")
-    assert_adds_up(root)  # type: ignore[arg-type]
+    assert_adds_up(root)
 
 
 def test_one_rate_type_381_names_its_invoice_and_states_the_credit(
@@ -246,9 +247,7 @@ def test_kwd_credit_has_three_decimals(admin: User, customer_a: Customer) -> Non
     assert_matches_note(root, note)
 
 
-def test_the_edocument_is_positive_and_names_the_invoice(
-    admin: User, customer_a: Customer
-) -> None:
+def test_the_edocument_is_positive_and_names_the_invoice(admin: User, customer_a: Customer) -> None:
     set_up_business()
     project = taxed_project(
         admin=admin, customer=customer_a, lines=[("Build", "1000.00", rate("VAT 20 %", "20"))]
@@ -303,9 +302,7 @@ def test_who_may_download_a_credit_notes_e_invoice(
 
 
 @pytest.mark.parametrize("persona", ["admin", "alice"])
-def test_a_missing_credit_note_has_no_e_invoice(
-    as_: Callable[[str], Api], persona: str
-) -> None:
+def test_a_missing_credit_note_has_no_e_invoice(as_: Callable[[str], Api], persona: str) -> None:
     api = as_(persona)
 
     with unchanged():

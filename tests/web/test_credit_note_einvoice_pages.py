@@ -47,9 +47,7 @@ def test_the_invoice_page_and_the_list_link_each_credit_notes_e_invoice(
     with unchanged():
         response = client.get(f"/credit-notes/{note.pk}/factur-x.pdf")
     assert response.status_code == 200
-    assert response["Content-Disposition"] == (
-        f'attachment; filename="{note.number}-factur-x.pdf"'
-    )
+    assert response["Content-Disposition"] == (f'attachment; filename="{note.number}-factur-x.pdf"')
     root = checked_xml(response.content)
     assert text(root, "//rsm:ExchangedDocument/ram:TypeCode") == "381"
     assert text(root, "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID") == (
