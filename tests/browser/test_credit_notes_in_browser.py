@@ -1,12 +1,14 @@
 """Credit notes in Chromium: an admin issues a partial credit note from the invoice page's
-dialog, the customer finds it on her invoice and in her list; the pages and the open
-dialog pass the axe, phone and CSP checks, at 1366 and 390 pixels wide."""
+dialog, the customer finds it on her invoice and in her list (with its Factur-X file);
+the pages and the open dialog pass the axe, phone and CSP checks, at 1366 and 390 pixels
+wide."""
 
 from __future__ import annotations
 
 import io
 from typing import Any
 
+import facturx
 import pytest
 from playwright.sync_api import Browser, expect
 from pypdf import PdfReader
@@ -63,6 +65,12 @@ def test_an_admin_issues_a_partial_credit_note_and_the_customer_sees_it(
     phone.goto(f"{live_server.url}/credit-notes/")
     expect(phone.locator("table.list")).to_contain_text("Two days of delay on site")
     check_page(phone, "credit-note-customer-list-phone")
+    einvoice = phone.get_by_role("link", name=f"Credit note {note.number} (Factur-X)")
+    expect(einvoice).to_be_visible()
+    response = phone.request.get(live_server.url + (einvoice.get_attribute("href") or ""))
+    assert response.headers["content-type"] == "application/pdf"
+    _, xml = facturx.get_facturx_xml_from_pdf(io.BytesIO(response.body()), check_xsd=True)
+    assert b"<ram:TypeCode>381</ram:TypeCode>" in xml
     wide = signed_in_page(browser, live_server, alice, LAPTOP)
     wide.goto(f"{live_server.url}/credit-notes/")
     check_page(wide, "credit-note-customer-list")

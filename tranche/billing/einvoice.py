@@ -5,7 +5,7 @@ instead of a person retyping them.
 Two steps, kept apart so that every kind of document shares the second:
 
 1. an adapter reads one of our documents into an `EDocument` (`invoice_edocument` for
-   invoices, TypeCode 380; a credit note, TypeCode 381, needs only its own adapter that
+   invoices, TypeCode 380; `credit_note_edocument` for credit notes, TypeCode 381, which
    also names the invoice it corrects in `preceding_invoice`);
 2. `cii_xml` writes the XML of any `EDocument`, and `facturx_from_pdf` embeds it into a
    PDF/A-3 with the `factur-x` library, which checks it against the EN 16931 XSD.
@@ -41,8 +41,13 @@ from django.http import HttpResponse
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import TaxTreatment
-from tranche.billing.models import Invoice
-from tranche.billing.pdf import html_to_pdf, invoice_html, pdf_bytes_response
+from tranche.billing.models import CreditNote, Invoice
+from tranche.billing.pdf import (
+    credit_note_html,
+    html_to_pdf,
+    invoice_html,
+    pdf_bytes_response,
+)
 from tranche.core.errors import Conflict
 from tranche.core.money import ZERO, format_amount
 
@@ -349,6 +354,83 @@ def invoice_edocument(invoice: Invoice) -> EDocument:
     )
 
 
+# --- the credit note adapter ---------------------------------------------------------------
+
+
+def _credit_note_lines(note: CreditNote, treatment: str) -> list[DocumentLine]:
+    item = f"Credit on invoice {note.invoice.number}"
+    rows = [line for line in note.tax_lines.all() if line.gross_amount != 0]
+    several = len(rows) > 1
+    return [
+        DocumentLine(
+            name=f"{item} — {row.label}" if several else item,
+            net=row.net_amount,
+            tax=row.tax_amount,
+            category=category_of(treatment, row.percentage),
+            percentage=row.percentage,
+        )
+        for row in rows
+    ]
+
+
+def credit_note_terms(note: CreditNote) -> str:
+    return (
+        f"Credit note {note.number} on invoice {note.invoice.number}: this amount is taken "
+        "off what is owed on that invoice, or paid back where it was already paid. Nothing "
+        "is to be paid on this document."
+    )
+
+
+def credit_note_edocument(note: CreditNote) -> EDocument:
+    """A credit note as an EN 16931 document (TypeCode 381). EN 16931 writes a credit
+    note's amounts positive (its TypeCode says they are credited), and the amount due is
+    its gross (BR-CO-16: grand total - paid amount; nothing of it was paid), with terms
+    saying it is credited rather than payable (BR-CO-25 wants terms or a due date for a
+    positive amount due). It names the invoice it corrects (BG-3: number and issue
+    date) and takes that invoice's tax treatment, tax ids and legal note: a credit note
+    corrects the invoice as it was sent."""
+    invoice = note.invoice
+    business = business_profile()
+    customer = note.customer
+    seller_code = seller_country(business_country=business.country, vat_id=invoice.seller_tax_id)
+    buyer_code = buyer_country(
+        customer_country=customer.country, vat_id=invoice.buyer_tax_id, seller=seller_code
+    )
+    exempt = invoice.tax_treatment in (TaxTreatment.REVERSE_CHARGE, TaxTreatment.EXEMPT)
+    reason = invoice.tax_note or (
+        business.reverse_charge_note
+        if invoice.tax_treatment == TaxTreatment.REVERSE_CHARGE
+        else business.tax_exempt_note
+    )
+    return EDocument(
+        type_code=TYPE_CREDIT_NOTE,
+        number=note.number,
+        issue_date=note.issue_date,
+        currency=note.currency,
+        seller=Party(
+            name=business.name,
+            address=postal_address(business.address, seller_code, name=business.name),
+            vat_id=invoice.seller_tax_id,
+            email=business.reply_to,
+        ),
+        buyer=Party(
+            name=note.customer_name or customer.name,
+            address=postal_address(customer.address, buyer_code, name=customer.name),
+            vat_id=invoice.buyer_tax_id,
+            email=note.customer_email,
+        ),
+        lines=tuple(_credit_note_lines(note, invoice.tax_treatment)),
+        amount_due=note.amount,
+        payment_terms=credit_note_terms(note),
+        exemption_reason=reason if exempt else "",
+        notes=tuple(
+            note_text for note_text in (note.reason, reason if exempt else "") if note_text
+        ),
+        project=(str(invoice.project_id), invoice.project.name),
+        preceding_invoice=(invoice.number or "", invoice.issue_date),
+    )
+
+
 # --- the XML ------------------------------------------------------------------------------
 
 
@@ -534,6 +616,21 @@ def invoice_facturx(invoice: Invoice) -> bytes:
 def facturx_response(invoice: Invoice) -> HttpResponse:
     """The Factur-X PDF of a sent invoice as a download; a draft is refused (409)."""
     response = pdf_bytes_response(invoice_facturx(invoice), f"{invoice.number}-factur-x.pdf")
+    response["Content-Disposition"] = response["Content-Disposition"].replace(
+        "inline;", "attachment;", 1
+    )
+    return response
+
+
+def credit_note_facturx(note: CreditNote) -> bytes:
+    """A credit note as a Factur-X PDF: its document, with its XML embedded."""
+    xml = cii_xml(credit_note_edocument(note))
+    return facturx_from_pdf(html_to_pdf(credit_note_html(note), variant="pdf/a-3b"), xml)
+
+
+def credit_note_facturx_response(note: CreditNote) -> HttpResponse:
+    """The Factur-X PDF of a credit note as a download (every credit note is issued)."""
+    response = pdf_bytes_response(credit_note_facturx(note), f"{note.number}-factur-x.pdf")
     response["Content-Disposition"] = response["Content-Disposition"].replace(
         "inline;", "attachment;", 1
     )

@@ -1,10 +1,10 @@
-"""The accounting export: for a date range, every sent invoice (by issue date) and every
-payment or refund (by the day the money moved), one row per document per tax rate, as
-CSV or JSON an accountant imports. docs/accounting-export.md describes every column.
+"""The accounting export: for a date range, every sent invoice and every credit note (by
+issue date) and every payment or refund (by the day the money moved), one row per
+document per tax rate, as CSV or JSON an accountant imports. docs/accounting-export.md
+describes every column.
 
 Rows come from one builder per kind of document (`ROW_BUILDERS`): each takes the period
-and yields `ExportRow`s in date order. Credit notes need only their own builder
-(`document_type` "credit_note", amounts negative) added to that tuple.
+and yields `ExportRow`s in date order.
 
 Both formats stream: documents are read in chunks with their tax lines prefetched, so
 memory and the number of queries per chunk stay flat however long the range is."""
@@ -26,7 +26,7 @@ from django.http import StreamingHttpResponse
 
 from tranche.accounts.access import require_staff
 from tranche.accounts.models import User
-from tranche.billing.models import Invoice, InvoiceTaxLine, Payment
+from tranche.billing.models import CreditNote, Invoice, InvoiceTaxLine, Payment
 from tranche.billing.reports import csv_safe
 from tranche.core.errors import Invalid
 from tranche.core.money import ZERO, format_amount, from_minor_units, to_minor_units
@@ -44,7 +44,7 @@ class DocumentType(StrEnum):
     INVOICE = "invoice"
     PAYMENT = "payment"
     REFUND = "refund"
-    # CREDIT_NOTE = "credit_note" joins with its builder.
+    CREDIT_NOTE = "credit_note"
 
 
 COLUMNS = [
@@ -64,6 +64,7 @@ COLUMNS = [
     "gross",
     "method",
     "reference",
+    "credited_invoice",
 ]
 
 # Cells written by `ExportRow.values` from Decimals, never from what someone typed.
@@ -91,7 +92,7 @@ def export_period(date_from: date, date_to: date) -> ExportPeriod:
 @dataclass(frozen=True)
 class ExportRow:
     """One document at one tax rate. Amounts are signed: money the customer owes or paid
-    is positive, a refund (and later a credit note) negative."""
+    is positive, a refund and a credit note negative."""
 
     document_type: str
     number: str
@@ -109,6 +110,7 @@ class ExportRow:
     gross: Decimal
     method: str = ""
     reference: str = ""
+    credited_invoice: str = ""  # a credit note's invoice number
 
     def values(self) -> dict[str, str]:
         """Every column as text: dates ISO, amounts plain decimals at the currency's
@@ -130,6 +132,7 @@ class ExportRow:
             "gross": format_amount(self.gross, self.currency),
             "method": self.method,
             "reference": self.reference,
+            "credited_invoice": self.credited_invoice,
         }
 
 
@@ -271,13 +274,59 @@ def payment_rows(period: ExportPeriod) -> Iterator[ExportRow]:
             )
 
 
+def credit_note_rows(period: ExportPeriod) -> Iterator[ExportRow]:
+    """Every credit note issued in the period, by issue date, one row per rate it credits,
+    amounts negated (a credit note takes back what its invoice asked for). Treatment and
+    the customer's tax id are those of the invoice it corrects."""
+    notes = (
+        CreditNote.objects.filter(issue_date__gte=period.date_from, issue_date__lte=period.date_to)
+        .select_related("invoice")
+        .prefetch_related("tax_lines")
+        .order_by("issue_date", "id")
+    )
+    for note in notes.iterator(chunk_size=CHUNK):
+        invoice = note.invoice
+        lines = [line for line in note.tax_lines.all() if line.gross_amount or line.net_amount]
+        rates = [
+            _Rate(line.label, line.percentage, line.net_amount, line.tax_amount, line.gross_amount)
+            for line in lines
+        ] or [
+            _Rate(
+                "Tax" if note.tax_amount else "No tax",
+                ZERO,
+                note.net_amount,
+                note.tax_amount,
+                note.amount,
+            )
+        ]
+        for rate in rates:
+            yield ExportRow(
+                document_type=DocumentType.CREDIT_NOTE,
+                number=note.number,
+                date=note.issue_date,
+                due_date=None,
+                status="",
+                customer=note.customer_name,
+                customer_tax_id=invoice.buyer_tax_id,
+                currency=note.currency,
+                tax_treatment=invoice.tax_treatment,
+                tax_name=rate.name,
+                tax_rate=rate.percentage,
+                net=-rate.net,
+                tax=-rate.tax,
+                gross=-rate.gross,
+                credited_invoice=invoice.number or "",
+            )
+
+
 # Each kind of document the export holds, in the order its rows come out.
-ROW_BUILDERS: tuple[RowBuilder, ...] = (invoice_rows, payment_rows)
+ROW_BUILDERS: tuple[RowBuilder, ...] = (invoice_rows, credit_note_rows, payment_rows)
 
 
 def accounting_rows(*, user: User, period: ExportPeriod) -> Iterator[ExportRow]:
-    """All rows of the period: invoices, then payments (each in date order). Staff only,
-    checked at once (not when the first row is read): it covers every customer."""
+    """All rows of the period: invoices, credit notes, then payments (each in date order).
+    Staff only, checked at once (not when the first row is read): it covers every
+    customer."""
     require_staff(user)
     return chain.from_iterable(build(period) for build in ROW_BUILDERS)
 

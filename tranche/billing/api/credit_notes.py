@@ -19,6 +19,7 @@ from tranche.billing.credit_note_schemas import (
     RefundIn,
     RefundOut,
 )
+from tranche.billing.einvoice import credit_note_facturx_response
 from tranche.billing.pdf import credit_note_pdf_response
 from tranche.billing.schemas import InvoiceOut, PaymentOut
 from tranche.billing.services.crediting import credit_note_issue, refund_record_manual
@@ -90,6 +91,26 @@ def get_credit_note(
 def credit_note_document(request: HttpRequest, credit_note_id: int) -> HttpResponse:
     user = actor(request)
     return credit_note_pdf_response(selectors.access_credit_note(user, credit_note_id))
+
+
+@router.get(
+    "/credit-notes/{credit_note_id}/facturx.pdf",
+    response={200: None},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The credit note as a Factur-X PDF/A-3 with its EN 16931 CII "
+                "XML (TypeCode 381)",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+    description="The e-invoice (Factur-X / ZUGFeRD, EN 16931 profile) of a credit note, "
+    "for staff and the credit note's customer (404 for anyone else).",
+)
+def credit_note_facturx(request: HttpRequest, credit_note_id: int) -> HttpResponse:
+    user = actor(request)
+    return credit_note_facturx_response(selectors.access_credit_note(user, credit_note_id))
 
 
 @router.post(

@@ -10,6 +10,8 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from tranche.billing import selectors as billing
+from tranche.billing.einvoice import credit_note_facturx_response
+from tranche.billing.models import CreditNote
 from tranche.billing.pdf import credit_note_pdf_response
 from tranche.core.errors import DomainError
 from tranche.web.views.common import page_of, user_of
@@ -24,14 +26,23 @@ def credit_note_list(request: HttpRequest) -> HttpResponse:
     return render(request, "web/credit_notes/list.html", {"page": page})
 
 
+def _found(request: HttpRequest, credit_note_id: int) -> CreditNote:
+    try:
+        return billing.access_credit_note(user_of(request), credit_note_id)
+    except DomainError:
+        raise Http404("No such credit note.") from None
+
+
 @login_required
 @require_GET
 def credit_note_document(request: HttpRequest, credit_note_id: int) -> HttpResponse:
-    try:
-        note = billing.access_credit_note(user_of(request), credit_note_id)
-    except DomainError:
-        raise Http404("No such credit note.") from None
-    return credit_note_pdf_response(note)
+    return credit_note_pdf_response(_found(request, credit_note_id))
+
+
+@login_required
+@require_GET
+def credit_note_einvoice(request: HttpRequest, credit_note_id: int) -> HttpResponse:
+    return credit_note_facturx_response(_found(request, credit_note_id))
 
 
 urlpatterns = [
@@ -40,5 +51,10 @@ urlpatterns = [
         "credit-notes/<int:credit_note_id>/credit-note.pdf",
         credit_note_document,
         name="credit-note-pdf",
+    ),
+    path(
+        "credit-notes/<int:credit_note_id>/factur-x.pdf",
+        credit_note_einvoice,
+        name="credit-note-facturx",
     ),
 ]
