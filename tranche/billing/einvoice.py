@@ -39,7 +39,7 @@ from functools import cache, partial
 from babel import Locale
 from django.http import HttpResponse
 
-from tranche.accounts.business import business_profile
+from tranche.accounts.business import BusinessProfile, business_profile
 from tranche.accounts.models import TaxTreatment
 from tranche.billing.models import CreditNote, Invoice
 from tranche.billing.pdf import (
@@ -305,6 +305,39 @@ def payment_terms_text(invoice: Invoice, bank_details: str) -> str:
     return " ".join(parts)
 
 
+def _parties(
+    invoice: Invoice, business: BusinessProfile, *, buyer_name: str, buyer_email: str
+) -> tuple[Party, Party, str]:
+    """Seller and buyer of a document about `invoice` (the invoice itself or a credit note
+    on it), with the tax ids the invoice was sent with; and the legal note an AE or E
+    document carries as its exemption reason ("" when the invoice was taxed normally)."""
+    customer = invoice.customer
+    seller_code = seller_country(business_country=business.country, vat_id=invoice.seller_tax_id)
+    buyer_code = buyer_country(
+        customer_country=customer.country, vat_id=invoice.buyer_tax_id, seller=seller_code
+    )
+    reason = ""
+    if invoice.tax_treatment in (TaxTreatment.REVERSE_CHARGE, TaxTreatment.EXEMPT):
+        reason = invoice.tax_note or (
+            business.reverse_charge_note
+            if invoice.tax_treatment == TaxTreatment.REVERSE_CHARGE
+            else business.tax_exempt_note
+        )
+    seller = Party(
+        name=business.name,
+        address=postal_address(business.address, seller_code, name=business.name),
+        vat_id=invoice.seller_tax_id,
+        email=business.reply_to,
+    )
+    buyer = Party(
+        name=buyer_name or customer.name,
+        address=postal_address(customer.address, buyer_code, name=customer.name),
+        vat_id=invoice.buyer_tax_id,
+        email=buyer_email,
+    )
+    return seller, buyer, reason
+
+
 def invoice_edocument(invoice: Invoice) -> EDocument:
     """A sent invoice as an EN 16931 document (TypeCode 380). Its own figures, tax ids and
     customer name are those fixed when it was sent; names of the business and both
@@ -315,40 +348,22 @@ def invoice_edocument(invoice: Invoice) -> EDocument:
             "e-invoice carries the number it gets then."
         )
     business = business_profile()
-    customer = invoice.customer
-    seller_code = seller_country(business_country=business.country, vat_id=invoice.seller_tax_id)
-    buyer_code = buyer_country(
-        customer_country=customer.country, vat_id=invoice.buyer_tax_id, seller=seller_code
-    )
-    exempt = invoice.tax_treatment in (TaxTreatment.REVERSE_CHARGE, TaxTreatment.EXEMPT)
-    reason = invoice.tax_note or (
-        business.reverse_charge_note
-        if invoice.tax_treatment == TaxTreatment.REVERSE_CHARGE
-        else business.tax_exempt_note
+    seller, buyer, reason = _parties(
+        invoice, business, buyer_name=invoice.customer_name, buyer_email=invoice.customer_email
     )
     return EDocument(
         type_code=TYPE_INVOICE,
         number=invoice.number,
         issue_date=invoice.issue_date,
         currency=invoice.currency,
-        seller=Party(
-            name=business.name,
-            address=postal_address(business.address, seller_code, name=business.name),
-            vat_id=invoice.seller_tax_id,
-            email=business.reply_to,
-        ),
-        buyer=Party(
-            name=invoice.customer_name or customer.name,
-            address=postal_address(customer.address, buyer_code, name=customer.name),
-            vat_id=invoice.buyer_tax_id,
-            email=invoice.customer_email,
-        ),
+        seller=seller,
+        buyer=buyer,
         lines=tuple(_lines_of(invoice)),
         amount_due=invoice.amount,
         due_date=invoice.due_date,
         payment_terms=payment_terms_text(invoice, business.bank_details),
-        exemption_reason=reason if exempt else "",
-        notes=tuple(note for note in (invoice.description, reason if exempt else "") if note),
+        exemption_reason=reason,
+        notes=tuple(note for note in (invoice.description, reason) if note),
         project=(str(invoice.project_id), invoice.project.name),
         payment_link=invoice.payment_link,
     )
@@ -390,42 +405,21 @@ def credit_note_edocument(note: CreditNote) -> EDocument:
     date) and takes that invoice's tax treatment, tax ids and legal note: a credit note
     corrects the invoice as it was sent."""
     invoice = note.invoice
-    business = business_profile()
-    customer = note.customer
-    seller_code = seller_country(business_country=business.country, vat_id=invoice.seller_tax_id)
-    buyer_code = buyer_country(
-        customer_country=customer.country, vat_id=invoice.buyer_tax_id, seller=seller_code
-    )
-    exempt = invoice.tax_treatment in (TaxTreatment.REVERSE_CHARGE, TaxTreatment.EXEMPT)
-    reason = invoice.tax_note or (
-        business.reverse_charge_note
-        if invoice.tax_treatment == TaxTreatment.REVERSE_CHARGE
-        else business.tax_exempt_note
+    seller, buyer, reason = _parties(
+        invoice, business_profile(), buyer_name=note.customer_name, buyer_email=note.customer_email
     )
     return EDocument(
         type_code=TYPE_CREDIT_NOTE,
         number=note.number,
         issue_date=note.issue_date,
         currency=note.currency,
-        seller=Party(
-            name=business.name,
-            address=postal_address(business.address, seller_code, name=business.name),
-            vat_id=invoice.seller_tax_id,
-            email=business.reply_to,
-        ),
-        buyer=Party(
-            name=note.customer_name or customer.name,
-            address=postal_address(customer.address, buyer_code, name=customer.name),
-            vat_id=invoice.buyer_tax_id,
-            email=note.customer_email,
-        ),
+        seller=seller,
+        buyer=buyer,
         lines=tuple(_credit_note_lines(note, invoice.tax_treatment)),
         amount_due=note.amount,
         payment_terms=credit_note_terms(note),
-        exemption_reason=reason if exempt else "",
-        notes=tuple(
-            note_text for note_text in (note.reason, reason if exempt else "") if note_text
-        ),
+        exemption_reason=reason,
+        notes=tuple(note_text for note_text in (note.reason, reason) if note_text),
         project=(str(invoice.project_id), invoice.project.name),
         preceding_invoice=(invoice.number or "", invoice.issue_date),
     )
