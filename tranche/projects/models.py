@@ -4,9 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tranche.accounts.models import Customer, PriceModeChoice, TaxRate
+from tranche.accounts.models import Customer, PriceModeChoice
 from tranche.core.fields import money_field
 from tranche.core.money import Money
+from tranche.sales.models import PricedLine
 
 
 class Project(models.Model):
@@ -165,18 +166,8 @@ class ChangeOrder(models.Model):
         return f"CO-{self.number}"
 
 
-class ChangeOrderLine(models.Model):
+class ChangeOrderLine(PricedLine):
     change_order = models.ForeignKey(ChangeOrder, on_delete=models.CASCADE, related_name="lines")
-    position = models.PositiveIntegerField()
-    description = models.CharField(max_length=500)
-    quantity = models.DecimalField(max_digits=12, decimal_places=3)
-    unit_price = money_field()
-    line_total = money_field()
-    tax_rate = models.ForeignKey(
-        TaxRate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    tax_name = models.CharField(max_length=100, blank=True, default="")
-    tax_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
 
     class Meta:
         ordering = ["position", "id"]
@@ -188,9 +179,6 @@ class ChangeOrderLine(models.Model):
                 condition=Q(unit_price__gte=0), name="change_order_line_unit_price_not_negative"
             ),
         ]
-
-    def __str__(self) -> str:
-        return self.description
 
 
 class ChangeOrderItem(models.Model):

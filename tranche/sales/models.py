@@ -62,20 +62,33 @@ class Quote(models.Model):
         return Money(self.total, self.currency)
 
 
-class QuoteLine(models.Model):
-    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines")
+class PricedLine(models.Model):
+    """A priced line of a contract: a quote's, or a change order's (the whole new set of
+    lines of the amended contract). Each concrete line adds its document and its
+    constraints."""
+
     position = models.PositiveIntegerField()
     description = models.CharField(max_length=500)
     quantity = models.DecimalField(max_digits=12, decimal_places=3)
     unit_price = money_field()
     line_total = money_field()
-    # The rate chosen, and a copy of its name and percentage as they were (what the quote
-    # and its invoices use). No rate: blank name, 0 %.
+    # The rate chosen, and a copy of its name and percentage as they were (what the
+    # document and its invoices use). No rate: blank name, 0 %.
     tax_rate = models.ForeignKey(
         TaxRate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     tax_name = models.CharField(max_length=100, blank=True, default="")
     tax_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class QuoteLine(PricedLine):
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines")
 
     class Meta:
         ordering = ["position", "id"]
@@ -87,9 +100,6 @@ class QuoteLine(models.Model):
                 condition=Q(unit_price__gte=0), name="quote_line_unit_price_not_negative"
             ),
         ]
-
-    def __str__(self) -> str:
-        return self.description
 
     # In the quote's currency. Lines read through `quote.lines` (prefetched or not) know
     # their quote, so these cost no query.
