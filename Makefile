@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint typecheck test-sqlite test-postgres browser format clean
+.PHONY: run test test-fast test-trust trust-report lint typecheck test-sqlite test-postgres browser format clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,14 +32,18 @@ typecheck: $(STAMP)
 	DEBUG=1 $(BIN)/mypy
 
 test-sqlite: $(STAMP) browser
-	env -u DATABASE_URL $(BIN)/pytest
+	env -u DATABASE_URL $(BIN)/pytest -m "not trust"
 
 test-postgres: $(STAMP) browser
-	scripts/with-postgres $(BIN)/pytest
+	scripts/with-postgres $(BIN)/pytest -m "not trust"
+
+## The heavy trust suite (fuzzing at volume, the state machine, faults), on PostgreSQL
+test-trust: $(STAMP) browser
+	scripts/with-postgres $(BIN)/pytest -m trust
 
 ## The quick tests only, on SQLite: no subprocesses, browser, fuzzing or thread races
 test-fast: $(STAMP)
-	env -u DATABASE_URL $(BIN)/pytest -m "not slow and not browser"
+	env -u DATABASE_URL $(BIN)/pytest -m "not slow and not browser and not trust"
 
 browser:
 	@scripts/ensure-chromium
