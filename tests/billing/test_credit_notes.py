@@ -573,6 +573,11 @@ def test_refunds_over_the_api_are_for_admins_and_can_credit(
     assert response.body["credit_note"]["amount"] == "50.00"
     assert response.body["invoice"]["amount_due"] == "0.00"
     assert Payment.objects.get(amount=-50).credit_note_id == response.body["credit_note"]["id"]
+    assert response.body["payment"]["credit_note_id"] == response.body["credit_note"]["id"]
+    # The invoice's own payment list names the credit note each refund came with.
+    detail = as_("admin").get(f"/api/projects/{project_a.pk}/invoices/{invoice.pk}").body
+    linked = {p["amount"]: p["credit_note_id"] for p in detail["payments"]}
+    assert linked == {"300.00": None, "-50.00": response.body["credit_note"]["id"]}
 
 
 def test_a_customer_of_another_business_never_sees_a_credit_note(

@@ -10,6 +10,7 @@ from typing import Any
 
 import facturx
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Browser, expect
 from pypdf import PdfReader
 
@@ -17,6 +18,7 @@ from tests.billing.helpers import draft_for
 from tests.browser.quality import LAPTOP, PHONE, SHOTS, check_page, signed_in_page
 from tranche.accounts.models import User
 from tranche.billing.models import CreditNote
+from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
@@ -74,3 +76,36 @@ def test_an_admin_issues_a_partial_credit_note_and_the_customer_sees_it(
     wide = signed_in_page(browser, live_server, alice, LAPTOP)
     wide.goto(f"{live_server.url}/credit-notes/")
     check_page(wide, "credit-note-customer-list")
+
+
+def test_an_admin_records_a_bank_refund_that_credits_the_invoice(
+    browser: Browser, live_server: Any, admin: User, project_a: Project
+) -> None:
+    invoice = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    payment_record_manual(
+        actor=admin,
+        invoice_id=invoice.pk,
+        amount=invoice.amount_due,
+        method="bank_transfer",
+        received_on=timezone.localdate(),
+    )
+    page = signed_in_page(browser, live_server, admin, PHONE)
+    page.goto(f"{live_server.url}/invoices/{invoice.pk}/")
+    page.get_by_role("button", name=f"Record a refund on invoice {invoice.number}").click()
+    dialog = page.locator("dialog#refund")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Up to $300.00 was paid")
+    page.fill("#id_refund-amount", "60.00")
+    page.fill("#id_refund-reason", "The second coat of paint was not needed")
+    page.check("#id_refund-credit_invoice")
+    check_page(page, "refund-dialog-phone")
+    dialog.get_by_role("button", name="Record the refund").click()
+
+    note = CreditNote.objects.get()
+    expect(page.locator("#messages")).to_contain_text(
+        f"Refund of $60.00 recorded on {invoice.number}, with credit note {note.number}."
+    )
+    expect(page.locator("table.list").last).to_contain_text(
+        f"(refund, with credit note {note.number})"
+    )
+    check_page(page, "refund-recorded-phone")

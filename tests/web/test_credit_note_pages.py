@@ -3,17 +3,20 @@ PDF for staff and for the customer the credit note is for."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from tests.billing.helpers import draft_for
 from tests.helpers import unchanged
 from tests.web.test_invoice_pages import messages_of, page_of, text_of
 from tests.web.test_pages import signed_in
 from tranche.accounts.models import User
-from tranche.billing.models import CreditNote, Invoice, InvoiceStatus
+from tranche.billing.models import CreditNote, EventKind, Invoice, InvoiceStatus, Payment
 from tranche.billing.services.crediting import credit_note_issue
+from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.sending import invoice_send
 from tranche.projects.models import Project
 
@@ -147,3 +150,149 @@ def test_an_admin_sets_the_credit_note_number_format_and_a_bad_one_is_refused(
     assert business_profile().credit_note_number_format == "CN-{year}-{seq:05d}"
     client.post("/settings/", {"name": "Harbour", "credit_note_number_format": "AV-{year}-{seq}"})
     assert business_profile().credit_note_number_format == "AV-{year}-{seq}"
+
+
+def paid(project: Project, admin: User) -> Invoice:
+    invoice = sent(project, admin)
+    payment_record_manual(
+        actor=admin,
+        invoice_id=invoice.pk,
+        amount=invoice.amount_due,
+        method="bank_transfer",
+        received_on=timezone.localdate(),
+    )
+    invoice.refresh_from_db()
+    return invoice
+
+
+def test_an_admin_records_a_refund_that_credits_the_invoice_from_its_page(
+    admin: User, alice: User, project_a: Project
+) -> None:
+    invoice = paid(project_a, admin)
+    client = signed_in(admin)
+    html = page_of(client, invoice)
+    assert '<dialog id="refund"' in html
+    assert "Record a refund…" in html
+
+    response = client.post(
+        f"/invoices/{invoice.pk}/refunds",
+        {
+            "refund-amount": "50.00",
+            "refund-method": "bank_transfer",
+            "refund-paid_on": timezone.localdate().isoformat(),
+            "refund-reason": "One door not fitted",
+            "refund-credit_invoice": "on",
+        },
+    )
+    assert response.status_code == 302
+    refund = Payment.objects.get(amount=Decimal(-50))
+    note = CreditNote.objects.get()
+    assert refund.credit_note == note
+    assert note.total.amount == Decimal(50)
+    html = page_of(client, invoice)
+    assert (
+        f"Refund of $50.00 recorded on {invoice.number}, with credit note {note.number}."
+        in messages_of(html)
+    )
+    assert f"Bank transfer (refund, with credit note {note.number})" in html
+    invoice.refresh_from_db()
+    # Paid 300, given back 50 and owed 50 less: nothing is due and nothing owed back.
+    assert (invoice.amount_paid, invoice.amount_credited, invoice.amount_due) == (
+        Decimal(250),
+        Decimal(50),
+        Decimal(0),
+    )
+    # The customer sees the refund and its credit note on their own invoice page.
+    customer_html = page_of(signed_in(alice), invoice)
+    assert f"(refund, with credit note {note.number})" in customer_html
+    assert '<dialog id="refund"' not in customer_html
+
+
+def test_a_refund_of_an_overpayment_credits_nothing(admin: User, project_a: Project) -> None:
+    invoice = paid(project_a, admin)
+    client = signed_in(admin)
+    response = client.post(
+        f"/invoices/{invoice.pk}/refunds",
+        {
+            "refund-amount": "20.00",
+            "refund-method": "check",
+            "refund-paid_on": timezone.localdate().isoformat(),
+            "refund-reason": "Paid twice by mistake",
+        },
+    )
+    assert response.status_code == 302
+    assert CreditNote.objects.count() == 0
+    assert Payment.objects.get(amount=Decimal(-20)).credit_note is None
+    html = page_of(client, invoice)
+    assert f"Refund of $20.00 recorded on {invoice.number}." in messages_of(html)
+    invoice.refresh_from_db()
+    assert invoice.amount_due == Decimal(20)
+
+
+def test_a_refused_refund_comes_back_in_its_dialog_and_changes_nothing(
+    admin: User, project_a: Project
+) -> None:
+    invoice = paid(project_a, admin)
+    client = signed_in(admin)
+    body = {
+        "refund-amount": "300.01",
+        "refund-method": "bank_transfer",
+        "refund-paid_on": timezone.localdate().isoformat(),
+        "refund-reason": "Too much",
+    }
+    with unchanged():
+        refused = client.post(f"/invoices/{invoice.pk}/refunds", body)
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert 'data-open-dialog="refund"' in html
+    assert "is more than was paid on" in html
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    with unchanged():
+        future = client.post(
+            f"/invoices/{invoice.pk}/refunds",
+            {**body, "refund-amount": "1.00", "refund-paid_on": tomorrow},
+        )
+    assert future.status_code == 422
+    assert "A refund cannot be made in the future." in future.content.decode()
+    with unchanged():
+        empty = client.post(f"/invoices/{invoice.pk}/refunds", {"refund-amount": ""})
+    assert empty.status_code == 422
+
+
+def test_only_admins_record_refunds_and_unpaid_invoices_offer_none(
+    admin: User, staff: User, alice: User, bob: User, project_a: Project
+) -> None:
+    invoice = paid(project_a, admin)
+    body = {
+        "refund-amount": "1.00",
+        "refund-method": "bank_transfer",
+        "refund-paid_on": timezone.localdate().isoformat(),
+        "refund-reason": "x",
+    }
+    for user in (staff, alice, bob):
+        client = signed_in(user)
+        with unchanged():
+            response = client.post(f"/invoices/{invoice.pk}/refunds", body)
+        assert response.status_code == 404
+    assert '<dialog id="refund"' not in page_of(signed_in(staff), invoice)
+    unpaid = sent(project_a, admin, 2)
+    assert '<dialog id="refund"' not in page_of(signed_in(admin), unpaid)
+
+
+def test_a_crediting_refund_tells_its_story_without_a_moment_of_money_owed_back(
+    admin: User, project_a: Project
+) -> None:
+    invoice = paid(project_a, admin)
+    signed_in(admin).post(
+        f"/invoices/{invoice.pk}/refunds",
+        {
+            "refund-amount": "60.00",
+            "refund-method": "bank_transfer",
+            "refund-paid_on": timezone.localdate().isoformat(),
+            "refund-reason": "Paint",
+            "refund-credit_invoice": "on",
+        },
+    )
+    kinds = list(invoice.events.order_by("pk").values_list("kind", flat=True))
+    assert kinds[-2:] == [EventKind.CREDITED, EventKind.REFUND_RECORDED]
+    assert EventKind.CREDIT_OWED not in kinds

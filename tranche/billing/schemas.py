@@ -108,6 +108,7 @@ def _payment_values(payment: Payment) -> dict[str, Any]:
         received_on=payment.received_on,
         recorded_by_id=payment.recorded_by_id,
         note=payment.note,
+        credit_note_id=payment.credit_note_id,
         created_at=payment.created_at,
     )
 
@@ -242,6 +243,8 @@ class PaymentOut(Schema):
     received_on: date
     recorded_by_id: int | None
     note: str
+    # A refund that also lowered what the customer owes: the credit note that did so.
+    credit_note_id: int | None
     created_at: datetime
 
     @staticmethod

@@ -152,8 +152,9 @@ def issue_credit_note(
     email: bool = True,
 ) -> CreditNote:
     """Issue a credit note on `invoice`, locked by the caller, inside its transaction.
-    `settle=False` for a caller that sets the status itself (cancelling); `email=False`
-    for one whose own email carries the credit note."""
+    `settle=False` for a caller that settles the invoice itself (cancelling; a refund
+    that gives back at once what the credit frees, so nothing is announced as owed back);
+    `email=False` for one whose own email carries the credit note."""
     require_atomic()
     _refuse(invoice, amount)
     lines = split_credit(remaining_lines(invoice), amount, invoice.currency)
@@ -277,7 +278,7 @@ def _write_note(
         credit_kind=str(kind),
         reason=reason,
     )
-    if invoice.credit_owed > owed_before:
+    if settle and invoice.credit_owed > owed_before:
         record_event(
             invoice, EventKind.CREDIT_OWED, actor=actor, now=now, amount=invoice.owed_back.api
         )

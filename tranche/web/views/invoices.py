@@ -29,12 +29,13 @@ from tranche.billing.models import (
     Invoice,
     InvoiceEvent,
     InvoiceStatus,
+    Payment,
     PaymentMethod,
 )
 from tranche.billing.pdf import invoice_body_html, pdf_bytes_response, pdf_response
 from tranche.billing.receipts import receipt_filename, receipt_payment, receipt_pdf
 from tranche.billing.services.cancelling import invoice_cancel
-from tranche.billing.services.crediting import credit_note_issue
+from tranche.billing.services.crediting import credit_note_issue, refund_record_manual
 from tranche.billing.services.drafts import invoice_update_draft
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.reminders import invoice_remind_now
@@ -124,6 +125,39 @@ CREDIT_ERROR_FIELDS = {
     "amount_not_positive": "amount",
     "amount_precision": "amount",
     "amount_exceeds_creditable": "amount",
+    "reason_required": "reason",
+    "reason_too_long": "reason",
+}
+
+
+class RefundForm(_Form):
+    amount = forms.DecimalField(label="Amount given back", max_digits=15, decimal_places=3)
+    method = forms.ChoiceField(label="Method", choices=PAGE_METHODS)
+    paid_on = forms.DateField(
+        label="Date paid back", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the invoice's history; printed on the credit note if one is issued.",
+    )
+    credit_invoice = forms.BooleanField(
+        label="The customer also owes this much less",
+        required=False,
+        help_text="Issues a credit note for the same amount and links the refund to it. "
+        "Leave it off to pay back an overpayment: the amount is then due again if the "
+        "invoice was paid exactly.",
+    )
+
+
+REFUND_ERROR_FIELDS = {
+    "amount_not_positive": "amount",
+    "amount_precision": "amount",
+    "refund_exceeds_payment": "amount",
+    "amount_exceeds_creditable": "amount",
+    "payment_method_invalid": "method",
+    "received_on_future": "paid_on",
     "reason_required": "reason",
     "reason_too_long": "reason",
 }
@@ -223,6 +257,7 @@ def _page(
     payment_form: PaymentForm | None = None,
     cancel_form: CancelForm | None = None,
     credit_form: CreditNoteForm | None = None,
+    refund_form: RefundForm | None = None,
     open_dialog: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -234,7 +269,7 @@ def _page(
     context: dict[str, Any] = {
         "invoice": invoice,
         "document": mark_safe(invoice_body_html(invoice)),  # noqa: S308 - our own template
-        "payments": list(invoice.payments.all()),
+        "payments": list(invoice.payments.select_related("credit_note")),
         "staff": staff,
         "admin": admin,
         "draft": draft,
@@ -284,6 +319,16 @@ def _page(
             prefix="credit",
             currency=invoice.currency,
             initial={"amount": format_amount(invoice.amount_due, invoice.currency)},
+        )
+    if admin and invoice.number and invoice.amount_paid > 0:
+        context["refund_form"] = refund_form or RefundForm(
+            prefix="refund",
+            currency=invoice.currency,
+            initial={
+                "amount": format_amount(invoice.amount_paid, invoice.currency),
+                "method": PaymentMethod.BANK_TRANSFER.value,
+                "paid_on": timezone.localdate(),
+            },
         )
     if admin and invoice.status in (
         InvoiceStatus.DRAFT,
@@ -537,6 +582,47 @@ def issue_credit_note(request: HttpRequest, invoice_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def record_refund(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    user, invoice = _admin_invoice(request, invoice_id)
+    form = RefundForm(request.POST, prefix="refund", currency=invoice.currency)
+
+    def again(bound: forms.Form) -> HttpResponse:
+        assert isinstance(bound, RefundForm)
+        fresh = _found(user, invoice.pk)
+        return _page(request, fresh, refund_form=bound, open_dialog="refund", status=422)
+
+    if not form.is_valid():
+        messages.error(request, "No refund was recorded: correct the fields marked below.")
+        return again(form)
+    data = form.cleaned_data
+
+    def said(refund: Payment) -> str:
+        given = f"Refund of {Money(data['amount'], invoice.currency)} recorded on {invoice.number}"
+        if refund.credit_note is not None:
+            return f"{given}, with credit note {refund.credit_note.number}."
+        return f"{given}."
+
+    return _run(
+        request,
+        invoice,
+        lambda: refund_record_manual(
+            actor=user,
+            invoice_id=invoice.pk,
+            amount=data["amount"],
+            method=data["method"],
+            paid_on=data["paid_on"],
+            reason=data["reason"],
+            credit_invoice=data["credit_invoice"],
+        ),
+        said,
+        form=form,
+        fields=REFUND_ERROR_FIELDS,
+        rerender=again,
+    )
+
+
+@login_required
+@require_POST
 def resend(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
     return _run(
@@ -574,6 +660,7 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/cancel", cancel, name="invoice-cancel"),
     path("invoices/<int:invoice_id>/payments", record_payment, name="invoice-payment"),
     path("invoices/<int:invoice_id>/credit-notes", issue_credit_note, name="invoice-credit"),
+    path("invoices/<int:invoice_id>/refunds", record_refund, name="invoice-refund"),
     path("invoices/<int:invoice_id>/resend", resend, name="invoice-resend"),
     path("invoices/<int:invoice_id>/remind", remind, name="invoice-remind"),
 ]
