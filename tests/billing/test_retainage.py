@@ -503,3 +503,59 @@ def test_retainage_held_plus_released_is_always_what_was_withheld(
             assert invoice.retainage_amount == withhold(gross, retainage, currency)
             assert invoice.amount > 0
         transaction.set_rollback(True)
+
+
+def test_deleting_the_last_pending_billable_milestone_releases_what_is_held(
+    as_: Callable[[str], Api], admin: User, customer_a: Customer
+) -> None:
+    project = with_retainage(make_project(actor=admin, customer=customer_a), admin, "10")
+    for position in (1, 2):
+        draft_for(project, position, admin)
+    last = project.milestones.get(position=3)
+
+    response = as_("staff").delete(f"/api/projects/{project.pk}/milestones/{last.pk}")
+
+    assert response.status == 204
+    [release] = live(project, InvoiceType.RETAINAGE_RELEASE)
+    assert (release.status, release.amount) == (InvoiceStatus.DRAFT, Decimal("60.00"))
+    assert project_retainage(project).held.amount == ZERO
+    check_invariants(project)
+
+
+def test_making_the_last_pending_billable_milestone_non_billable_releases_what_is_held(
+    admin: User, customer_a: Customer
+) -> None:
+    project = with_retainage(make_project(actor=admin, customer=customer_a), admin, "10")
+    for position in (1, 2):
+        draft_for(project, position, admin)
+    last = project.milestones.get(position=3)
+    client = Client()
+    client.force_login(admin)
+
+    response = client.post(
+        f"/projects/{project.pk}/milestones/{last.pk}/edit",
+        {"title": "Snagging (free)", "is_billable": ""},
+    )
+
+    assert response.status_code == 302
+    [release] = live(project, InvoiceType.RETAINAGE_RELEASE)
+    assert release.amount == Decimal("60.00")
+    check_invariants(project)
+
+
+def test_a_schedule_edit_that_leaves_billable_work_pending_releases_nothing(
+    as_: Callable[[str], Api], admin: User, customer_a: Customer
+) -> None:
+    project = with_retainage(make_project(actor=admin, customer=customer_a), admin, "10")
+    draft_for(project, 1, admin)
+    second = project.milestones.get(position=2)
+
+    assert as_("staff").delete(f"/api/projects/{project.pk}/milestones/{second.pk}").status == 204
+    title = as_("staff").patch(
+        f"/api/projects/{project.pk}/milestones/{project.milestones.get(position=2).pk}",
+        {"title": "Handover"},
+    )
+
+    assert title.status == 200
+    assert not live(project, InvoiceType.RETAINAGE_RELEASE)
+    assert project_retainage(project).held.amount == Decimal("30.00")

@@ -35,17 +35,13 @@ from tranche.billing.selectors import project_view, project_views
 from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.drafts import milestone_complete, milestone_reopen
 from tranche.billing.services.retainage import retainage_release
+from tranche.billing.services.schedule import milestone_delete, milestone_update
 from tranche.core.errors import Invalid
 from tranche.core.schemas import PageParams
 from tranche.projects.models import Project
 from tranche.projects.schemas import MilestoneIn, MilestonePatch
 from tranche.projects.selectors import access_project, project_list
-from tranche.projects.services import (
-    milestone_create,
-    milestone_delete,
-    milestone_update,
-    project_set_retainage,
-)
+from tranche.projects.services import milestone_create, project_set_retainage
 from tranche.sales.selectors import access_quote
 
 router = Router(tags=["projects"])

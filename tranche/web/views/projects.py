@@ -32,6 +32,7 @@ from tranche.billing.project_reads import (
 )
 from tranche.billing.services.drafts import Completion, milestone_complete, milestone_reopen
 from tranche.billing.services.retainage import retainage_release
+from tranche.billing.services.schedule import milestone_delete, milestone_update
 from tranche.core.errors import DomainError
 from tranche.core.tax import PriceMode, percent_text
 from tranche.projects.contract import project_bases
@@ -43,12 +44,7 @@ from tranche.projects.selectors import (
     find_milestone,
     milestones_of,
 )
-from tranche.projects.services import (
-    milestone_create,
-    milestone_delete,
-    milestone_update,
-    project_set_retainage,
-)
+from tranche.projects.services import milestone_create, project_set_retainage
 from tranche.web.views.common import page_of, search_of, user_of
 from tranche.web.views.event_text import changes_text, method_text, money_text, status_text
 
