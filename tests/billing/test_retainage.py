@@ -34,7 +34,7 @@ from tranche.billing.taxes import invoice_bases
 from tranche.core.errors import Conflict
 from tranche.core.money import ZERO
 from tranche.projects.contract import milestone_amounts
-from tranche.projects.models import Project
+from tranche.projects.models import Project, ProjectEventKind
 from tranche.projects.services import project_set_retainage
 from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
@@ -97,6 +97,21 @@ def test_an_admin_sets_the_projects_retainage(
     assert response.body["retainage_held"] == "0.00"
     project_a.refresh_from_db()
     assert project_a.retainage_percentage == Decimal("5.00")
+    [event] = project_a.events.all()
+    assert (event.kind, event.actor, event.details) == (
+        ProjectEventKind.RETAINAGE_CHANGED,
+        User.objects.get(email="admin@tranche.example"),
+        {"before": "0.00", "after": "5.00"},
+    )
+    # Saving the same percentage again records nothing.
+    again = as_("admin").patch(f"/api/projects/{project_a.pk}", {"retainage_percentage": "5"})
+    assert again.status == 200
+    assert project_a.events.count() == 1
+    # Staff read who changed it on the project's activity tab.
+    client = Client()
+    client.force_login(User.objects.get(email="admin@tranche.example"))
+    page = client.get(f"/projects/{project_a.pk}/activity").content.decode()
+    assert "changed the retainage on invoices made from then on from 0 % to 5 %" in page
 
 
 @pytest.mark.parametrize(("persona", "status", "code"), REFUSED_ADMIN_ONLY)

@@ -226,3 +226,26 @@ class ChangeOrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.change_order_id}"
+
+
+class ProjectEventKind(models.TextChoices):
+    RETAINAGE_CHANGED = "retainage_changed", "Retainage changed"
+
+
+class ProjectEvent(models.Model):
+    """The audit trail of a project's own terms (its invoices and change orders keep
+    theirs): who changed what, when, with the values before and after in `details`."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=24, choices=ProjectEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.project_id}"

@@ -20,6 +20,7 @@ from tranche.projects.models import (
     ChangeOrderStatus,
     Milestone,
     Project,
+    ProjectEvent,
 )
 
 
@@ -172,6 +173,11 @@ def access_change_order(user: User, change_order_id: int) -> ChangeOrder:
             f"Change order {change_order_id} does not exist.", code="change_order_not_found"
         )
     return order
+
+
+def project_events(project: Project) -> QuerySet[ProjectEvent]:
+    """The audit trail of the project's own terms (staff only: the caller checks)."""
+    return project.events.select_related("actor").order_by("-at", "-id")
 
 
 def change_order_events(project: Project) -> QuerySet[ChangeOrderEvent]:

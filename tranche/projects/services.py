@@ -16,7 +16,13 @@ from tranche.core.money import HUNDRED, ZERO
 from tranche.core.tax import bases_to_rows, contract_bases
 from tranche.projects.contract import amended
 from tranche.projects.locks import lock_project
-from tranche.projects.models import Milestone, MilestoneStatus, Project
+from tranche.projects.models import (
+    Milestone,
+    MilestoneStatus,
+    Project,
+    ProjectEvent,
+    ProjectEventKind,
+)
 from tranche.projects.selectors import find_milestone, milestones_of
 from tranche.sales.models import Quote
 from tranche.sales.schedule import check_billing, check_schedule_total
@@ -103,11 +109,20 @@ def project_set_retainage(
             "two decimal places.",
             code="retainage_percentage_invalid",
         )
+    now = now or timezone.now()
     with transaction.atomic():
         project = lock_project(project_id)
-        if project.retainage_percentage != percentage:
+        before = project.retainage_percentage
+        if before != percentage:
             project.retainage_percentage = percentage
             project.save(update_fields=["retainage_percentage"])
+            ProjectEvent.objects.create(
+                project=project,
+                kind=ProjectEventKind.RETAINAGE_CHANGED,
+                actor=actor,
+                at=now,
+                details={"before": f"{before:.2f}", "after": f"{percentage:.2f}"},
+            )
     return project
 
 

@@ -36,13 +36,21 @@ from tranche.billing.services.schedule import milestone_delete, milestone_update
 from tranche.core.errors import DomainError
 from tranche.core.tax import PriceMode, percent_text
 from tranche.projects.contract import project_bases
-from tranche.projects.models import ChangeOrderEvent, ChangeOrderEventKind, Milestone, Project
+from tranche.projects.models import (
+    ChangeOrderEvent,
+    ChangeOrderEventKind,
+    Milestone,
+    Project,
+    ProjectEvent,
+    ProjectEventKind,
+)
 from tranche.projects.selectors import (
     access_project,
     change_order_events,
     change_order_list,
     find_milestone,
     milestones_of,
+    project_events,
 )
 from tranche.projects.services import milestone_create, project_set_retainage
 from tranche.web.views.common import page_of, search_of, user_of
@@ -242,6 +250,7 @@ def activity(request: HttpRequest, project_id: int) -> HttpResponse:
     # The invoices' audit trail and the contract's (change orders), newest first.
     entries = [(event_sentence(e), e.created_at) for e in project_activity(project=found)]
     entries += [(change_order_sentence(e), e.at) for e in change_order_events(found)]
+    entries += [(project_event_sentence(e), e.at) for e in project_events(found)]
     entries.sort(key=lambda entry: entry[1], reverse=True)
     page = page_of(request, entries)
     return render(
@@ -500,6 +509,18 @@ def event_sentence(event: InvoiceEvent) -> str:
     if kind == EventKind.INTENT_CANCELED_AT_PROVIDER:
         return f"The payment provider cancelled online payment of {shown}"
     return f"{event.get_kind_display()}: {shown}"
+
+
+def project_event_sentence(event: ProjectEvent) -> str:
+    """A change to the project's own terms as a sentence: who changed what, from and to."""
+    who = (event.actor.full_name or event.actor.email) if event.actor else "Tranche"
+    details: dict[str, Any] = event.details or {}
+    if event.kind == ProjectEventKind.RETAINAGE_CHANGED:
+        before, after = (
+            percent_text(Decimal(details.get(key) or "0")) + " %" for key in ("before", "after")
+        )
+        return f"{who} changed the retainage on invoices made from then on from {before} to {after}"
+    return f"{who}: {event.get_kind_display()}"
 
 
 def change_order_sentence(event: ChangeOrderEvent) -> str:
