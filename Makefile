@@ -41,6 +41,14 @@ test-postgres: $(STAMP) browser
 test-trust: $(STAMP) browser
 	scripts/with-postgres $(BIN)/pytest -m trust
 
+## docs/reliability.md from a run of every test that records figures (tests/figures.py)
+trust-report: $(STAMP) browser
+	rm -rf var/trust && mkdir -p var/trust
+	start=$$(date +%s); \
+	TRUST_REPORT_DIR=$(CURDIR)/var/trust scripts/with-postgres $(BIN)/pytest -m "" \
+		$$(grep -rl --include='test_*.py' 'tests.figures import' tests) && \
+	$(BIN)/python scripts/trust_report.py var/trust docs/reliability.md $$(( $$(date +%s) - start ))
+
 ## The quick tests only, on SQLite: no subprocesses, browser, fuzzing or thread races
 test-fast: $(STAMP)
 	env -u DATABASE_URL $(BIN)/pytest -m "not slow and not browser and not trust"
