@@ -4,6 +4,7 @@ customer A), `bob` (a customer user of customer B); `anonymous` sends no credent
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,19 @@ from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.services import token_create
 from tranche.projects.models import Project
 from tranche.sales.models import Quote
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """schemathesis (4.32 on pytest 9) gives every operation's item, `test[GET /api/x]`,
+    the test function's bare node id. pytest-xdist's loadgroup and loadfile schedulers
+    key their work by node id, so all but one operation were silently never run, and
+    reports named them all alike. Each such item gets its name, brackets and all, as id."""
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and "[" in item.name and not item.nodeid.endswith("]"):
+            label = item.name.partition("[")[2].removesuffix("]")
+            item._id = item._id.with_params(label)
 
 
 @pytest.fixture(autouse=True)
