@@ -34,14 +34,31 @@ class SmtpServer:
         self.port = free_port()
         self.collector = _Collector()
         self.controller: Controller | None = None
+        self.started = False
 
     @property
     def messages(self) -> list[EmailMessage]:
         return self.collector.messages
 
     def start(self) -> None:
-        self.controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
+        # The port was free when picked, but another process (a parallel pytest worker)
+        # may bind it before we do. Until the first start nobody has been told the port,
+        # so that start may move to a fresh one; a restart must come back where it was.
+        for attempt in range(1 if self.started else 3):
+            # aiosmtpd's 5 s default to come up is short on a busy 2-core machine.
+            self.controller = Controller(
+                self.collector, hostname="127.0.0.1", port=self.port, ready_timeout=30
+            )
+            try:
+                self.controller.start()
+            except OSError:
+                self.controller = None
+                if self.started or attempt == 2:
+                    raise
+                self.port = free_port()
+            else:
+                self.started = True
+                return
 
     def stop(self) -> None:
         if self.controller is not None:
