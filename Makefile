@@ -3,6 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+# The suite runs on pytest-xdist workers, one per core (`make test WORKERS=0` runs it in one
+# process, `WORKERS=4` on four). Each worker has its own test database (pytest-django names
+# it test_…_gw0, test_…_gw1), its own live server, Chromium and fake servers on ports the
+# kernel picks. Tests that must keep one worker's order run on it with
+# @pytest.mark.xdist_group (honoured by loadgroup); the trust suite goes file by file
+# (loadfile), since its modules share heavy module-scoped fixtures such as a cluster.
+WORKERS ?= auto
+PARALLEL = -n $(WORKERS) --dist loadgroup
+PARALLEL_BY_FILE = -n $(WORKERS) --dist loadfile
 
 .PHONY: run test test-fast test-trust trust-report lint typecheck test-sqlite test-postgres browser format clean
 
@@ -32,26 +41,26 @@ typecheck: $(STAMP)
 	DEBUG=1 $(BIN)/mypy
 
 test-sqlite: $(STAMP) browser
-	env -u DATABASE_URL $(BIN)/pytest -m "not trust"
+	env -u DATABASE_URL $(BIN)/pytest $(PARALLEL) -m "not trust"
 
 test-postgres: $(STAMP) browser
-	scripts/with-postgres $(BIN)/pytest -m "not trust"
+	scripts/with-postgres $(BIN)/pytest $(PARALLEL) -m "not trust"
 
 ## The heavy trust suite (fuzzing at volume, the state machine, faults), on PostgreSQL
 test-trust: $(STAMP) browser
-	scripts/with-postgres $(BIN)/pytest -m trust
+	scripts/with-postgres $(BIN)/pytest $(PARALLEL_BY_FILE) -m trust
 
 ## docs/reliability.md from a run of every test that records figures (tests/figures.py)
 trust-report: $(STAMP) browser
 	rm -rf var/trust && mkdir -p var/trust
 	start=$$(date +%s); \
-	TRUST_REPORT_DIR=$(CURDIR)/var/trust scripts/with-postgres $(BIN)/pytest -m "" \
+	TRUST_REPORT_DIR=$(CURDIR)/var/trust scripts/with-postgres $(BIN)/pytest $(PARALLEL_BY_FILE) -m "" \
 		$$(grep -rl --include='test_*.py' 'tests.figures import' tests) && \
 	$(BIN)/python scripts/trust_report.py var/trust docs/reliability.md $$(( $$(date +%s) - start ))
 
 ## The quick tests only, on SQLite: no subprocesses, browser, fuzzing or thread races
 test-fast: $(STAMP)
-	env -u DATABASE_URL $(BIN)/pytest -m "not slow and not browser and not trust"
+	env -u DATABASE_URL $(BIN)/pytest $(PARALLEL) -m "not slow and not browser and not trust"
 
 browser:
 	@scripts/ensure-chromium
