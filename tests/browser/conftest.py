@@ -65,9 +65,7 @@ def _csp_tally() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _no_csp_violation(
-    request: pytest.FixtureRequest, _csp_tally: dict[str, Any]
-) -> Iterator[None]:
+def _no_csp_violation(request: pytest.FixtureRequest, _csp_tally: dict[str, Any]) -> Iterator[None]:
     """Every browser test fails on any Content-Security-Policy violation, on any page of
     any context it opens (the `page` fixture, `signed_in_page`, a second customer's
     window), whether or not the test calls `check_page`."""
