@@ -64,8 +64,10 @@ class CspGuard:
         return context
 
     def _on_load(self, page: Page) -> None:
-        self.loads += 1
-        self.pages_seen.add(page.url)
+        # Pages of the app only: not about:blank, where tests show an email.
+        if page.url.startswith(("http://", "https://")):
+            self.loads += 1
+            self.pages_seen.add(page.url)
 
     def _on_console(self, message: ConsoleMessage) -> None:
         if CSP_MARK in message.text:
