@@ -34,6 +34,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
 
 from tranche.core.http import client_ip, is_api, json_error
 
@@ -67,6 +69,16 @@ def by_account(request: HttpRequest, kwargs: dict[str, Any]) -> str | None:
 
 def by_email(request: HttpRequest, kwargs: dict[str, Any]) -> str | None:
     return _submitted(request, "email", "email")
+
+
+def by_link_person(request: HttpRequest, kwargs: dict[str, Any]) -> str | None:
+    """The person a set-password link names: its base64 user id decoded, so the same
+    id written with or without padding is one count."""
+    raw = str(kwargs.get("uidb64") or "")
+    try:
+        return force_str(urlsafe_base64_decode(raw)) or None
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return raw or None
 
 
 def by_argument(name: str) -> Subject:
@@ -110,7 +122,7 @@ _rule(
     ("set-password",),
     ("POST",),
     Limit("password_link_address", by_address),
-    Limit("password_link_person", by_argument("uidb64")),
+    Limit("password_link_person", by_link_person),
 )
 # The pay link's form (the sandbox card payment) and every page and PDF behind the link
 # (a Stripe call to bring the intent to the amount due, a PDF made on demand).
