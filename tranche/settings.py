@@ -19,6 +19,7 @@ from tranche.core.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_url,
     parse_database_url,
@@ -118,6 +119,8 @@ MIDDLEWARE = [
     "tranche.core.middleware.RejectNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check: an attempt refused for its CSRF token still counts.
+    "tranche.core.ratelimit.RateLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -187,6 +190,34 @@ AXES_VERBOSE = False
 # believes no header: the client is the socket's peer, since anyone can send the header.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "tranche.core.http.client_ip"
+
+# --- Rate limits on what anyone may call without signing in (tranche/core/ratelimit.py):
+# COUNT/PERIOD per client address (as above) and per target, each RATE_LIMIT_<NAME>.
+RATE_LIMITS = {
+    name: env_rate(f"RATE_LIMIT_{name.upper()}", default)
+    for name, default in {
+        "sign_in_address": "30/10m",
+        "sign_in_account": "10/10m",
+        "password_reset_address": "10/1h",
+        "password_reset_email": "3/1h",
+        "password_link_address": "20/10m",
+        "password_link_person": "10/10m",
+        "pay_address": "20/10m",
+        "pay_link": "10/10m",
+        "pay_page_address": "120/10m",
+    }.items()
+}
+# The counters must be shared by every worker process, so they live in the database's
+# cache table (`tranche migrate` creates it). Its default of 300 entries would cull live
+# counters; expired ones are removed as it goes.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "tranche_cache",
+        "OPTIONS": {"MAX_ENTRIES": 200_000, "CULL_FREQUENCY": 4},
+    }
+}
+RATE_LIMIT_CACHE = "default"
 
 LOGGING = {
     "version": 1,

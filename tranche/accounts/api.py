@@ -12,6 +12,7 @@ from tranche.accounts.schemas import (
     CustomerIn,
     CustomerOut,
     CustomerPage,
+    ErrorOut,
     TaxRateIn,
     TaxRateOut,
     TaxRatePatch,
@@ -33,8 +34,16 @@ auth_router = Router(tags=["auth"])
 customers_router = Router(tags=["customers"])
 
 
-@auth_router.post("/token", auth=None, response={201: TokenOut})
+@auth_router.post(
+    "/token",
+    auth=None,
+    response={201: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+)
 def create_token(request: HttpRequest, payload: TokenIn) -> Status[TokenOut]:
+    """Exchange an email and password for a bearer token (shown once). 401 when they do
+    not match; 429 after too many failures for one email from one address (a lockout,
+    `too_many_attempts`) or too many attempts from one address or for one account
+    (`rate_limited`, with Retry-After)."""
     token = services.token_login(request=request, email=payload.email, password=payload.password)
     return Status(201, TokenOut(token=token))
 

@@ -3,6 +3,7 @@ file only puts them together."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django.views.decorators.http import require_http_methods
 
 from tranche.web.views import (
     account,
@@ -23,8 +24,11 @@ urlpatterns = [
     path("", home.home, name="home"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="web/login.html", authentication_form=auth.LoginForm
+        # Django's form views take PUT as POST; the sign-in page is GET and POST only.
+        require_http_methods(["GET", "POST"])(
+            auth_views.LoginView.as_view(
+                template_name="web/login.html", authentication_form=auth.LoginForm
+            )
         ),
         name="login",
     ),

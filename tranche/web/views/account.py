@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from tranche.accounts.links import user_for_link
 from tranche.accounts.users import password_change, password_set_by_link, profile_update
@@ -127,6 +127,7 @@ def password(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def forgot_password(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ForgotForm(request.POST)
@@ -140,6 +141,7 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def set_password(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     person = user_for_link(uidb64, token, now=timezone.now())
     if person is None:
