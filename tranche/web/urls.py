@@ -15,19 +15,16 @@ from tranche.web.views import (
     invoices,
     projects,
     quotes,
+    security,
+    two_factor,
     users,
 )
 from tranche.web.views import settings as settings_views
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="web/login.html", authentication_form=auth.LoginForm
-        ),
-        name="login",
-    ),
+    path("login/", auth.LoginView.as_view(), name="login"),
+    path("login/code/", auth.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     *projects.urlpatterns,
     *change_orders.urlpatterns,
@@ -39,4 +36,6 @@ urlpatterns = [
     *users.urlpatterns,
     *settings_views.urlpatterns,
     *account.urlpatterns,
+    *two_factor.urlpatterns,
+    *security.urlpatterns,
 ]
