@@ -123,7 +123,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Which two-factor device (if any) verified this session: `request.user.is_verified()`.
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # The next four come after messages, which say why a session ended. Which two-factor
+    # device (if any) verified this session: `request.user.is_verified()`.
     "django_otp.middleware.OTPMiddleware",
     # The address and browser of the request, for the security log's lines.
     "tranche.accounts.security.SecurityContextMiddleware",
@@ -133,7 +135,6 @@ MIDDLEWARE = [
     # An unverified session of a two-factor user ends; an admin who must use two-factor
     # and has not set it up may only set it up.
     "tranche.accounts.two_factor.TwoFactorMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into a response for the login page.
     "axes.middleware.AxesMiddleware",
