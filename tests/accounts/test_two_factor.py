@@ -99,7 +99,7 @@ def test_staff_member_sets_up_an_authenticator_and_gets_ten_recovery_codes(staff
     # Only hashes are kept: no code is readable in the database.
     stored = set(StaticToken.objects.filter(device__user=staff).values_list("token", flat=True))
     assert len(stored) == 10
-    assert not stored & {c.replace("-", "") for c in codes} | set(codes)
+    assert not stored & ({c.replace("-", "") for c in codes} | set(codes))
     assert kinds(staff) == [SecurityEventKind.TWO_FACTOR_ENABLED]
     # The session that proved the device counts as verified: it stays signed in.
     assert client.get("/account/").status_code == 200
