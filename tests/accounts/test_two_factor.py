@@ -503,3 +503,19 @@ def test_an_admin_who_must_use_two_factor_gets_no_token_without_it(admin: User) 
     with unchanged():
         refused = Api(None).post("/api/auth/token", {"email": admin.email, "password": PASSWORD})
     assert (refused.status, refused.body["code"]) == (403, "two_factor_enrolment_required")
+
+
+def test_signed_in_with_a_recovery_code_you_stay_signed_in_after_making_new_ones(
+    staff: User,
+) -> None:
+    """Regression: new codes once replaced the device that verified the session, and the
+    next request signed the person out."""
+    flow("regenerate_after_recovery_sign_in")
+    _, codes = enable_two_factor(staff)
+    client = Client()
+    assert sign_in_with_code(client, staff, codes[0]).status_code == 302
+
+    assert client.post("/account/two-factor/codes", {"proof": PASSWORD}).status_code == 200
+
+    assert client.get("/projects/").status_code == 200
+    assert signed_in_as(client) == staff.pk

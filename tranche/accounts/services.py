@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_logged_in
@@ -232,14 +233,15 @@ def _account(email: str) -> User | None:
 
 def _log_refused_sign_in(request: HttpRequest, email: str, locked: bool) -> None:
     target = _account(email)
-    if locked and getattr(request, "axes_failures_since_start", None) is not None:
+    failures = getattr(request, "axes_failures_since_start", None)
+    if locked and failures == settings.AXES_FAILURE_LIMIT:
         # django-axes counted this failure and it reached the limit: the lockout begins.
+        # (Attempts during the lockout are counted too, beyond the limit.)
         security_event(
             kind=SecurityEventKind.LOCKOUT,
             target=target,
             detail=(
-                f"Locked out after {request.axes_failures_since_start} failed sign-ins "  # type: ignore[attr-defined]
-                "from this address."
+                f"Locked out after {failures} failed sign-ins from this address."
                 if target
                 else "An email that is no account was locked out after repeated failures."
             ),

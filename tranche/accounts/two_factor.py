@@ -105,8 +105,11 @@ def _recovery_hash(code: str) -> str:
 def _new_recovery_codes(user: User) -> list[str]:
     """Replace the user's recovery codes with new ones; the plain codes are returned
     once and only their hashes are kept."""
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    # The same device, new tokens: a session verified by a recovery code stays verified.
+    device = StaticDevice.objects.filter(user=user).order_by("pk").first()
+    if device is None:
+        device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    device.token_set.all().delete()
     codes = []
     for _ in range(RECOVERY_CODE_COUNT):
         raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
