@@ -396,10 +396,7 @@ class TwoFactorMiddleware:
                 request.get_full_path(), settings.LOGIN_URL, REDIRECT_FIELD_NAME
             )
         if two_factor_required(user) and not request.path_info.startswith(ENROLMENT_PATHS):
-            detail = (
-                "Two-factor authentication is required for admins: set it up on your "
-                "account page first."
-            )
+            detail = "Two-factor authentication is required for admins: set it up to continue."
             if is_api(request):
                 return JsonResponse(
                     {"detail": detail, "code": "two_factor_enrolment_required"}, status=403
