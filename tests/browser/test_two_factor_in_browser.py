@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from base64 import b32decode
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,9 +17,18 @@ from playwright.sync_api import Browser, Page
 
 from tests.browser.quality import LAPTOP, PHONE, check_page, signed_in_page, watch
 from tests.factories import PASSWORD, enable_two_factor, totp_code
+from tests.figures import record
 from tranche.accounts.models import Business, SecurityEvent, SecurityEventKind, User
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+SEEN: set[str] = set()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _figures() -> Iterator[None]:
+    yield
+    record("auth", two_factor_browser_flows=sorted(SEEN))
 
 
 def fresh_page(browser: Browser, viewport: dict[str, int]) -> Page:
@@ -78,6 +88,7 @@ def test_staff_set_up_an_authenticator_and_sign_in_with_a_code(
     other.wait_for_selector("text=You signed in with a recovery code")
     check_page(other, "two-factor-signed-in-with-recovery-code")
     assert SecurityEvent.objects.filter(kind=SecurityEventKind.RECOVERY_CODE_USED).count() == 1
+    SEEN.update({"enrol_with_qr_and_key", "sign_in_with_app_code", "sign_in_with_recovery_code"})
 
 
 def test_a_wrong_code_is_explained_on_the_page(
@@ -93,6 +104,7 @@ def test_a_wrong_code_is_explained_on_the_page(
     assert "not right" in page.inner_text("#id_code-error")
     assert page.get_attribute("#id_code", "aria-invalid") == "true"
     check_page(page, "two-factor-wrong-code")
+    SEEN.add("wrong_code_explained")
 
 
 def test_an_admin_who_must_use_two_factor_is_kept_on_the_set_up_page(
@@ -115,3 +127,4 @@ def test_an_admin_who_must_use_two_factor_is_kept_on_the_set_up_page(
     page.goto(f"{live_server.url}/settings/security/log/")
     assert page.is_visible("td:has-text('Two-factor enabled')")
     check_page(page, "security-log")
+    SEEN.add("required_admin_kept_on_enrolment")
