@@ -227,6 +227,7 @@ def test_on_the_default_sqlite_a_secret_key_is_made_and_kept_under_var(tmp_path:
             {"DEBUG": "1", "LOGIN_FAILURE_LIMIT": "many"},
             "LOGIN_FAILURE_LIMIT must be a whole number",
         ),
+        ({"DEBUG": "1", "SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES"),
     ],
 )
 def test_bad_settings_stop_the_process_with_a_clear_message(
