@@ -122,9 +122,15 @@ def test_an_admin_who_must_use_two_factor_is_kept_on_the_set_up_page(
     page.fill("#id_code", totp_code(key))
     page.click("button:has-text('Turn on two-factor')")
     page.wait_for_selector("text=Two-factor authentication is on")
-    page.goto(f"{live_server.url}/settings/security/")
-    check_page(page, "settings-security")
-    page.goto(f"{live_server.url}/settings/security/log/")
-    assert page.is_visible("td:has-text('Two-factor enabled')")
-    check_page(page, "security-log")
+    check_page(page, "two-factor-codes")
+    # The admin pages at both widths: the phone's, then the laptop's.
+    for width in (PHONE, LAPTOP):
+        page.set_viewport_size(width)  # type: ignore[arg-type]
+        page.goto(f"{live_server.url}/settings/security/")
+        check_page(page, "settings-security")
+        page.goto(f"{live_server.url}/settings/security/log/")
+        assert page.is_visible("td:has-text('Two-factor enabled')")
+        check_page(page, "security-log")
+    page.goto(f"{live_server.url}/account/two-factor/")
+    check_page(page, "two-factor-on")
     SEEN.add("required_admin_kept_on_enrolment")
