@@ -273,6 +273,7 @@ def test_on_the_default_sqlite_a_secret_key_is_made_and_kept_under_var(tmp_path:
             {"DEBUG": "1", "RATE_LIMIT_SIGN_IN_ADDRESS": "ten a minute"},
             "RATE_LIMIT_SIGN_IN_ADDRESS must be COUNT/PERIOD",
         ),
+        ({"DEBUG": "1", "SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES"),
     ],
 )
 def test_bad_settings_stop_the_process_with_a_clear_message(

@@ -9,7 +9,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from tranche.accounts.api import auth_router, customers_router, settings_router, tax_rates_router
+from tranche.accounts.api import (
+    auth_router,
+    customers_router,
+    security_router,
+    settings_router,
+    tax_rates_router,
+)
 from tranche.accounts.auth import API_AUTH
 from tranche.billing.api.change_orders import project_router as project_change_orders_router
 from tranche.billing.api.change_orders import router as change_orders_router
@@ -41,6 +47,7 @@ api.add_router("/auth", auth_router)
 api.add_router("/customers", customers_router)
 api.add_router("/tax-rates", tax_rates_router)
 api.add_router("/settings", settings_router)
+api.add_router("/security-log", security_router)
 api.add_router("/quotes", quotes_router)
 api.add_router("/quotes", acceptance_router)
 api.add_router("/projects", project_views_router)

@@ -95,6 +95,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "ninja",
     "tranche.core",
     "tranche.accounts",
@@ -124,6 +127,17 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The next four come after messages, which say why a session ended. Which two-factor
+    # device (if any) verified this session: `request.user.is_verified()`.
+    "django_otp.middleware.OTPMiddleware",
+    # The address and browser of the request, for the security log's lines.
+    "tranche.accounts.security.SecurityContextMiddleware",
+    # A session ends after SESSION_IDLE_MINUTES without a request, and 12 hours after
+    # signing in, whatever happens.
+    "tranche.accounts.sessions.SessionLimitsMiddleware",
+    # An unverified session of a two-factor user ends; an admin who must use two-factor
+    # and has not set it up may only set it up.
+    "tranche.accounts.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into a response for the login page.
     "axes.middleware.AxesMiddleware",
@@ -170,6 +184,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sessions end after this long without a request, and SESSION_ABSOLUTE_HOURS after signing
+# in whatever happens; the cookie itself lives no longer than that.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
+SESSION_ABSOLUTE_HOURS = 12
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_HOURS * 3600
+
+
+def _totp_issuer(device: object) -> str:
+    """The authenticator app shows the business's name (as set in the settings) beside
+    the code."""
+    from tranche.accounts.business import business_profile
+
+    return business_profile().name
+
+
+OTP_TOTP_ISSUER = _totp_issuer
+# How long a password checked at sign-in waits for its two-factor code.
+TWO_FACTOR_PENDING_MINUTES = 5
 # How long the one-time links to set a password work: an invitation, a forgotten password.
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 PASSWORD_RESET_TIMEOUT = 3600 * env_int("PASSWORD_RESET_HOURS", 2, minimum=1)

@@ -7,12 +7,15 @@ from tranche.accounts import selectors, services
 from tranche.accounts.access import require_admin, require_staff
 from tranche.accounts.auth import actor, bearer_auth
 from tranche.accounts.business import business_row, business_tax_update
+from tranche.accounts.models import SecurityEventKind
 from tranche.accounts.schemas import (
     ERRORS,
     CustomerIn,
     CustomerOut,
     CustomerPage,
     ErrorOut,
+    SecurityEventOut,
+    SecurityEventPage,
     TaxRateIn,
     TaxRateOut,
     TaxRatePatch,
@@ -21,6 +24,7 @@ from tranche.accounts.schemas import (
     TokenIn,
     TokenOut,
 )
+from tranche.accounts.security import security_log
 from tranche.accounts.tax_rates import (
     access_tax_rate,
     tax_rate_create,
@@ -34,25 +38,46 @@ auth_router = Router(tags=["auth"])
 customers_router = Router(tags=["customers"])
 
 
-@auth_router.post(
-    "/token",
-    auth=None,
-    response={201: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
-)
+@auth_router.post("/token", auth=None, response={201: TokenOut, 429: ErrorOut, **ERRORS})
 def create_token(request: HttpRequest, payload: TokenIn) -> Status[TokenOut]:
-    """Exchange an email and password for a bearer token (shown once). 401 when they do
-    not match; 429 after too many failures for one email from one address (a lockout,
-    `too_many_attempts`) or too many attempts from one address or for one account
-    (`rate_limited`, with Retry-After)."""
-    token = services.token_login(request=request, email=payload.email, password=payload.password)
+    """Exchange an email and password (and, with two-factor on, a `code`) for a bearer
+    token (shown once). 401 when they do not match or the code is missing or wrong; 403
+    for an admin who must enrol in two-factor first; 429 after too many failures for one
+    email from one address (a lockout, `too_many_attempts`) or too many attempts from one
+    address or for one account (`rate_limited`, with Retry-After)."""
+    token = services.token_login(
+        request=request, email=payload.email, password=payload.password, code=payload.code
+    )
     return Status(201, TokenOut(token=token))
 
 
 @auth_router.delete("/token", auth=bearer_auth, response={204: None})
 def revoke_token(request: HttpRequest) -> Status[None]:
     token = request.headers["Authorization"].split(" ", 1)[1].strip()
-    services.token_revoke(token=token)
+    services.token_revoke(token=token, actor=actor(request))
     return Status(204, None)
+
+
+security_router = Router(tags=["security"])
+
+
+class SecurityLogQuery(PageParams):
+    kind: SecurityEventKind | None = None
+    target_id: int | None = None
+
+
+@security_router.get("", response={200: SecurityEventPage, **ERRORS})
+def list_security_log(request: HttpRequest, query: Query[SecurityLogQuery]) -> SecurityEventPage:
+    """The security log, newest first (admins): sign-ins, failures, lockouts, two-factor
+    changes, role changes and deactivations, API tokens, exports. `kind` and
+    `target_id` (whose account) filter it."""
+    events = security_log(
+        user=actor(request),
+        kind=query.kind.value if query.kind else "",
+        target_id=query.target_id,
+    )
+    items = events[query.offset : query.offset + query.limit]
+    return SecurityEventPage(items=[SecurityEventOut.of(e) for e in items], count=events.count())
 
 
 @customers_router.post("", response={201: CustomerOut})

@@ -7,7 +7,7 @@ from ninja import Schema
 from pydantic import Field
 
 from tranche.accounts.business import DEFAULT_REVERSE_CHARGE_NOTE, DEFAULT_TAX_EXEMPT_NOTE
-from tranche.accounts.models import Business, Customer, TaxRate
+from tranche.accounts.models import Business, Customer, SecurityEvent, TaxRate
 from tranche.core.schemas import Days, Input, Percentage, Text200
 
 TaxTreatmentIn = Literal["standard", "reverse_charge", "exempt"]
@@ -17,6 +17,9 @@ PriceModeIn = Literal["exclusive", "inclusive"]
 class TokenIn(Input):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
+    # For an account with two-factor authentication: a current code from the
+    # authenticator app, or an unused recovery code.
+    code: str | None = Field(None, max_length=64)
 
 
 class TokenOut(Schema):
@@ -130,3 +133,25 @@ class TaxSettingsOut(Schema):
             default_reverse_charge_note=DEFAULT_REVERSE_CHARGE_NOTE,
             default_tax_exempt_note=DEFAULT_TAX_EXEMPT_NOTE,
         )
+
+
+class SecurityEventOut(Schema):
+    id: int
+    at: datetime
+    kind: str
+    actor_id: int | None
+    actor_email: str
+    target_id: int | None
+    target_email: str
+    ip_address: str | None
+    user_agent: str
+    detail: str
+
+    @staticmethod
+    def of(event: SecurityEvent) -> SecurityEventOut:
+        return SecurityEventOut.model_validate(event, from_attributes=True)
+
+
+class SecurityEventPage(Schema):
+    items: list[SecurityEventOut]
+    count: int

@@ -110,6 +110,9 @@ def _rule(view_names: tuple[str, ...], methods: tuple[str, ...], *limits: Limit)
 SIGN_IN = (Limit("sign_in_address", by_address), Limit("sign_in_account", by_account))
 # The sign-in page and the API's token login are one door: they share their counters.
 _rule(("login", "api:create_token"), ("POST",), *SIGN_IN)
+# The second step, a two-factor code after the password: a guess of the code is a
+# sign-in attempt from that address (each wrong code also makes the next wait longer).
+_rule(("login-code",), ("POST",), Limit("sign_in_address", by_address))
 # Each request may email someone: per address, and per recipient against mail bombing.
 _rule(
     ("forgot-password",),
@@ -140,6 +143,7 @@ _rule(
 # "*" stands for every method.
 UNLIMITED: dict[tuple[str, str], str] = {
     ("login", "GET"): "shows the form; nothing is checked",
+    ("login-code", "GET"): "shows the code form; nothing is checked",
     ("logout", "POST"): "a visitor has no session to end",
     ("forgot-password", "GET"): "shows the form",
     ("set-password", "GET"): "checks the link's signature (an HMAC) and shows the form",
