@@ -4,6 +4,7 @@ against it, and a small HTTP client that never raises."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import json
@@ -111,6 +112,7 @@ def tranche_env(database_url: str, var_dir: Path, **extra: str) -> dict[str, str
         BUSINESS_NAME="Harbour Build Co",
         LOG_LEVEL="WARNING",
         TICK_MINUTES="60",
+        PYTHONUNBUFFERED="1",
     )
     env.update(extra)
     return env
@@ -224,3 +226,44 @@ def wait_until(check: Any, timeout: float, step: float = 0.2) -> bool:
             return True
         time.sleep(step)
     return False
+
+
+@dataclass(frozen=True)
+class Installation:
+    """A migrated database with the seed's admin, token, customer and projects."""
+
+    url: str
+    env: dict[str, str]
+    token: str
+    milestones: list[list[int]]  # [project id, milestone id], three per project
+
+
+_cluster: ThrowawayPostgres | None = None
+_template: dict[str, Any] = {}
+TEMPLATE = "tranche_faults_template"
+SEEDED_PROJECTS = 14
+
+
+def shared_cluster() -> ThrowawayPostgres:
+    """One throw-away cluster for this test process (removed when it exits)."""
+    global _cluster
+    if _cluster is None:
+        _cluster = ThrowawayPostgres()
+        _cluster.start()
+        atexit.register(_cluster.remove)
+    return _cluster
+
+
+def installation(name: str, var_dir: Path, **env: str) -> Installation:
+    """A database of its own, copied from a template migrated and seeded once."""
+    cluster = shared_cluster()
+    if not _template:
+        url = cluster.create_database(TEMPLATE)
+        template_env = tranche_env(url, var_dir)
+        tranche("migrate", "--verbosity", "0", env=template_env)
+        _template.update(seed(template_env, projects=SEEDED_PROJECTS))
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    url = cluster.url(name)
+    return Installation(url, tranche_env(url, var_dir, **env), _template["token"],
+                        _template["milestones"])  # fmt: skip

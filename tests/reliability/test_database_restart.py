@@ -14,7 +14,6 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,11 +29,10 @@ from tests.reliability.processes import (
     children,
     free_port,
     http,
-    seed,
+    installation,
+    shared_cluster,
     start,
     stop,
-    tranche,
-    tranche_env,
     wait_until,
 )
 
@@ -46,11 +44,8 @@ OUTAGE_SECONDS = 4.0
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[ThrowawayPostgres]:
-    pg = ThrowawayPostgres()
-    pg.start()
-    yield pg
-    pg.remove()
+def cluster() -> ThrowawayPostgres:
+    return shared_cluster()
 
 
 @dataclass
@@ -200,12 +195,11 @@ def check_nothing_half_written(cluster: ThrowawayPostgres) -> dict[str, int]:
 def test_postgres_restarts_fail_requests_cleanly_and_everything_recovers_without_a_restart(
     cluster: ThrowawayPostgres, tmp_path: Path
 ) -> None:
-    url = cluster.create_database(DB)
     port = free_port(8131)
     base = f"http://127.0.0.1:{port}"
-    env = tranche_env(url, tmp_path, BASE_URL=base)
-    tranche("migrate", "--verbosity", "0", env=env)
-    seeded = seed(env, projects=12)
+    installed = installation(DB, tmp_path, BASE_URL=base)
+    env = installed.env
+    seeded = {"token": installed.token, "milestones": installed.milestones[:36]}
     run = start(["run", "--port", str(port), "--workers", "2"], env, tmp_path / "run.log")
     try:
         assert wait_until(lambda: http("GET", f"{base}/api/health").status == 200, 90)
