@@ -88,7 +88,7 @@ class ThrowawayPostgres:
 
     def query(self, database: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.url(database), autocommit=True) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     def remove(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):

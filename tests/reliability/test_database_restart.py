@@ -199,7 +199,8 @@ def test_postgres_restarts_fail_requests_cleanly_and_everything_recovers_without
     base = f"http://127.0.0.1:{port}"
     installed = installation(DB, tmp_path, BASE_URL=base)
     env = installed.env
-    seeded = {"token": installed.token, "milestones": installed.milestones[:36]}
+    token = installed.token
+    milestones = installed.milestones[:36]  # twelve projects
     run = start(["run", "--port", str(port), "--workers", "2"], env, tmp_path / "run.log")
     try:
         assert wait_until(lambda: http("GET", f"{base}/api/health").status == 200, 90)
@@ -207,8 +208,7 @@ def test_postgres_restarts_fail_requests_cleanly_and_everything_recovers_without
         processes_before = sorted(children(run.pid))
         gunicorn_workers_before = sorted(children(processes_before[0]))
         # One invoice sent before the storm, for the pay page the readers ask for.
-        token = seeded["token"]
-        project, milestone = seeded["milestones"][0]
+        project, milestone = milestones[0]
         done = http("PATCH", f"{base}/api/projects/{project}/milestones/{milestone}/complete",
                     token=token)  # fmt: skip
         invoice = done.json()["draft_invoice"]["id"]
@@ -216,7 +216,7 @@ def test_postgres_restarts_fail_requests_cleanly_and_everything_recovers_without
                     token=token).status == 200  # fmt: skip
         [(pay_token,)] = cluster.query(DB, "SELECT pay_token FROM billing_invoice WHERE id = %s",
                                        invoice)  # fmt: skip
-        traffic = Traffic(base, token, seeded["milestones"], pay_token)
+        traffic = Traffic(base, token, milestones, pay_token)
         threads = [threading.Thread(target=traffic.reader, args=(n,)) for n in range(2)]
         threads.append(threading.Thread(target=traffic.writer))
         for thread in threads:
@@ -249,7 +249,7 @@ def test_postgres_restarts_fail_requests_cleanly_and_everything_recovers_without
         assert sorted(children(run.pid)) == processes_before
         assert sorted(children(processes_before[0])) == gunicorn_workers_before
         # The worker works: an invoice sent now has its email delivered by it.
-        project, milestone = seeded["milestones"][1]
+        project, milestone = milestones[1]
         done = http("PATCH", f"{base}/api/projects/{project}/milestones/{milestone}/complete",
                     token=token)  # fmt: skip
         invoice = done.json()["draft_invoice"]["id"]
