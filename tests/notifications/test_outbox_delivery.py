@@ -115,7 +115,7 @@ def test_every_attempt_of_an_email_carries_the_same_message_id(
     with after_commit(execute=True):
         invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
         invoice_send(actor=admin, invoice_id=draft_for(project_a, 2, admin).pk)
-    first, other = OutboxEmail.objects.order_by("pk")
+    first, _second = OutboxEmail.objects.order_by("pk")
     # As after a worker died mid-send: the row is sending again once its claim times out.
     OutboxEmail.objects.filter(pk=first.pk).update(status=OutboxStatus.PENDING)
 
