@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -26,6 +27,7 @@ from tranche.billing.api.projects import quotes_router as acceptance_router
 from tranche.billing.api.projects import router as project_views_router
 from tranche.core.api import router as health_router
 from tranche.core.errors import DomainError
+from tranche.core.http import database_unavailable
 from tranche.core.parser import DecimalJSONParser
 from tranche.sales.api import router as quotes_router
 
@@ -60,6 +62,13 @@ api.add_router("", credit_notes_router)
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:
     return api.create_response(request, {"detail": detail, "code": code, **extra}, status=status)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Here and not only in the middleware: in DEBUG ninja would answer with a traceback.
+    return database_unavailable(request, exc)
 
 
 @api.exception_handler(DomainError)

@@ -116,6 +116,8 @@ MIDDLEWARE = [
     # Outermost, so it sees every answer under /api/, whichever layer produced it.
     "tranche.core.middleware.ApiJsonErrorsMiddleware",
     "tranche.core.middleware.SecurityHeadersMiddleware",
+    # A database that cannot be reached is a 503, not a server error.
+    "tranche.core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything looks up a session, a user or a row with the request's values.
