@@ -100,8 +100,8 @@ _ADMIN_OBJECTS = {
 
 
 def values(world: World, variant: str = "") -> dict[str, Any]:
-    """Each parameter name's object of customer A. The "draft" variant names the objects
-    a customer has not been sent yet instead."""
+    """Each parameter name's object of customer A. The "draft" variant names instead the
+    objects a customer has not been sent (and a payment link no longer valid)."""
     draft = variant == "draft"
     return {
         "customer_id": world.customer_a.pk,
@@ -114,7 +114,8 @@ def values(world: World, variant: str = "") -> dict[str, Any]:
         "quote_id": (world.draft_quote if draft else world.sent_quote).pk,
         "rate_id": world.tax_rate.pk,
         "user_id": world.carol.pk,
-        "token": world.sent.pay_token,
+        # The link of an invoice since cancelled opens nothing any more.
+        "token": (world.cancelled_sent if draft else world.sent).pay_token,
         "name": "logo.png",
         "app_label": "billing",
         "url": "nowhere/",
@@ -122,8 +123,38 @@ def values(world: World, variant: str = "") -> dict[str, Any]:
     }
 
 
+# A parent and the child named under it: the "mixed" variant names the parent of customer
+# A with a child of customer B's, which must not be reached through A's parent.
+NESTED = [
+    ("project_id", "milestone_id"),
+    ("project_id", "invoice_id"),
+    ("invoice_id", "payment_id"),
+    ("customer_id", "user_id"),
+]
+
+
+def nested(route: Route) -> bool:
+    return any(has_param(route, parent) and has_param(route, child) for parent, child in NESTED)
+
+
+def _mixed(route: Route, world: World) -> dict[str, Any]:
+    b_children = {
+        "milestone_id": world.milestone_b.pk,
+        "invoice_id": world.invoice_b.pk,
+        "payment_id": world.payment_b.pk,
+        "user_id": world.bob.pk,
+    }
+    return {
+        child: b_children[child]
+        for parent, child in NESTED
+        if has_param(route, parent) and has_param(route, child)
+    }
+
+
 def path_of(route: Route, world: World, variant: str = "") -> str:
     filled = values(world, variant)
+    if variant == "mixed":
+        filled.update(_mixed(route, world))
     admin = ADMIN_MODEL.match(route.pattern)
     if admin:
         filled["object_id"] = getattr(world, _ADMIN_OBJECTS[admin.group(2)]).pk

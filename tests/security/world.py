@@ -109,6 +109,8 @@ class World:
     outbox_email: OutboxEmail
     project_b: Project
     invoice_b: Invoice
+    milestone_b: Milestone
+    payment_b: Payment
     reset_link: str  # carol's valid password-reset link
     tokens: dict[str, str] = field(default_factory=dict)
     clients: dict[str, Client] = field(default_factory=dict)
@@ -210,6 +212,13 @@ def build_world() -> World:
         actor=admin, customer=customer_b, title=SENTINELS["customer B project"]
     )
     invoice_b = invoice_send(actor=admin, invoice_id=draft_for(project_b, 1, staff).pk)
+    payment_record_manual(
+        actor=admin,
+        invoice_id=invoice_b.pk,
+        amount=Decimal("10.00"),
+        method=PaymentMethod.BANK_TRANSFER,
+        received_on=timezone.localdate(),
+    )
 
     for obj in (sent, draft, cancelled_sent, sent_change_order, sent_quote):
         obj.refresh_from_db()
@@ -244,6 +253,8 @@ def build_world() -> World:
         outbox_email=OutboxEmail.objects.filter(to=customer_a.billing_email).order_by("pk")[0],
         project_b=project_b,
         invoice_b=invoice_b,
+        milestone_b=project_b.milestones.get(position=2),
+        payment_b=Payment.objects.get(invoice=invoice_b),
         reset_link=set_password_url(carol, purpose=Purpose.PASSWORD_RESET, now=timezone.now()),
     )
     _sign_in_personas(world)
