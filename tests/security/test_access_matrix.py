@@ -19,6 +19,7 @@ import pytest
 from tests.figures import record
 from tests.security.routes import Route, all_routes, ask, has_param, nested
 from tests.security.world import World, db_digest, isolated, watched_tables
+from tranche.billing.models import Payment
 
 pytestmark = pytest.mark.django_db
 
@@ -622,6 +623,8 @@ def _record(world: World) -> None:
     record(
         "access",
         routes=len(routes),
+        url_patterns=len({r.pattern for r in routes}),
+        table_entries=len(EXPECTED),
         api_operations=sum(r.api for r in routes),
         pages=sum(not r.api for r in routes),
         personas=len(PERSONAS),
@@ -695,3 +698,20 @@ def test_a_child_of_b_is_not_reached_through_a_parent_of_a(world: World, persona
     problems = _check(world, persona, routes, expected, variant="mixed")
     _record(world)
     assert problems == [], "\n".join(problems)
+
+
+def test_the_digest_sees_any_change_a_write_makes(world: World) -> None:
+    """The control of "nothing changed": the digest tells apart the world before and
+    after a write (a customer added through the API, a payment note edited)."""
+    tables = watched_tables()
+    before = db_digest(tables)
+    with isolated():
+        answer = world.clients["admin"].post(
+            "/api/customers", {"name": "Initech"}, content_type="application/json"
+        )
+        assert answer.status_code == 201
+        assert db_digest(tables)["accounts_customer"] != before["accounts_customer"]
+    with isolated():
+        Payment.objects.filter(pk=world.payment.pk).update(note="changed")
+        assert db_digest(tables)["billing_payment"] != before["billing_payment"]
+    assert db_digest(tables) == before

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from django.http import HttpResponse
@@ -56,7 +57,7 @@ def is_pdf(route: Route) -> bool:
     return route.pattern.endswith(("pdf", ".pdf"))
 
 
-def text_of(response: HttpResponse) -> str:
+def text_of(response: Any) -> str:
     """Everything a response shows: the body, a PDF's text and its embedded files."""
     kind = response["Content-Type"]
     if kind.startswith("application/pdf"):
@@ -65,7 +66,7 @@ def text_of(response: HttpResponse) -> str:
         for files in reader.attachments.values():
             parts += [f.decode("utf-8", "replace") for f in files]
         return "\n".join(parts)
-    return response.content.decode("utf-8", "replace")
+    return str(response.content.decode("utf-8", "replace"))
 
 
 def leaks(text: str) -> list[str]:

@@ -297,15 +297,8 @@ def world_kept(django_db_blocker: Any) -> Iterator[World]:
     request (hundreds of them, by design) is silenced; the outcomes are what is checked."""
     password_hash()  # the factories' shared hash stays Argon2 for every other test
     fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
-    with django_db_blocker.unblock(), fast, _quiet():
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        atomic._from_testcase = True
-        try:
-            yield build_world()
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+    with django_db_blocker.unblock(), fast, _quiet(), _rolled_back():
+        yield build_world()
 
 
 @contextmanager
@@ -321,9 +314,17 @@ def _quiet() -> Iterator[None]:
 def isolated() -> Iterator[None]:
     """Run one request in a savepoint that is rolled back: every request meets the same
     world, and what an allowed write did is undone before the next."""
+    with _rolled_back():
+        yield
+
+
+@contextmanager
+def _rolled_back() -> Iterator[None]:
+    """An atomic block always rolled back, marked as a TestCase's own so that a durable
+    block of the code under test may open inside it (as in any Django TestCase)."""
     atomic = transaction.atomic()
     atomic.__enter__()
-    atomic._from_testcase = True
+    setattr(atomic, "_from_testcase", True)  # noqa: B010
     try:
         yield
     finally:
@@ -349,22 +350,30 @@ def watched_tables() -> list[tuple[str, list[str], str]]:
             continue
         table = model._meta.db_table
         skip = _VOLATILE_COLUMNS.get(table, set())
-        columns = [f.column for f in model._meta.concrete_fields if f.column not in skip]
-        tables.append((table, columns, model._meta.pk.column))
+        columns = [str(f.column) for f in model._meta.concrete_fields if f.column not in skip]
+        tables.append((table, columns, str(model._meta.pk.column)))
     return sorted(tables)
 
 
 def db_digest(tables: list[tuple[str, list[str], str]]) -> dict[str, str]:
-    """A digest of every row of every watched table, one per table (fast enough to take
-    after every refused write)."""
-    digests = {}
+    """A digest of every row of every watched table, one per table, fast enough to take
+    after every refused write (on PostgreSQL in one round trip, the rows hashed there)."""
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            parts = [
+                f"SELECT %s, md5(coalesce(string_agg(ROW({', '.join(map(quote, cols))})::text, "
+                f"'|' ORDER BY {quote(pk)}), '')) FROM {quote(table)}"
+                for table, cols, pk in tables
+            ]
+            cursor.execute(" UNION ALL ".join(parts), [table for table, _, _ in tables])
+            return dict(cursor.fetchall())
+        digests = {}
         for table, columns, pk in tables:
             cols = ", ".join(quote(c) for c in columns)
             cursor.execute(f"SELECT {cols} FROM {quote(table)} ORDER BY {quote(pk)}")
             digests[table] = hashlib.sha256(repr(cursor.fetchall()).encode()).hexdigest()
-    return digests
+        return digests
 
 
 def later(days: int) -> str:
