@@ -24,7 +24,7 @@ from pypdf import PdfReader
 
 from tests.figures import record
 from tests.security.allow_lists import CUSTOMER_JSON_SHAPES, not_allowed
-from tests.security.routes import Route, all_routes, ask
+from tests.security.routes import Route, all_routes, ask, path_of
 from tests.security.test_access_matrix import EXPECTED, PERSONAS
 from tests.security.world import SENTINELS, World, isolated
 
@@ -155,3 +155,43 @@ def test_the_search_finds_every_sentinel_where_an_admin_reads(world: World) -> N
     assert number in text_of(pdf)
     embedded = PdfReader(io.BytesIO(facturx.content)).attachments
     assert any(number in f.decode() for files in embedded.values() for f in files)
+
+
+def test_no_filter_in_the_query_widens_what_a_customer_is_shown(world: World) -> None:
+    """Every list and page she reads, asked again with filters naming what is not hers
+    (drafts, customer B, B's project, a search for the sentinels): still nothing internal
+    and nothing of B's."""
+    b, b_project = world.customer_b.pk, world.project_b.pk
+    widening = [
+        "status=draft",
+        f"customer={b}",
+        f"customer_id={b}",
+        f"project={b_project}",
+        f"project_id={b_project}",
+        # Searches for parts of B's name and project (a whole one would be echoed back
+        # in the search box, and found there).
+        "q=Globex",
+        "q=B-project",
+        "q=SNTL",
+    ]
+    problems = []
+    for route in readable_by("alice"):
+        if is_pdf(route):
+            continue
+        base = path_of(route, world)
+        for query in widening:
+            path = f"{base}{'&' if '?' in base else '?'}{query}"
+            with isolated():
+                response = world.clients["alice"].get(path)
+            if response.status_code != 200:
+                continue  # a filter refused (422) shows nothing either
+            if route.api:
+                extra = not_allowed(
+                    json.loads(response.content), CUSTOMER_JSON_SHAPES[route.pattern]
+                )
+                if extra:
+                    problems.append(f"{path}: keys outside the allow-list {extra}")
+            found = leaks(text_of(response))
+            if found:
+                problems.append(f"{path}: shows {found}")
+    assert problems == [], "\n".join(problems)
