@@ -26,7 +26,7 @@ from tests.figures import record
 from tests.security.allow_lists import CUSTOMER_JSON_SHAPES, not_allowed
 from tests.security.routes import Route, all_routes, ask, path_of
 from tests.security.test_access_matrix import EXPECTED, PERSONAS
-from tests.security.world import SENTINELS, World, isolated
+from tests.security.world import SECRETS, SENTINELS, World, isolated
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +70,7 @@ def text_of(response: Any) -> str:
 
 
 def leaks(text: str) -> list[str]:
-    return sorted(name for name, value in SENTINELS.items() if value in text)
+    return sorted(name for name, value in (SENTINELS | SECRETS).items() if value in text)
 
 
 def read(world: World, persona: str, route: Route) -> HttpResponse:
@@ -101,7 +101,11 @@ def test_a_customer_is_shown_only_allowed_keys_and_no_sentinel_anywhere(world: W
         if found:
             problems.append(f"{where}: shows {found}")
         checked += 1
-    record("access", customer_routes_shape_checked=checked, sentinels=len(SENTINELS))
+    record(
+        "access",
+        customer_routes_shape_checked=checked,
+        sentinels=len(SENTINELS) + len(SECRETS),
+    )
     assert problems == [], "\n".join(problems)
 
 
@@ -125,7 +129,7 @@ def test_a_customer_of_b_is_shown_nothing_of_a(world: World) -> None:
 
 def test_the_search_finds_every_sentinel_where_an_admin_reads(world: World) -> None:
     """The control: the sentinels are really in the world, found by the same search in
-    what staff read."""
+    what staff read; and a client secret is shown to nobody."""
     project, sent = world.project.pk, world.sent.pk
     paths = [
         f"/api/projects/{project}/invoices/{sent}",
@@ -146,7 +150,10 @@ def test_the_search_finds_every_sentinel_where_an_admin_reads(world: World) -> N
             response = client.get(path)
         assert response.status_code == 200, path
         seen |= set(leaks(text_of(response)))
+        if "stripeevent" in path:  # the payload is shown, its secret replaced
+            assert "[redacted]" in text_of(response)
     assert sorted(set(SENTINELS) - seen) == []
+    assert sorted(set(SECRETS) & seen) == []  # the stored event's client secret is redacted
     # And the search reads documents: a PDF's text and its embedded e-invoice XML.
     number = str(world.sent.number)
     with isolated():

@@ -81,6 +81,11 @@ SENTINELS = {
 }
 
 
+# Values nobody is shown, not even an admin: a PaymentIntent's client secret, as a Stripe
+# event stored for the operations admin carries it.
+SECRETS = {"client secret": "pi_SNTLintent0000000001_secret_SNTLclientsecret"}
+
+
 @dataclass
 class World:
     admin: User
@@ -202,7 +207,17 @@ def build_world() -> World:
     stripe_event = StripeEvent.objects.create(
         event_id=SENTINELS["stripe event id"],
         event_type="payment_intent.succeeded",
-        payload={"id": SENTINELS["stripe event id"], "type": "payment_intent.succeeded"},
+        payload={
+            "id": SENTINELS["stripe event id"],
+            "type": "payment_intent.succeeded",
+            "data": {
+                "object": {
+                    "id": SENTINELS["provider intent id"],
+                    "object": "payment_intent",
+                    "client_secret": SECRETS["client secret"],
+                }
+            },
+        },
         received_at=timezone.now(),
         processed_at=timezone.now(),
         outcome="settled",
