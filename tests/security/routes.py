@@ -244,9 +244,15 @@ def page_form(route: Route, world: World) -> dict[str, Any]:
     """The form a page's POST carries: the fields a person would fill in where the route
     needs them to act; an empty form elsewhere (a refusal must come before any form is
     read)."""
+    new_password = "a new and long enough passphrase 7"
     forms: dict[str, dict[str, Any]] = {
         "/login/": {"username": world.carol.email, "password": PASSWORD},
         "/account/forgot-password/": {"email": world.carol.email},
+        "/account/set-password/<str:uidb64>/<str:token>/": {
+            "password1": new_password,
+            "password2": new_password,
+        },
+        "/pay/<str:token>": {"card_number": "4242 4242 4242 4242"},
     }
     return forms.get(route.pattern, {})
 
