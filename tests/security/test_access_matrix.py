@@ -745,4 +745,5 @@ def test_a_session_without_its_csrf_token_writes_nowhere(world: World) -> None:
         problems = _check(world, "admin, no CSRF token", routes, expected, variant="no CSRF")
     finally:
         del world.clients["admin, no CSRF token"]
+    _record(world)
     assert problems == [], "\n".join(problems)

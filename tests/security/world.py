@@ -295,11 +295,20 @@ def _sign_in_personas(world: World) -> None:
     # session and the token must both stop working whatever path turned the flag off.
     former_token = token_create(user=world.former)
     world.clients["deactivated"] = _client(world.former, former_token)
+    # Both worked, each on its own, before: a refusal after is the deactivation's doing.
+    _assert_signed_in(_client(world.former, None), _client(None, former_token))
     User.objects.filter(pk=world.former.pk).update(is_active=False)
     # An admin's token, revoked: worth nothing (no session goes with it).
     revoked = token_create(user=world.admin)
-    token_revoke(token=revoked)
     world.clients["revoked"] = _client(None, revoked)
+    _assert_signed_in(None, world.clients["revoked"])
+    token_revoke(token=revoked)
+
+
+def _assert_signed_in(session: Client | None, bearer: Client) -> None:
+    if session is not None:
+        assert session.get("/").status_code == 200
+    assert bearer.get("/api/projects").status_code == 200
 
 
 @contextmanager
