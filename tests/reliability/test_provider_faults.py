@@ -54,9 +54,7 @@ def _figures() -> Iterator[None]:
         "faults",
         provider_faults_injected=sum(faults.values()),
         provider_fault_kinds=list(FAULT_KINDS),
-        provider_calls_covered=sorted(
-            {op for op, _ in (k.split(":") for k in faults)} - {"all"}
-        ),
+        provider_calls_covered=sorted({op for op, _ in (k.split(":") for k in faults)} - {"all"}),
         provider_calls_refused_whole_server=faults["all:refused"],
         provider_faults_by_call=dict(sorted(faults.items())),
         double_intents=FIGURES["double_intents"],
