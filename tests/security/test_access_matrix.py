@@ -567,6 +567,48 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
         ("login", "405", "405", "405", "405", "login", "login"),
     ("POST", "/settings/users/invite"):
         ("login", "403", "403", "403", "422", "login", "login"),
+    ("GET", "/account/two-factor/"):
+        ("login", "404", "404", "ok", "ok", "login", "login"),
+    ("GET", "/account/two-factor/codes"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("GET", "/account/two-factor/disable"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("GET", "/account/two-factor/enrol/"):
+        ("login", "404", "404", "ok", "ok", "login", "login"),
+    ("GET", "/api/security-log"):
+        ("401", "403", "403", "403", "ok", "401", "401"),
+    ("GET", "/invoices/<int:invoice_id>/refunds"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("GET", "/login/code/"):
+        ("redir", "redir", "redir", "redir", "redir", "redir", "redir"),
+    ("GET", "/settings/security/"):
+        ("login", "404", "404", "403", "ok", "login", "login"),
+    ("GET", "/settings/security/log/"):
+        ("login", "404", "404", "403", "ok", "login", "login"),
+    ("GET", "/settings/security/people/<int:user_id>/reset-two-factor"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("GET", "/settings/security/two-factor"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("POST", "/account/two-factor/"):
+        ("login", "404", "404", "ok", "ok", "login", "login"),
+    ("POST", "/account/two-factor/codes"):
+        ("login", "404", "404", "redir", "redir", "login", "login"),
+    ("POST", "/account/two-factor/disable"):
+        ("login", "404", "404", "redir", "redir", "login", "login"),
+    ("POST", "/account/two-factor/enrol/"):
+        ("login", "404", "404", "422", "422", "login", "login"),
+    ("POST", "/invoices/<int:invoice_id>/refunds"):
+        ("login", "404", "404", "404", "422", "login", "login"),
+    ("POST", "/login/code/"):
+        ("redir", "redir", "redir", "redir", "redir", "redir", "redir"),
+    ("POST", "/settings/security/"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("POST", "/settings/security/log/"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("POST", "/settings/security/people/<int:user_id>/reset-two-factor"):
+        ("login", "404", "404", "403", "404", "login", "login"),
+    ("POST", "/settings/security/two-factor"):
+        ("login", "404", "404", "403", "redir", "login", "login"),
 }
 # fmt: on
 
