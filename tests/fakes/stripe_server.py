@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl
 API_KEY = "sk_test_tranche_fake_key"
 # Stripe's states in which a PaymentIntent has taken no money and its amount may change.
 UNPAID = ("requires_payment_method", "requires_confirmation", "requires_action")
+# The states Stripe cancels from (docs: "Cancel a PaymentIntent").
+CANCELABLE = (*UNPAID, "requires_capture", "processing")
 
 
 def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -140,8 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "error": {
                     "type": "invalid_request_error",
                     "code": "payment_intent_unexpected_state",
-                    "message": f"This PaymentIntent's amount could not be updated because it "
-                    f"has a status of {intent['status']}.",
+                    "message": f"This PaymentIntent could not be changed because it has a "
+                    f"status of {intent['status']}.",
                 }
             },
         )
@@ -177,6 +179,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             with fake.lock:
                 if len(parts) == 4 and parts[3] == "cancel":
+                    # Like Stripe: an intent that took the money (or is taking it) cannot
+                    # be cancelled any more; one cancelled already cannot be cancelled again.
+                    if intent["status"] not in CANCELABLE:
+                        self._unexpected_state(intent)
+                        return
                     fake.cancels.append(intent["id"])
                     intent["status"] = "canceled"
                 elif fake.fail_updates:
