@@ -24,8 +24,17 @@ from tranche.accounts.models import User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-# The bugs this machine found, each fixed with its own regression test (named here).
-BUGS_FOUND: list[str] = []
+# The bugs found with this machine (its runs, or its oracles while they were written),
+# each fixed in the app with its own regression test, named here.
+BUGS_FOUND: list[str] = [
+    # A live retainage release counted as invoiced at a "Retainage release" rate, so no
+    # change order of the project could be approved.
+    "tests/billing/test_retainage.py::"
+    "test_a_change_order_is_approved_while_the_retainage_is_being_released",
+    # A deposit whose share rounds to nothing made a quote that could never be accepted.
+    "tests/billing/test_deposits.py::"
+    "test_a_deposit_that_would_bill_nothing_is_refused_when_the_quote_is_made",
+]
 
 
 def _html_only(html: str, *, variant: str | None = None) -> bytes:
@@ -109,8 +118,8 @@ def test_the_money_lifecycle_keeps_its_invariants_at_volume(
 ) -> None:
     started = time.monotonic()
     figures = explore(
-        examples=60,
-        steps=60,
+        examples=40,
+        steps=40,
         admin=admin,
         fake_stripe=fake_stripe,
         capture=django_capture_on_commit_callbacks,
