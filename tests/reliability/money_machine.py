@@ -858,12 +858,20 @@ class MoneyMachine(RuleBasedStateMachine):
         unit=st.sampled_from(["minutes", "hours", "days", "days", "years"]),
         amount=st.integers(1, 60),
         worker_meanwhile=st.booleans(),
+        data=st.data(),
     )
-    def tick(self, unit: str, amount: int, worker_meanwhile: bool) -> None:
+    def tick(self, unit: str, amount: int, worker_meanwhile: bool, data: st.DataObject) -> None:
         """Time passes (a few minutes, or decades), then the periodic pass runs. With
         `worker_meanwhile` the worker also ran its pass a few minutes in (as it does every
-        TICK_MINUTES); without, it was down for the whole jump."""
+        TICK_MINUTES); without, it was down for the whole jump. Past an hour, Stripe has
+        delivered every event it still had (it retries for days), in any order."""
         jump = timedelta(days=365 * amount) if unit == "years" else timedelta(**{unit: amount})
+        if jump >= timedelta(hours=1) and self.queue:
+            order = data.draw(st.permutations(range(len(self.queue))))
+            waiting, self.queue = self.queue, []
+            for position in order:
+                self.queue.append(waiting[position])
+                self.deliver(len(self.queue) - 1, via_view=False)
         if worker_meanwhile and jump > timedelta(minutes=5):
             self.run_pass(self.clock + timedelta(minutes=5))
         if (self.clock + jump).year <= LAST_YEAR:
