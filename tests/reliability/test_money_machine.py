@@ -118,8 +118,8 @@ def test_the_money_lifecycle_keeps_its_invariants_at_volume(
 ) -> None:
     started = time.monotonic()
     figures = explore(
-        examples=40,
-        steps=40,
+        examples=60,
+        steps=50,
         admin=admin,
         fake_stripe=fake_stripe,
         capture=django_capture_on_commit_callbacks,
