@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl
 API_KEY = "sk_test_tranche_fake_key"
 # Stripe's states in which a PaymentIntent has taken no money and its amount may change.
 UNPAID = ("requires_payment_method", "requires_confirmation", "requires_action")
+# The states Stripe cancels from (docs: "Cancel a PaymentIntent").
+CANCELABLE = (*UNPAID, "requires_capture", "processing")
 
 Operation = Literal["create", "update", "cancel", "retrieve"]
 OPERATIONS: tuple[Operation, ...] = ("create", "update", "cancel", "retrieve")
@@ -155,7 +157,9 @@ class FakeStripe:
     ) -> tuple[int, dict[str, Any]]:
         with self.lock:
             if cancel:
-                if intent["status"] in ("canceled", "succeeded"):
+                # Like Stripe: an intent that took the money (or was cancelled) cannot be
+                # cancelled (again).
+                if intent["status"] not in CANCELABLE:
                     return 400, _error(
                         "invalid_request_error",
                         f"You cannot cancel this PaymentIntent because it has a status of "
