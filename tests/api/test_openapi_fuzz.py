@@ -212,17 +212,13 @@ def call_and_validate(case: Any, token: str, run: str) -> None:
     )
 
 
-SETTINGS = {
-    "deadline": None,
-    "database": None,
-    "suppress_health_check": list(HealthCheck),
-}
+SETTINGS = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("persona", PERSONAS)
 @schema.parametrize()
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5")), **SETTINGS)
+@settings(SETTINGS, max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5")))
 def test_every_operation_answers_as_documented(
     case: Any, persona: str, rows: dict[str, str]
 ) -> None:
@@ -232,7 +228,7 @@ def test_every_operation_answers_as_documented(
 @pytest.mark.trust
 @pytest.mark.parametrize("persona", PERSONAS)
 @trust_schema.parametrize()
-@settings(max_examples=TRUST_EXAMPLES, **SETTINGS)
+@settings(SETTINGS, max_examples=TRUST_EXAMPLES)
 def test_every_operation_answers_as_documented_at_volume(
     case: Any, persona: str, rows: dict[str, str]
 ) -> None:
@@ -280,9 +276,9 @@ def test_linked_sequences_of_calls_answer_as_documented(persona: str, rows: dict
 
     Workflow.run(
         settings=settings(
+            SETTINGS,
             max_examples=int(os.environ.get("FUZZ_STATEFUL_SCENARIOS", "60")),
             stateful_step_count=6,
-            **SETTINGS,
         )
     )
 
