@@ -127,6 +127,9 @@ def valid_input_passes_validation(ctx: Any, response: Any, case: Any) -> bool | 
     ids were missing from it), and a client built from the document would fail."""
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return None
+    CHECKS["trust" if case.operation.schema is trust_schema else "normal"][
+        "ran valid_input_passes_validation"
+    ] += 1
     if response.status_code in (400, 422):
         try:
             body = response.json()
@@ -146,11 +149,24 @@ def valid_input_passes_validation(ctx: Any, response: Any, case: Any) -> bool | 
 
 @pytest.fixture
 def rows(
-    db: None, admin: User, alice: User, customer_a: Customer, customer_b: Customer
+    db: None,
+    settings: Any,
+    admin: User,
+    alice: User,
+    customer_a: Customer,
+    customer_b: Customer,
 ) -> Iterator[dict[str, str]]:
     """Rows of every kind a path names, of customer A (alice's) and of customer B: a
     draft, a sent invoice partly paid and credited, a change order, a quote not yet
     accepted, a tax rate. Yields a token per persona."""
+    # A token request for an unknown email still hashes the password (so that it takes
+    # as long as for a known one): with Argon2 that was most of the time the fuzzing of
+    # POST /api/auth/token took. Here the dummy hash is a cheap one; the personas' own
+    # Argon2 hashes still verify.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
     rate = tax_rate_create(actor=admin, name="VAT", percentage="20")
     project = make_project(actor=admin, customer=customer_a, percentages=("25", "25", "25", "25"))
     other = make_project(actor=admin, customer=customer_b)
