@@ -29,6 +29,7 @@ from tranche.core.api import router as health_router
 from tranche.core.errors import DomainError
 from tranche.core.http import database_unavailable
 from tranche.core.parser import DecimalJSONParser
+from tranche.core.schemas import ErrorOut
 from tranche.sales.api import router as quotes_router
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,44 @@ api.add_router("/exports", exports_router)
 api.add_router("/projects", project_change_orders_router)
 api.add_router("/change-orders", change_orders_router)
 api.add_router("", credit_notes_router)
+
+
+# --- the refusals each operation documents ---------------------------------------------
+#
+# Every operation can be refused with the `{"detail", "code"}` body the handlers below
+# write: a malformed body (400), no credentials (401, where credentials are asked), a role
+# that may not (403), an id that is missing or not the caller's (404), a state that does
+# not allow it (409), values that break a rule (422). They are documented here, in the
+# one place errors become HTTP, rather than on every decorator, so a new operation cannot
+# forget them; an operation's own decorator still wins for a status it names itself.
+CLIENT_ERRORS = (400, 401, 403, 404, 409, 422)
+# The operations that ask for no credentials answer only what their own checks say.
+ANONYMOUS_ERRORS = {
+    "health": (),
+    # A wrong password or two-factor code is 401, an admin who must enrol first 403; too
+    # many failures lock the login out (django-axes) and too many attempts are rate limited.
+    "create_token": (400, 401, 403, 422, 429),
+    # A body that is not a signed, well-formed Stripe event.
+    "stripe_webhook": (400,),
+}
+
+
+def document_errors(api: NinjaAPI) -> None:
+    for _prefix, router in api._routers:
+        for path_view in router.path_operations.values():
+            for operation in path_view.operations:
+                if operation.auth_param is None:
+                    statuses = ANONYMOUS_ERRORS[operation.view_func.__name__]
+                else:
+                    statuses = CLIENT_ERRORS
+                for status in statuses:
+                    if status not in operation.response_models:
+                        operation.response_models[status] = operation._create_response_model(
+                            ErrorOut
+                        )
+
+
+document_errors(api)
 
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:

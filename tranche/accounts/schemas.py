@@ -8,7 +8,7 @@ from pydantic import Field
 
 from tranche.accounts.business import DEFAULT_REVERSE_CHARGE_NOTE, DEFAULT_TAX_EXEMPT_NOTE
 from tranche.accounts.models import Business, Customer, SecurityEvent, TaxRate
-from tranche.core.schemas import Days, Input, Percentage, Text200
+from tranche.core.schemas import Days, Flag, Input, Percentage, Text200
 
 TaxTreatmentIn = Literal["standard", "reverse_charge", "exempt"]
 PriceModeIn = Literal["exclusive", "inclusive"]
@@ -63,16 +63,6 @@ class CustomerPage(Schema):
     count: int
 
 
-class ErrorOut(Schema):
-    """Every refusal: a sentence a person understands and a stable machine code."""
-
-    detail: str
-    code: str
-
-
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-
-
 class TaxRateIn(Input):
     name: Text200
     # 0 to 100 with at most two decimal places ("20", "5.5").
@@ -108,7 +98,7 @@ class TaxSettingsIn(Input):
     reverse_charge_note: str = Field("", max_length=500)
     tax_exempt_note: str = Field("", max_length=500)
     country: str = Field("", max_length=2)
-    send_deposits_automatically: bool = False
+    send_deposits_automatically: Flag = False
 
 
 class TaxSettingsOut(Schema):
