@@ -31,7 +31,7 @@ run: $(STAMP)
 	$(BIN)/tranche run
 
 ## Everything: lint, format check, types, the suite on SQLite and on PostgreSQL
-test: lint typecheck test-sqlite test-postgres
+test: lint typecheck test-sqlite test-postgres test-trust
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -55,7 +55,7 @@ trust-report: $(STAMP) browser
 	rm -rf var/trust && mkdir -p var/trust
 	start=$$(date +%s); \
 	TRUST_REPORT_DIR=$(CURDIR)/var/trust scripts/with-postgres $(BIN)/pytest $(PARALLEL_BY_FILE) -m "" \
-		$$(grep -rl --include='test_*.py' 'tests.figures import' tests) && \
+		$$(grep -rl --include='*.py' 'tests.figures import' tests | sed 's#/conftest.py$$##' | sort -u) && \
 	$(BIN)/python scripts/trust_report.py var/trust docs/reliability.md $$(( $$(date +%s) - start ))
 
 ## The quick tests only, on SQLite: no subprocesses, browser, fuzzing or thread races

@@ -62,6 +62,24 @@ def _flush_past_the_sent_invoice_guard(request: pytest.FixtureRequest) -> Iterat
             cursor.execute(sql)
 
 
+_DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(request: pytest.FixtureRequest) -> None:
+    """Every test starts with no attempt counted: the rate limits' counters live in the
+    database cache table, which no test transaction or flush empties (it is no model's)."""
+    if not (
+        request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames)
+    ):
+        return
+    request.getfixturevalue("_django_db_helper")
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+
+
 @pytest.fixture
 def customer_a() -> Customer:
     return CustomerFactory.create(name="Acme Builders", billing_email="accounts@acme.example")

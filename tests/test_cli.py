@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.figures import record
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import ApiToken, Customer, Role, User
 from tranche.projects.models import Milestone, Project
@@ -178,22 +182,60 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """What a deployment sets: DEBUG off, HTTPS on, a real secret, its own host name,
+    behind one TLS-terminating proxy."""
+    return {
+        "DEBUG": "0",
+        "HTTPS": "1",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "BASE_URL": "https://portal.example.com",
+        "ALLOWED_HOSTS": "portal.example.com",
+        "TRUST_X_FORWARDED_PROTO": "1",
+        "TRUSTED_PROXY_COUNT": "1",
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3",
+        **overrides,
+    }
+
+
+CHECK_ISSUE = re.compile(r"\((?:[\w.]+)\.[EWIC]\d+\)")
+
+
 @pytest.mark.slow
 def test_check_deploy_is_clean_with_debug_off_and_https_on(tmp_path: Path) -> None:
+    result = run_cli("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+    issues = CHECK_ISSUE.findall(result.stdout + result.stderr)
+    assert issues == []
+    record("limits", deploy_check_warnings=len(issues))
+
+
+@pytest.mark.slow
+def test_check_deploy_warns_when_https_is_off(tmp_path: Path) -> None:
+    """The clean result above is the settings', not a check that looks at nothing: with
+    HTTPS off (local http development) the same check names what production needs."""
     result = run_cli(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        env={
-            "DEBUG": "0",
-            "HTTPS": "1",
-            "SECRET_KEY": "k" * 20 + "-Lq9vX2mPz8rT4wY6uJ3nB5cF7hK1dS0aG",
-            "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3",
-        },
+        "check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path, HTTPS="0")
     )
-    assert result.returncode == 0, result.stderr
-    assert "no issues" in result.stdout
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_migrate_makes_the_cache_table_the_rate_limits_count_in(tmp_path: Path) -> None:
+    env = production_env(tmp_path)
+    assert run_cli("migrate", "--verbosity", "0", env=env).returncode == 0
+    database = sqlite3.connect(tmp_path / "deploy.sqlite3")
+    try:
+        tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master")}
+    finally:
+        database.close()
+    assert "tranche_cache" in tables
+    # Migrating again (every `tranche run` does) leaves it be.
+    assert run_cli("migrate", "--verbosity", "0", env=env).returncode == 0
 
 
 @pytest.mark.slow
@@ -227,6 +269,11 @@ def test_on_the_default_sqlite_a_secret_key_is_made_and_kept_under_var(tmp_path:
             {"DEBUG": "1", "LOGIN_FAILURE_LIMIT": "many"},
             "LOGIN_FAILURE_LIMIT must be a whole number",
         ),
+        (
+            {"DEBUG": "1", "RATE_LIMIT_SIGN_IN_ADDRESS": "ten a minute"},
+            "RATE_LIMIT_SIGN_IN_ADDRESS must be COUNT/PERIOD",
+        ),
+        ({"DEBUG": "1", "SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES"),
     ],
 )
 def test_bad_settings_stop_the_process_with_a_clear_message(

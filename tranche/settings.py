@@ -19,6 +19,7 @@ from tranche.core.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_url,
     parse_database_url,
@@ -94,6 +95,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "ninja",
     "tranche.core",
     "tranche.accounts",
@@ -112,15 +116,30 @@ MIDDLEWARE = [
     # Outermost, so it sees every answer under /api/, whichever layer produced it.
     "tranche.core.middleware.ApiJsonErrorsMiddleware",
     "tranche.core.middleware.SecurityHeadersMiddleware",
+    # A database that cannot be reached is a 503, not a server error.
+    "tranche.core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything looks up a session, a user or a row with the request's values.
     "tranche.core.middleware.RejectNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check: an attempt refused for its CSRF token still counts.
+    "tranche.core.ratelimit.RateLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The next four come after messages, which say why a session ended. Which two-factor
+    # device (if any) verified this session: `request.user.is_verified()`.
+    "django_otp.middleware.OTPMiddleware",
+    # The address and browser of the request, for the security log's lines.
+    "tranche.accounts.security.SecurityContextMiddleware",
+    # A session ends after SESSION_IDLE_MINUTES without a request, and 12 hours after
+    # signing in, whatever happens.
+    "tranche.accounts.sessions.SessionLimitsMiddleware",
+    # An unverified session of a two-factor user ends; an admin who must use two-factor
+    # and has not set it up may only set it up.
+    "tranche.accounts.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into a response for the login page.
     "axes.middleware.AxesMiddleware",
@@ -167,6 +186,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sessions end after this long without a request, and SESSION_ABSOLUTE_HOURS after signing
+# in whatever happens; the cookie itself lives no longer than that.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
+SESSION_ABSOLUTE_HOURS = 12
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_HOURS * 3600
+
+
+def _totp_issuer(device: object) -> str:
+    """The authenticator app shows the business's name (as set in the settings) beside
+    the code."""
+    from tranche.accounts.business import business_profile
+
+    return business_profile().name
+
+
+OTP_TOTP_ISSUER = _totp_issuer
+# How long a password checked at sign-in waits for its two-factor code.
+TWO_FACTOR_PENDING_MINUTES = 5
 # How long the one-time links to set a password work: an invitation, a forgotten password.
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 PASSWORD_RESET_TIMEOUT = 3600 * env_int("PASSWORD_RESET_HOURS", 2, minimum=1)
@@ -187,6 +224,34 @@ AXES_VERBOSE = False
 # believes no header: the client is the socket's peer, since anyone can send the header.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "tranche.core.http.client_ip"
+
+# --- Rate limits on what anyone may call without signing in (tranche/core/ratelimit.py):
+# COUNT/PERIOD per client address (as above) and per target, each RATE_LIMIT_<NAME>.
+RATE_LIMITS = {
+    name: env_rate(f"RATE_LIMIT_{name.upper()}", default)
+    for name, default in {
+        "sign_in_address": "30/10m",
+        "sign_in_account": "10/10m",
+        "password_reset_address": "10/1h",
+        "password_reset_email": "3/1h",
+        "password_link_address": "20/10m",
+        "password_link_person": "10/10m",
+        "pay_address": "20/10m",
+        "pay_link": "10/10m",
+        "pay_page_address": "120/10m",
+    }.items()
+}
+# The counters must be shared by every worker process, so they live in the database's
+# cache table (`tranche migrate` creates it). Its default of 300 entries would cull live
+# counters; expired ones are removed as it goes.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "tranche_cache",
+        "OPTIONS": {"MAX_ENTRIES": 200_000, "CULL_FREQUENCY": 4},
+    }
+}
+RATE_LIMIT_CACHE = "default"
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ urlpatterns = [
     path(
         "favicon.ico",
         RedirectView.as_view(url=f"{settings.STATIC_URL}web/favicon.svg", permanent=True),
+        name="favicon",
     ),
     path("", include("tranche.web.urls")),
 ]

@@ -254,6 +254,36 @@ def test_a_deposit_must_be_billable(as_: Callable[[str], Api], customer_a: Custo
     assert (response.status, response.body["code"]) == (422, "deposit_not_billable")
 
 
+def test_a_deposit_that_would_bill_nothing_is_refused_when_the_quote_is_made(
+    as_: Callable[[str], Api], customer_a: Customer
+) -> None:
+    """30 % of $0.01 is nothing: accepting such a quote could only ever fail (an invoice
+    bills more than zero), so the quote is refused before anyone can send it."""
+    body = {
+        "customer_id": customer_a.pk,
+        "title": "Kitchen",
+        "currency": "USD",
+        "lines": [{"description": "Build", "quantity": "1", "unit_price": "0.01"}],
+        "schedule": [
+            {
+                "title": "Deposit",
+                "is_billable": True,
+                "billing_percentage": "30",
+                "bill_on_acceptance": True,
+            },
+            {"title": "Rest", "is_billable": True, "billing_percentage": "70"},
+        ],
+    }
+    api = as_("staff")
+    with unchanged():
+        response = api.post("/api/quotes", body)
+    assert (response.status, response.body["code"]) == (422, "deposit_amount_zero")
+    assert response.body["detail"] == (
+        "Deposit 'Deposit' would bill nothing: 30 % of $0.01 rounds to $0.00. Raise its "
+        "percentage or the total, or bill it later."
+    )
+
+
 def test_the_database_refuses_a_deposit_that_bills_nothing(
     admin: User, customer_a: Customer
 ) -> None:

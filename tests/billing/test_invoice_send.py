@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -124,7 +125,8 @@ def test_sending_through_stripe_creates_one_payment_intent(
         "project_id": str(project_a.pk),
         "customer_id": str(project_a.customer_id),
     }
-    assert fake_stripe.idempotency_keys == [f"tranche:testserver:invoice:{draft.pk}:send:40000USD"]
+    [key] = fake_stripe.idempotency_keys
+    assert key.startswith(f"tranche:testserver:invoice:{draft.pk}:send:40000USD:")
     assert response.body["invoice"]["stripe_payment_intent_id"] == intent["id"]
     # after commit the intent learns the invoice number
     assert intent["metadata"]["invoice_number"] == f"INV-{YEAR}-00001"
@@ -194,6 +196,61 @@ def test_a_lost_response_is_retried_with_the_same_key_and_makes_one_intent(
     assert fake_stripe.created == 1
     assert len(set(fake_stripe.idempotency_keys)) == 1
     assert len(fake_stripe.idempotency_keys) == 2
+
+
+@pytest.mark.parametrize(
+    "edit", [{"amount": "250.00"}, {"description": "Step 1, revised"}], ids=["amount", "text"]
+)
+def test_a_send_whose_answer_was_lost_and_the_draft_edited_ends_with_one_live_intent(
+    as_: Callable[[str], Api],
+    project_a: Project,
+    admin: User,
+    fake_stripe: FakeStripe,
+    settings: Any,
+    edit: dict[str, str],
+) -> None:
+    """Stripe made the intent but the answer never came (nor to the SDK's retry); the
+    admin then edits the draft, so the next send asks under another key. The lost intent
+    is found under its own key and cancelled: the invoice has one live intent."""
+    settings.STRIPE_TIMEOUT_SECONDS = 0.3
+    fake_stripe.hang_seconds = 0.8
+    draft = draft_for(project_a, 1, admin)
+    api = as_("admin")
+    fake_stripe.inject("create", "lost")
+    assert api.post(send_path(draft)).status == 502
+    [lost] = fake_stripe.live_intents(draft.pk)
+    assert api.patch(f"/api/projects/{project_a.pk}/invoices/{draft.pk}", edit).status == 200
+
+    fake_stripe.clear()
+    response = api.post(send_path(draft))
+
+    assert response.status == 200, response.body
+    draft.refresh_from_db()
+    [live] = fake_stripe.live_intents(draft.pk)
+    assert live["id"] == draft.provider_reference != lost["id"]
+    assert live["amount"] == draft.due.minor_units
+    assert fake_stripe.intents[lost["id"]]["status"] == "canceled"
+    withdrawn = draft.events.get(kind="intent_cancelled")
+    assert withdrawn.details["provider_reference"] == lost["id"]
+
+
+def test_a_send_stripe_answered_with_a_500_is_sent_by_the_next_try(
+    as_: Callable[[str], Api], project_a: Project, admin: User, fake_stripe: FakeStripe
+) -> None:
+    """Stripe keeps a 500 as the answer to its idempotency key for a day: the next send
+    must ask under a fresh key, or it would meet the same 500 until then."""
+    draft = draft_for(project_a, 1, admin)
+    api = as_("admin")
+    fake_stripe.inject("create", "error")
+    assert api.post(send_path(draft)).status == 502
+
+    fake_stripe.clear()
+    response = api.post(send_path(draft))
+
+    assert response.status == 200, response.body
+    [first, *_, last] = fake_stripe.idempotency_keys
+    assert first != last
+    assert len(fake_stripe.live_intents(draft.pk)) == 1
 
 
 def test_numbers_follow_the_order_of_sending_and_a_failed_send_takes_none(

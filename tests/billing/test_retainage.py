@@ -14,14 +14,16 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.billing.change_order_helpers import change_order, line
 from tests.billing.helpers import draft_for
 from tests.factories import make_project
 from tests.helpers import REFUSED_ADMIN_ONLY, REFUSED_STAFF_ONLY, Api, unchanged
 from tranche.accounts.models import Customer, TaxRate, User
-from tranche.billing.models import Invoice, InvoiceStatus, InvoiceType
+from tranche.billing.models import CreditNote, Invoice, InvoiceStatus, InvoiceType
 from tranche.billing.retainage import project_retainage, withhold
 from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.cancelling import invoice_cancel
+from tranche.billing.services.change_orders import change_order_approve
 from tranche.billing.services.drafts import (
     invoice_update_draft,
     milestone_complete,
@@ -33,6 +35,7 @@ from tranche.billing.services.sending import invoice_send
 from tranche.billing.taxes import invoice_bases
 from tranche.core.errors import Conflict
 from tranche.core.money import ZERO
+from tranche.projects.amendment import ScheduleChange
 from tranche.projects.contract import milestone_amounts
 from tranche.projects.models import Project, ProjectEventKind
 from tranche.projects.services import project_set_retainage
@@ -574,3 +577,40 @@ def test_a_schedule_edit_that_leaves_billable_work_pending_releases_nothing(
     assert title.status == 200
     assert not live(project, InvoiceType.RETAINAGE_RELEASE)
     assert project_retainage(project).held.amount == Decimal("30.00")
+
+
+@pytest.mark.parametrize("release_sent", [False, True], ids=["draft release", "sent release"])
+def test_a_change_order_is_approved_while_the_retainage_is_being_released(
+    admin: User, customer_a: Customer, release_sent: bool
+) -> None:
+    """A release bills back retainage the milestone invoices already counted: it is no
+    share of the contract, so it neither blocks an amendment nor gets credited by one."""
+    project = with_retainage(
+        make_project(actor=admin, customer=customer_a, total="1000.00", percentages=("100",)),
+        admin,
+        "10",
+    )
+    draft_for(project, 1, admin)
+    [release] = live(project, InvoiceType.RETAINAGE_RELEASE)
+    if release_sent:
+        release = invoice_send(actor=admin, invoice_id=release.pk)
+    order = change_order(
+        project,
+        admin,
+        line("Build", "1200.00"),
+        schedule=(ScheduleChange(None, "Extra work", True, Decimal(100)),),
+    )
+
+    approved = change_order_approve(actor=admin, change_order_id=order.pk)
+
+    project.refresh_from_db()
+    assert (approved.status, project.contract_total) == ("approved", Decimal("1200.00"))
+    assert not CreditNote.objects.exists()
+    release.refresh_from_db()
+    assert (release.status, release.amount) == (
+        InvoiceStatus.PENDING if release_sent else InvoiceStatus.DRAFT,
+        Decimal("100.00"),
+    )
+    extra = project.milestones.get(title="Extra work")
+    assert milestone_amounts(project, [extra]) == {extra.pk: Decimal("200.00")}
+    check_invariants(project)

@@ -7,9 +7,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.browser.quality import CspGuard, route_of
+from tests.figures import record
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -43,6 +47,55 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def _csp_tally() -> Iterator[dict[str, Any]]:
+    """What the CSP check covered over the whole run: every route a browser test loaded
+    a page of, and every violation; recorded for docs/reliability.md."""
+    tally: dict[str, Any] = {"routes": set(), "loads": 0, "violations": 0}
+    yield tally
+    if tally["loads"]:
+        record(
+            "limits",
+            csp_pages_checked=len(tally["routes"]),
+            csp_page_loads=tally["loads"],
+            csp_violations=tally["violations"],
+        )
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violation(request: pytest.FixtureRequest, _csp_tally: dict[str, Any]) -> Iterator[None]:
+    """Every browser test fails on any Content-Security-Policy violation, on any page of
+    any context it opens (the `page` fixture, `signed_in_page`, a second customer's
+    window), whether or not the test calls `check_page`."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser: Browser = request.getfixturevalue("browser")
+    guard = CspGuard()
+
+    new_context, new_page = browser.new_context, browser.new_page
+
+    def watched_context(*args: object, **kwargs: object) -> BrowserContext:
+        return guard.attach(new_context(*args, **kwargs))  # type: ignore[arg-type]
+
+    def watched_page(*args: object, **kwargs: object) -> Page:
+        page = new_page(*args, **kwargs)  # type: ignore[arg-type]
+        guard.attach(page.context)
+        return page
+
+    browser.new_context = watched_context  # type: ignore[method-assign]
+    browser.new_page = watched_page  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del browser.new_context, browser.new_page
+        tally = _csp_tally
+        tally["routes"].update(route_of(url) for url in guard.pages_seen)
+        tally["loads"] += guard.loads
+        tally["violations"] += len(guard.violations)
+    assert guard.violations == [], "CSP violations:\n" + "\n".join(guard.violations)
 
 
 @pytest.fixture

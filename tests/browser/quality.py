@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, Page
+from django.urls import Resolver404, resolve
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
 from tests.factories import PASSWORD
 from tranche.accounts.models import User
@@ -28,6 +30,63 @@ AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 800}
 VIEWPORTS = {"phone": PHONE, "laptop": LAPTOP}
+
+
+# Chromium logs every blocked resource, inline script, event handler or style attribute as
+# a console error naming the "Content Security Policy"; the document's own
+# securitypolicyviolation event is echoed to the console as well, so a violation reported
+# only through the event is caught too. The init script runs through the DevTools
+# protocol, which the page's CSP does not govern.
+CSP_MARK = "Content Security Policy"
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error("Content Security Policy violation (event): " + e.effectiveDirective
+    + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+class CspGuard:
+    """Collects every CSP violation of the contexts it is attached to. tests/browser's
+    conftest attaches one to every context a test opens and fails the test on any."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+        self.pages_seen: set[str] = set()
+        self.loads = 0
+
+    def attach(self, context: BrowserContext) -> BrowserContext:
+        context.add_init_script(REPORT_VIOLATIONS)
+        context.on("console", self._on_console)
+        context.on("page", lambda page: page.on("load", lambda p: self._on_load(p)))
+        for page in context.pages:
+            page.on("load", lambda p: self._on_load(p))
+        return context
+
+    def _on_load(self, page: Page) -> None:
+        # Pages of the app only: not about:blank, where tests show an email.
+        if page.url.startswith(("http://", "https://")):
+            self.loads += 1
+            self.pages_seen.add(page.url)
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if CSP_MARK in message.text:
+            where = message.page.url if message.page else "?"
+            source = message.location
+            self.violations.append(
+                f"{where}: {message.text} (from {source.get('url') or 'the page'}"
+                f":{source.get('lineNumber', '?')})"
+            )
+
+
+def route_of(url: str) -> str:
+    """The URL pattern a page's address matches (`invoices/<int:invoice_id>/`), so the
+    same page of two objects counts once; the address itself when nothing matches."""
+    path = urlsplit(url).path
+    try:
+        return resolve(path).route
+    except Resolver404:
+        return path
 
 
 def watch(page: Page) -> list[str]:

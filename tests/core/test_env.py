@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tranche.core.env import env_bool, env_int, env_list, env_url, parse_database_url
+from tranche.core.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_rate,
+    env_url,
+    parse_database_url,
+)
 
 
 def test_database_urls_are_parsed(tmp_path: Path) -> None:
@@ -51,3 +58,34 @@ def test_typed_readers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUNT", "0")
     with pytest.raises(ImproperlyConfigured, match="at least 1"):
         env_int("COUNT", 1, minimum=1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("10/15m", (10, 900)),
+        ("5/1h", (5, 3600)),
+        ("100/600", (100, 600)),
+        ("3/30s", (3, 30)),
+        ("2/1d", (2, 86400)),
+        ("off", None),
+        (" OFF ", None),
+    ],
+)
+def test_rate_limits_are_read_as_count_per_period(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: tuple[int, int] | None
+) -> None:
+    monkeypatch.setenv("RATE_LIMIT_X", raw)
+    assert env_rate("RATE_LIMIT_X", "1/1m") == expected
+
+
+def test_a_rate_limit_left_unset_takes_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RATE_LIMIT_X", raising=False)
+    assert env_rate("RATE_LIMIT_X", "30/10m") == (30, 600)
+
+
+@pytest.mark.parametrize("raw", ["10", "ten/1m", "10/", "0/1m", "10/0", "10/5w", "-1/1h", "/1m"])
+def test_a_bad_rate_limit_fails_loudly(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("RATE_LIMIT_X", raw)
+    with pytest.raises(ImproperlyConfigured, match="RATE_LIMIT_X must be COUNT/PERIOD"):
+        env_rate("RATE_LIMIT_X", "1/1m")

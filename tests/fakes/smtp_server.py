@@ -1,8 +1,14 @@
-"""A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives.
+
+It can be slow to answer DATA (`slow_data`), as a loaded mail server is, and then either
+keep the message before it answers (the server accepted it; a client that dies waiting
+never hears so) or only if the client is still there to hear the answer."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -13,10 +19,24 @@ from aiosmtpd.controller import Controller
 class _Collector:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.delay = 0.0
+        self.keep_before_answer = True
+        # Set when a DATA arrives, so a test can act while the client waits for the answer.
+        self.data_received = threading.Event()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
+        self.data_received.set()
+        if self.delay and self.keep_before_answer:
+            self.messages.append(message)
+            await asyncio.sleep(self.delay)
+            return "250 Message accepted for delivery"
+        if self.delay:
+            await asyncio.sleep(self.delay)
+            transport = server.transport
+            if transport is None or transport.is_closing():
+                return "451 Client went away; message not kept"
         self.messages.append(message)
         return "250 Message accepted for delivery"
 
@@ -39,6 +59,14 @@ class SmtpServer:
     @property
     def messages(self) -> list[EmailMessage]:
         return self.collector.messages
+
+    def slow_data(self, seconds: float, *, keep_before_answer: bool) -> None:
+        self.collector.delay = seconds
+        self.collector.keep_before_answer = keep_before_answer
+
+    @property
+    def data_received(self) -> threading.Event:
+        return self.collector.data_received
 
     def start(self) -> None:
         # The port was free when picked, but another process (a parallel pytest worker)

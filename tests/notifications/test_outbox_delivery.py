@@ -105,3 +105,25 @@ def test_an_email_cannot_be_queued_outside_the_transaction_of_its_change(
         )
     assert OutboxEmail.objects.count() == 0
     assert smtp.messages == []
+
+
+def test_every_attempt_of_an_email_carries_the_same_message_id(
+    project_a: Project, admin: User, smtp: SmtpServer, after_commit: AfterCommit
+) -> None:
+    """Delivery is at least once (a worker that dies after the server kept the message
+    sends it again): the copy has the first one's Message-ID, so mail clients see one."""
+    with after_commit(execute=True):
+        invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+        invoice_send(actor=admin, invoice_id=draft_for(project_a, 2, admin).pk)
+    first, _second = OutboxEmail.objects.order_by("pk")
+    # As after a worker died mid-send: the row is sending again once its claim times out.
+    OutboxEmail.objects.filter(pk=first.pk).update(status=OutboxStatus.PENDING)
+
+    assert outbox_deliver_due() == 1
+
+    ids = [str(m["Message-ID"]) for m in smtp.messages]
+    assert len(ids) == 3
+    assert len(set(ids)) == 2
+    assert ids[0] == ids[2] != ids[1]
+    assert ids[0].startswith(f"<tranche.outbox.{first.pk}.")
+    assert ids[0].endswith("@testserver>")

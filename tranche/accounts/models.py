@@ -186,6 +186,8 @@ class Business(models.Model):
     notify_daily_digest = models.BooleanField(default=True)
     notify_payment_received = models.BooleanField(default=True)
     notify_payment_failed = models.BooleanField(default=True)
+    # Admins may not use the portal until they have set up two-factor authentication.
+    require_two_factor_for_admins = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -194,3 +196,60 @@ class Business(models.Model):
 
     def __str__(self) -> str:
         return self.name or "Business"
+
+
+class SecurityEventKind(models.TextChoices):
+    """What the security log records. Never a secret: no password, code or token."""
+
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    LOCKOUT = "lockout", "Locked out"
+    TWO_FACTOR_FAILED = "two_factor_failed", "Wrong two-factor code"
+    TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor enabled"
+    TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor disabled"
+    RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+    RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated", "Recovery codes replaced"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    ROLE_CHANGED = "role_changed", "Role changed"
+    USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    USER_REACTIVATED = "user_reactivated", "User reactivated"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
+    EXPORT = "export", "Data exported"
+    SETTING_CHANGED = "setting_changed", "Security setting changed"
+
+
+class SecurityEvent(models.Model):
+    """One line of the security log admins read (see `security.security_event`). The
+    people are kept by reference and by email, so the line still says who after an
+    account changes; `detail` is a sentence for a person, never a secret."""
+
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=32, choices=SecurityEventKind.choices)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254, blank=True, default="")
+    target = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    target_email = models.CharField(max_length=254, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True, default="")
+    detail = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["kind", "-at"]),
+            models.Index(fields=["target", "-at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in SecurityEventKind]),
+                name="security_event_kind_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.kind}"

@@ -7,8 +7,8 @@ from ninja import Schema
 from pydantic import Field
 
 from tranche.accounts.business import DEFAULT_REVERSE_CHARGE_NOTE, DEFAULT_TAX_EXEMPT_NOTE
-from tranche.accounts.models import Business, Customer, TaxRate
-from tranche.core.schemas import Days, Input, Percentage, Text200
+from tranche.accounts.models import Business, Customer, SecurityEvent, TaxRate
+from tranche.core.schemas import Days, Flag, Input, Percentage, Text200
 
 TaxTreatmentIn = Literal["standard", "reverse_charge", "exempt"]
 PriceModeIn = Literal["exclusive", "inclusive"]
@@ -17,6 +17,9 @@ PriceModeIn = Literal["exclusive", "inclusive"]
 class TokenIn(Input):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
+    # For an account with two-factor authentication: a current code from the
+    # authenticator app, or an unused recovery code.
+    code: str | None = Field(None, max_length=64)
 
 
 class TokenOut(Schema):
@@ -60,16 +63,6 @@ class CustomerPage(Schema):
     count: int
 
 
-class ErrorOut(Schema):
-    """Every refusal: a sentence a person understands and a stable machine code."""
-
-    detail: str
-    code: str
-
-
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-
-
 class TaxRateIn(Input):
     name: Text200
     # 0 to 100 with at most two decimal places ("20", "5.5").
@@ -105,7 +98,7 @@ class TaxSettingsIn(Input):
     reverse_charge_note: str = Field("", max_length=500)
     tax_exempt_note: str = Field("", max_length=500)
     country: str = Field("", max_length=2)
-    send_deposits_automatically: bool = False
+    send_deposits_automatically: Flag = False
 
 
 class TaxSettingsOut(Schema):
@@ -130,3 +123,25 @@ class TaxSettingsOut(Schema):
             default_reverse_charge_note=DEFAULT_REVERSE_CHARGE_NOTE,
             default_tax_exempt_note=DEFAULT_TAX_EXEMPT_NOTE,
         )
+
+
+class SecurityEventOut(Schema):
+    id: int
+    at: datetime
+    kind: str
+    actor_id: int | None
+    actor_email: str
+    target_id: int | None
+    target_email: str
+    ip_address: str | None
+    user_agent: str
+    detail: str
+
+    @staticmethod
+    def of(event: SecurityEvent) -> SecurityEventOut:
+        return SecurityEventOut.model_validate(event, from_attributes=True)
+
+
+class SecurityEventPage(Schema):
+    items: list[SecurityEventOut]
+    count: int

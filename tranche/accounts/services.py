@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_logged_in
@@ -14,10 +15,26 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tranche.accounts.business import business_profile, clean_country, country_problem
-from tranche.accounts.models import ApiToken, Customer, Role, TaxTreatment, User
+from tranche.accounts.models import (
+    ApiToken,
+    Customer,
+    Role,
+    SecurityEventKind,
+    TaxTreatment,
+    User,
+)
+from tranche.accounts.security import security_event
 from tranche.accounts.tokens import hash_token, new_token
+from tranche.accounts.two_factor import has_two_factor, two_factor_required, two_factor_verify
 from tranche.core.db import lock_one, valid_id
-from tranche.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyAttempts
+from tranche.core.errors import (
+    Conflict,
+    Invalid,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+)
 
 # Writing last_used_at on every request would turn each API read into a write; once in a
 # while is enough to tell which tokens are still in use.
@@ -186,16 +203,66 @@ def user_create(
     return user
 
 
-def token_create(*, user: User, now: datetime | None = None) -> str:
-    """Issue a new API token for `user`; the plain token is returned once and never stored."""
+def token_create(
+    *, user: User, now: datetime | None = None, actor: User | None = None, how: str = ""
+) -> str:
+    """Issue a new API token for `user`; the plain token is returned once and never stored
+    (the security log names only its first characters, which identify it)."""
     token = new_token()
-    ApiToken.objects.create(
-        user=user,
-        token_hash=hash_token(token),
-        prefix=token[:12],
-        created_at=now or timezone.now(),
-    )
+    with transaction.atomic():
+        ApiToken.objects.create(
+            user=user,
+            token_hash=hash_token(token),
+            prefix=token[:12],
+            created_at=now or timezone.now(),
+        )
+        security_event(
+            kind=SecurityEventKind.TOKEN_CREATED,
+            actor=actor,
+            target=user,
+            detail=f"Token {token[:12]}… created{f' {how}' if how else ''}.",
+            now=now,
+        )
     return token
+
+
+def _account(email: str) -> User | None:
+    """The account an email typed at sign-in names, if any (for the security log)."""
+    return User.objects.filter(email=email.strip().lower()).first()
+
+
+def _log_refused_sign_in(request: HttpRequest, email: str, locked: bool) -> None:
+    target = _account(email)
+    failures = getattr(request, "axes_failures_since_start", None)
+    if locked and failures == settings.AXES_FAILURE_LIMIT:
+        # django-axes counted this failure and it reached the limit: the lockout begins.
+        # (Attempts during the lockout are counted too, beyond the limit.)
+        security_event(
+            kind=SecurityEventKind.LOCKOUT,
+            target=target,
+            detail=(
+                f"Locked out after {failures} failed sign-ins from this address."
+                if target
+                else "An email that is no account was locked out after repeated failures."
+            ),
+        )
+    elif locked:
+        security_event(
+            kind=SecurityEventKind.SIGN_IN_FAILED,
+            target=target,
+            detail="Refused: this email is locked out at this address.",
+        )
+    elif target is None:
+        # Not the email typed: people type their password into the email field.
+        security_event(
+            kind=SecurityEventKind.SIGN_IN_FAILED, detail="No account has the email typed."
+        )
+    else:
+        security_event(
+            kind=SecurityEventKind.SIGN_IN_FAILED,
+            target=target,
+            detail="Wrong password." if target.is_active else "The account is deactivated.",
+        )
 
 
 def authenticate_login(*, request: HttpRequest, email: str, password: str) -> User:
@@ -206,24 +273,47 @@ def authenticate_login(*, request: HttpRequest, email: str, password: str) -> Us
     it is cased, as accounts store it in lower case."""
     user = authenticate(request, username=email.strip().lower(), password=password)
     if getattr(request, "axes_locked_out", False):
+        _log_refused_sign_in(request, email, locked=True)
         raise TooManyAttempts(
             "Too many failed sign-in attempts. Wait a while, then try again.",
             code="too_many_attempts",
         )
     if not isinstance(user, User) or not user.is_active:
+        _log_refused_sign_in(request, email, locked=False)
         raise NotAuthenticated("Email or password is incorrect.", code="invalid_credentials")
     return user
 
 
-def token_login(*, request: HttpRequest, email: str, password: str) -> str:
+def token_login(*, request: HttpRequest, email: str, password: str, code: str | None = None) -> str:
     """Exchange an email and password for a new API token.
+
+    A token is as good as a signed-in session, so it asks for the same factors as the
+    sign-in page: someone with two-factor must also give a current code (or a recovery
+    code), and an admin who must use two-factor and has not set it up gets no token
+    until they have (in the browser).
 
     A token login is a login: Django's `user_logged_in` is what django-axes listens to
     to clear the failures counted against this account (and what stamps last_login),
     exactly as the sign-in form's `login()` sends it."""
     user = authenticate_login(request=request, email=email, password=password)
+    how = "by signing in to the API with the password"
+    if has_two_factor(user):
+        if not code:
+            raise NotAuthenticated(
+                "This account uses two-factor authentication: send a current code from the "
+                "authenticator app, or a recovery code, as `code`.",
+                code="two_factor_required",
+            )
+        verified = two_factor_verify(user=user, code=code)
+        how += " and a recovery code" if verified.method == "recovery_code" else " and a code"
+    elif two_factor_required(user):
+        raise PermissionDenied(
+            "Two-factor authentication is required for admins: set it up on your account "
+            "page in the browser, then ask for a token with a code.",
+            code="two_factor_enrolment_required",
+        )
     user_logged_in.send(sender=type(user), request=request, user=user)
-    return token_create(user=user)
+    return token_create(user=user, actor=user, how=how)
 
 
 def token_authenticate(*, token: str, now: datetime | None = None) -> User | None:
@@ -241,9 +331,25 @@ def token_authenticate(*, token: str, now: datetime | None = None) -> User | Non
     return api_token.user
 
 
-def token_revoke(*, token: str, now: datetime | None = None) -> None:
-    revoked = ApiToken.objects.filter(token_hash=hash_token(token), revoked_at__isnull=True).update(
-        revoked_at=now or timezone.now()
-    )
-    if not revoked:
-        raise NotFound("That token does not exist or is already revoked.", code="token_not_found")
+def token_revoke(*, token: str, actor: User | None = None, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    with transaction.atomic():
+        found = (
+            ApiToken.objects.select_for_update()
+            .filter(token_hash=hash_token(token), revoked_at__isnull=True)
+            .select_related("user")
+            .first()
+        )
+        if found is None:
+            raise NotFound(
+                "That token does not exist or is already revoked.", code="token_not_found"
+            )
+        found.revoked_at = now
+        found.save(update_fields=["revoked_at"])
+        security_event(
+            kind=SecurityEventKind.TOKEN_REVOKED,
+            actor=actor or found.user,
+            target=found.user,
+            detail=f"Token {found.prefix}… revoked.",
+            now=now,
+        )

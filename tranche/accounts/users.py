@@ -13,8 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tranche.accounts.models import ApiToken, Customer, Role, User
+from tranche.accounts.models import ApiToken, Customer, Role, SecurityEventKind, User
+from tranche.accounts.security import security_event
 from tranche.accounts.services import new_user_checks
+from tranche.accounts.sessions import sessions_end_for
 from tranche.core.db import lock_one, require_atomic
 from tranche.core.errors import Conflict, Invalid, NotFound
 
@@ -138,14 +140,21 @@ def user_set_role(*, actor: User, user_id: int, role: str) -> User:
             return user
         if role == Role.STAFF:
             _require_not_self_or_last_admin(actor=actor, user=user, admins=admins, doing="demote")
+        before = user.get_role_display()
         user.role = role
         user.save(update_fields=["role"])
+        security_event(
+            kind=SecurityEventKind.ROLE_CHANGED,
+            actor=actor,
+            target=user,
+            detail=f"{before} → {user.get_role_display()}.",
+        )
     return user
 
 
 def user_deactivate(*, actor: User, user_id: int, now: datetime | None = None) -> User:
-    """The user can no longer sign in and their API tokens are revoked; everything they
-    did stays, with their name on it."""
+    """The user can no longer sign in, their sessions end and their API tokens are
+    revoked; everything they did stays, with their name on it."""
     now = now or timezone.now()
     with transaction.atomic():
         admins = _lock_active_admins()
@@ -155,7 +164,16 @@ def user_deactivate(*, actor: User, user_id: int, now: datetime | None = None) -
         _require_not_self_or_last_admin(actor=actor, user=user, admins=admins, doing="deactivate")
         user.is_active = False
         user.save(update_fields=["is_active"])
-        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+        tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+        sessions = sessions_end_for(user, now=now)
+        security_event(
+            kind=SecurityEventKind.USER_DEACTIVATED,
+            actor=actor,
+            target=user,
+            detail=f"{sessions} session{'s' if sessions != 1 else ''} ended, "
+            f"{tokens} API token{'s' if tokens != 1 else ''} revoked.",
+            now=now,
+        )
     return user
 
 
@@ -168,6 +186,7 @@ def user_reactivate(*, actor: User, user_id: int) -> User:
             raise Conflict(f"{user.email} is already active.", code="user_active")
         user.is_active = True
         user.save(update_fields=["is_active"])
+        security_event(kind=SecurityEventKind.USER_REACTIVATED, actor=actor, target=user)
     return user
 
 
@@ -182,8 +201,11 @@ def profile_update(*, actor: User, full_name: str) -> User:
     return user
 
 
-def password_change(*, actor: User, current: str, password1: str, password2: str) -> User:
-    """A signed-in person changes their password: the current one proves it is them."""
+def password_change(
+    *, actor: User, current: str, password1: str, password2: str, keep_session: str | None = None
+) -> User:
+    """A signed-in person changes their password: the current one proves it is them.
+    Every other session of theirs ends (`keep_session`: the key of the one doing this)."""
     with transaction.atomic():
         user = _lock_user(actor.pk)
         if not user.check_password(current):
@@ -191,6 +213,13 @@ def password_change(*, actor: User, current: str, password1: str, password2: str
         _check_new_password(user, password1, password2)
         user.set_password(password1)
         user.save(update_fields=["password"])
+        ended = sessions_end_for(user, keep=keep_session)
+        security_event(
+            kind=SecurityEventKind.PASSWORD_CHANGED,
+            actor=user,
+            detail=f"Changed on the account page; {ended} other session"
+            f"{'s' if ended != 1 else ''} ended.",
+        )
     return user
 
 
@@ -206,6 +235,17 @@ def password_set_by_link(*, user: User, password1: str, password2: str) -> User:
                 code="link_invalid",
             )
         _check_new_password(locked, password1, password2)
+        had_password = locked.has_usable_password()
         locked.set_password(password1)
         locked.save(update_fields=["password"])
+        ended = sessions_end_for(locked)
+        security_event(
+            kind=SecurityEventKind.PASSWORD_CHANGED,
+            actor=locked,
+            detail=(
+                f"Reset with an emailed link; {ended} session{'s' if ended != 1 else ''} ended."
+                if had_password
+                else "Chosen with an invitation link."
+            ),
+        )
     return locked

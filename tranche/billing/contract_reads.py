@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from tranche.billing.models import Invoice, InvoiceStatus
+from tranche.billing.models import Invoice, InvoiceStatus, InvoiceType
 from tranche.billing.taxes import billed_bases
 from tranche.core.money import Money
 from tranche.core.tax import Bases, bases_from_rows, bases_to_rows, basis_total, contract_bases
@@ -53,6 +53,10 @@ def milestone_states(
     elsewhere: dict[Any, Money] = {}
     ids = {m.pk for m in milestones}
     for invoice in invoices:
+        if invoice.invoice_type == InvoiceType.RETAINAGE_RELEASE:
+            # It bills back retainage its milestone invoices withheld (and counted in
+            # full): no share of the contract, so no rate of it to keep or credit.
+            continue
         bases = billed_bases(invoice)  # net of its credit notes
         if invoice.milestone_id in ids:
             billed[invoice.milestone_id] = bases

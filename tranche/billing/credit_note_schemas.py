@@ -13,7 +13,7 @@ from tranche.billing.models import CreditNote, CreditNoteTaxLine
 from tranche.billing.schemas import InvoiceOut, PaymentOut
 from tranche.billing.selectors import CreditNotePage
 from tranche.core.money import Money
-from tranche.core.schemas import Input, MoneyIn, ReceivedOn, Text500
+from tranche.core.schemas import Flag, Input, MoneyIn, ReceivedOn, Text500
 
 
 class CreditNoteIn(Input):
@@ -134,7 +134,7 @@ class RefundIn(Input):
     paid_on: ReceivedOn
     reason: Text500
     # True: the customer owes less (a credit note of the same amount is issued with it).
-    credit_invoice: bool = False
+    credit_invoice: Flag = False
 
 
 class RefundOut(Schema):

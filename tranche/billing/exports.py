@@ -25,7 +25,8 @@ from math import floor
 from django.http import StreamingHttpResponse
 
 from tranche.accounts.access import require_staff
-from tranche.accounts.models import User
+from tranche.accounts.models import SecurityEventKind, User
+from tranche.accounts.security import security_event
 from tranche.billing.models import CreditNote, Invoice, InvoiceTaxLine, Payment
 from tranche.billing.reports import csv_safe
 from tranche.core.errors import Invalid
@@ -382,7 +383,8 @@ def accounting_json(*, user: User, period: ExportPeriod) -> Iterator[str]:
 def export_response(
     *, user: User, period: ExportPeriod, export_format: ExportFormat
 ) -> StreamingHttpResponse:
-    """The export as a streamed download, for the API and the financials page alike."""
+    """The export as a streamed download, for the API and the financials page alike.
+    Who exported which period goes in the security log: it is the whole of the books."""
     if export_format is ExportFormat.JSON:
         response = StreamingHttpResponse(
             accounting_json(user=user, period=period), content_type="application/json"
@@ -396,4 +398,10 @@ def export_response(
         f".{export_format.value}"
     )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
+    security_event(
+        kind=SecurityEventKind.EXPORT,
+        actor=user,
+        detail=f"Accounting export {period.date_from.isoformat()} to "
+        f"{period.date_to.isoformat()} as {export_format.value.upper()}.",
+    )
     return response

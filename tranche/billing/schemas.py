@@ -17,8 +17,8 @@ from tranche.core.schemas import (
     MoneyIn,
     OptionalText200,
     OptionalText500,
-    PlainDecimal,
     ReceivedOn,
+    RetainagePercentage,
     Text500,
 )
 from tranche.core.tax_schemas import TaxLineOut, percent_api
@@ -694,6 +694,4 @@ class AcceptOut(Schema):
 
 
 class ProjectPatch(Input):
-    retainage_percentage: PlainDecimal = Field(
-        ge=0, lt=100, max_digits=5, decimal_places=2, allow_inf_nan=False
-    )
+    retainage_percentage: RetainagePercentage

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from tranche.core.money import Money
 from tranche.core.schemas import (
+    Flag,
     Id,
     Input,
     MoneyIn,
@@ -44,9 +45,9 @@ class ScheduleRowIn(Input):
 
     milestone_id: Id | None = None
     title: OptionalText200 = ""
-    is_billable: bool = False
+    is_billable: Flag = False
     billing_percentage: Percentage | None = None
-    remove: bool = False
+    remove: Flag = False
 
 
 class ChangeOrderIn(Input):
@@ -71,8 +72,8 @@ class ApproveIn(Input):
     notes for the difference."""
 
     name: Annotated[str, Field(max_length=200)] = ""
-    agreed: bool = False
-    issue_credit_note: bool = False
+    agreed: Flag = False
+    issue_credit_note: Flag = False
 
 
 class DeclineIn(Input):

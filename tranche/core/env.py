@@ -160,3 +160,29 @@ def sqlite_database(name: Path) -> dict[str, Any]:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
     }
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate limit written `COUNT/PERIOD`, the period in seconds or with a unit
+    (`10/15m`, `5/1h`, `100/600`): (count, seconds). `off` switches the limit off."""
+    raw = (os.environ.get(name) or default).strip().lower()
+    if raw == "off":
+        return None
+    count, _, period = raw.partition("/")
+    unit = _UNITS.get(period[-1:], 0) if period else 0
+    number = period[:-1] if unit else period
+    if unit == 0:
+        unit = 1
+    try:
+        parsed = int(count), int(number) * unit
+    except ValueError:
+        parsed = (0, 0)
+    if parsed[0] < 1 or parsed[1] < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be COUNT/PERIOD, e.g. 10/15m, 5/1h or 100/600 (seconds), or off; "
+            f"got {raw!r}."
+        )
+    return parsed

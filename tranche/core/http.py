@@ -9,13 +9,26 @@ renders 500.html without a request or context processors, so it must not need th
 
 from __future__ import annotations
 
+import logging
+import sys
+
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 
 API_PREFIX = "/api/"
+
+logger = logging.getLogger(__name__)
+
+# The database cannot be reached (restarting, failing over, out of connections): the
+# request is answered 503, and a client may try again shortly. Each write is one
+# transaction, so the database kept all of it or none of it.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
 
 # What a bare status means when Django or ninja answered without a JSON body.
 STATUS_ERRORS: dict[int, tuple[str, str]] = {
@@ -69,7 +82,29 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return status_error(404)
 
 
+def database_unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    """503: JSON under /api/, the friendly page elsewhere (rendered without the database,
+    a request or context processors), never a traceback."""
+    logger.warning("Database unavailable for %s %s: %s", request.method, request.path_info, exc)
+    if is_api(request):
+        response: HttpResponse = json_error(
+            503,
+            "The service is briefly unavailable: its database cannot be reached. Try again "
+            "in a moment; a change you sent was either made in full or not at all.",
+            "service_unavailable",
+        )
+    else:
+        response = HttpResponse(render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its `except`: a database that went away while a
+    # middleware used it (the session, the user) is a 503 too, not our fault.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_DOWN):
+        return database_unavailable(request, exc)
     if not is_api(request):
         return defaults.server_error(request)
     return status_error(500)

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 from django.views import defaults
 
-from tranche.core.http import is_api, json_error, status_error
+from tranche.core.http import DATABASE_DOWN, database_unavailable, is_api, json_error, status_error
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -149,3 +149,20 @@ class ApiJsonErrorsMiddleware:
                     replacement[header] = response[header]
             return replacement
         return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that meets an unreachable database answers 503 (JSON under /api/, the
+    friendly page elsewhere) instead of a server error. Django's handler500
+    (`tranche.core.http.server_error`) does the same for a middleware that meets it."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DATABASE_DOWN):
+            return database_unavailable(request, exception)
+        return None

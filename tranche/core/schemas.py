@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from tranche.core.money import MAX_AMOUNT
 
@@ -53,20 +53,69 @@ def _plain_integer(value: Any) -> Any:
     return value
 
 
+# JSON's true and false only: in lax mode pydantic reads 0, 1, "yes" and "off" as booleans
+# too, which the document (`"type": "boolean"`) does not promise.
+Flag = Annotated[bool, Field(strict=True)]
+
 PlainDecimal = Annotated[Decimal, BeforeValidator(_plain_decimal)]
 PlainInt = Annotated[int, BeforeValidator(_plain_integer)]
 
-Id = Annotated[PlainInt, Field(gt=0)]
+
+def _decimal_json(number: dict[str, Any], pattern: str) -> WithJsonSchema:
+    """What the API documents for a decimal: a JSON number within the bounds, in steps of
+    the allowed precision, or the same written as text with ASCII digits (`pattern`)."""
+    return WithJsonSchema(
+        {"anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}]}
+    )
+
+
+# The bounds come before the plain-digits check: pydantic documents a bound it can attach
+# to the number itself as JSON Schema (`exclusiveMinimum`); a bound on the checked value
+# would leak into the document as its own parameter name (`gt`), which no client reads.
+Id = Annotated[int, Field(gt=0), BeforeValidator(_plain_integer)]
 # The currency's own precision is checked by the service, which knows the currency.
-MoneyIn = Annotated[PlainDecimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=3, allow_inf_nan=False)]
+MoneyIn = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_AMOUNT, decimal_places=3, allow_inf_nan=False),
+    BeforeValidator(_plain_decimal),
+    _decimal_json(
+        {"minimum": 0, "maximum": float(MAX_AMOUNT), "multipleOf": 0.001},
+        r"^[0-9]{1,11}(\.[0-9]{1,3})?$",
+    ),
+]
 Quantity = Annotated[
-    PlainDecimal, Field(gt=0, le=Decimal("999999999"), decimal_places=3, allow_inf_nan=False)
+    Decimal,
+    Field(gt=0, le=Decimal("999999999"), decimal_places=3, allow_inf_nan=False),
+    BeforeValidator(_plain_decimal),
+    _decimal_json(
+        {"exclusiveMinimum": 0, "maximum": 999999999, "multipleOf": 0.001},
+        # 0.001 to 999999999: a non-zero whole part of up to eight digits, nine digits
+        # with no fraction, or a zero whole part with a non-zero fraction.
+        r"^([1-9][0-9]{0,7}(\.[0-9]{1,3})?|[1-9][0-9]{8}(\.0{1,3})?"
+        r"|0\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$",
+    ),
 ]
 Percentage = Annotated[
-    PlainDecimal, Field(ge=0, le=100, max_digits=5, decimal_places=2, allow_inf_nan=False)
+    Decimal,
+    Field(ge=0, le=100, max_digits=5, decimal_places=2, allow_inf_nan=False),
+    BeforeValidator(_plain_decimal),
+    _decimal_json(
+        {"minimum": 0, "maximum": 100, "multipleOf": 0.01},
+        r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$",
+    ),
 ]
-Position = Annotated[PlainInt, Field(ge=1, le=10_000)]
-Days = Annotated[PlainInt, Field(ge=0, le=365)]
+# Retainage: a share withheld, so below 100.
+RetainagePercentage = Annotated[
+    Decimal,
+    Field(ge=0, lt=100, max_digits=5, decimal_places=2, allow_inf_nan=False),
+    BeforeValidator(_plain_decimal),
+    _decimal_json(
+        {"minimum": 0, "exclusiveMaximum": 100, "multipleOf": 0.01},
+        r"^[0-9]{1,2}(\.[0-9]{1,2})?$",
+    ),
+]
+Position = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_plain_integer)]
+Days = Annotated[int, Field(ge=0, le=365), BeforeValidator(_plain_integer)]
 
 
 # --- text ---------------------------------------------------------------------------------
@@ -118,13 +167,56 @@ def _date_between(*, years_ahead: int | None) -> AfterValidator:
     return AfterValidator(check)
 
 
+# The document says "from the year 2000" as a pattern (JSON Schema has no bounds for
+# dates); an upper bound relative to today cannot be written in a fixed document, so it
+# is in the field's description.
+_FROM_2000 = r"^[2-9][0-9]{3}-[0-9]{2}-[0-9]{2}$"
+
+
+def _date_json(description: str | None = None) -> WithJsonSchema:
+    schema: dict[str, Any] = {"type": "string", "format": "date", "pattern": _FROM_2000}
+    if description:
+        schema["description"] = description
+    return WithJsonSchema(schema)
+
+
 # An invoice is due within a few years of being issued.
-DueDate = Annotated[date, _date_between(years_ahead=5)]
-PlannedDate = Annotated[date, _date_between(years_ahead=20)]
+DueDate = Annotated[
+    date,
+    _date_between(years_ahead=5),
+    _date_json("From 2000-01-01, and within 5 years from today."),
+]
+PlannedDate = Annotated[
+    date,
+    _date_between(years_ahead=20),
+    _date_json("From 2000-01-01, and within 20 years from today."),
+]
 # "Not in the future" is the service's check: it knows the `now` of the operation.
-ReceivedOn = Annotated[date, _date_between(years_ahead=None)]
+ReceivedOn = Annotated[date, _date_between(years_ahead=None), _date_json("From 2000-01-01.")]
 
 
 class PageParams(Schema):
     limit: PlainInt = Field(50, ge=1, le=200)
     offset: PlainInt = Field(0, ge=0, le=10_000_000)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class FieldErrorOut(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    message: str
+
+
+class ErrorOut(Schema):
+    """Every refusal (DESIGN.md rule 10): a sentence a person understands and a stable
+    machine code; a refused input (`validation_error`) also names each field and what is
+    wrong with it. Nothing else: the documented shape is the whole shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: str
+    code: str
+    errors: list[FieldErrorOut] | None = None

@@ -7,10 +7,13 @@ the periodic pass call these; queueing lives in `notifications.services`."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
@@ -34,6 +37,15 @@ CLAIM_TIMEOUT = timedelta(minutes=5)
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4 … minutes, capped at 6 hours."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+
+
+def message_id(email: OutboxEmail) -> str:
+    """One Message-ID per outbox row, the same on every attempt. Delivery is at least
+    once: a worker that dies after the server kept the message but before it said so
+    sends it again, and the recipient's mail client recognises the copy by this id."""
+    digest = hashlib.sha256(f"{email.pk}:{email.key}".encode()).hexdigest()[:16]
+    domain = urlsplit(settings.BASE_URL).hostname or "localhost"
+    return f"<tranche.outbox.{email.pk}.{digest}@{domain}>"
 
 
 def _claim(email_id: int, now: datetime) -> OutboxEmail | None:
@@ -68,6 +80,7 @@ def outbox_deliver(*, email_id: int, now: datetime | None = None) -> bool:
         from_email=email.from_email or None,
         to=[email.to],
         reply_to=[email.reply_to] if email.reply_to else None,
+        headers={"Message-ID": message_id(email)},
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")

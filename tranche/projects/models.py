@@ -7,6 +7,7 @@ from django.db.models import Q
 from tranche.accounts.models import Customer, PriceModeChoice
 from tranche.core.fields import money_field
 from tranche.core.money import Money
+from tranche.core.trail import TrailEvent
 from tranche.sales.models import PricedLine
 
 
@@ -212,17 +213,9 @@ class ChangeOrderEventKind(models.TextChoices):
     DECLINED = "declined", "Declined"
 
 
-class ChangeOrderEvent(models.Model):
+class ChangeOrderEvent(TrailEvent):
     change_order = models.ForeignKey(ChangeOrder, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=ChangeOrderEventKind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    at = models.DateTimeField()
-    details = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.change_order_id}"
@@ -232,20 +225,12 @@ class ProjectEventKind(models.TextChoices):
     RETAINAGE_CHANGED = "retainage_changed", "Retainage changed"
 
 
-class ProjectEvent(models.Model):
+class ProjectEvent(TrailEvent):
     """The audit trail of a project's own terms (its invoices and change orders keep
     theirs): who changed what, when, with the values before and after in `details`."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=24, choices=ProjectEventKind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    at = models.DateTimeField()
-    details = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.project_id}"

@@ -3,12 +3,12 @@ milestone with its invoice) are billing's: billing/schemas.py."""
 
 from __future__ import annotations
 
-from tranche.core.schemas import Input, Percentage, PlannedDate, Position, Text200
+from tranche.core.schemas import Flag, Input, Percentage, PlannedDate, Position, Text200
 
 
 class MilestoneIn(Input):
     title: Text200
-    is_billable: bool = False
+    is_billable: Flag = False
     billing_percentage: Percentage | None = None
     planned_date: PlannedDate | None = None
     position: Position | None = None
@@ -16,7 +16,7 @@ class MilestoneIn(Input):
 
 class MilestonePatch(Input):
     title: Text200 | None = None
-    is_billable: bool | None = None
+    is_billable: Flag | None = None
     billing_percentage: Percentage | None = None
     planned_date: PlannedDate | None = None
     position: Position | None = None

@@ -7,6 +7,7 @@ from django.db.models import Q
 from tranche.accounts.models import Customer, PriceModeChoice, TaxRate
 from tranche.core.fields import money_field
 from tranche.core.money import Money
+from tranche.core.trail import TrailEvent
 
 
 class QuoteStatus(models.TextChoices):
@@ -157,20 +158,12 @@ class QuoteEventKind(models.TextChoices):
     DECLINED = "declined", "Declined"
 
 
-class QuoteEvent(models.Model):
+class QuoteEvent(TrailEvent):
     """The quote's audit trail: who did what, when, with the details (an acceptance's
     typed name and address, a decline's reason, the address a quote was sent to)."""
 
     quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=QuoteEventKind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    at = models.DateTimeField()
-    details = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.kind} quote {self.quote_id}"

@@ -7,7 +7,16 @@ from ninja import Schema
 from pydantic import Field
 
 from tranche.core.money import Money
-from tranche.core.schemas import Id, Input, MoneyIn, Percentage, Quantity, Text200, Text500
+from tranche.core.schemas import (
+    Flag,
+    Id,
+    Input,
+    MoneyIn,
+    Percentage,
+    Quantity,
+    Text200,
+    Text500,
+)
 from tranche.core.tax_schemas import TaxLineOut, tax_lines_out
 from tranche.sales.models import Quote
 from tranche.sales.services import quote_terms_of
@@ -27,10 +36,10 @@ class QuoteLineIn(Input):
 
 class ScheduleItemIn(Input):
     title: Text200
-    is_billable: bool = False
+    is_billable: Flag = False
     billing_percentage: Percentage | None = None
     # A deposit: billed as soon as the quote is accepted.
-    bill_on_acceptance: bool = False
+    bill_on_acceptance: Flag = False
 
 
 class QuoteIn(Input):

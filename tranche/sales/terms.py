@@ -269,6 +269,20 @@ def quote_terms(
         for (index, _), part in zip(billable, parts, strict=False):
             amounts[index] = part
         unscheduled = parts[-1] if len(parts) > len(billable) else ZERO
+        for index, item in enumerate(schedule):
+            if item is not None and item.bill_on_acceptance and amounts[index] == ZERO:
+                # Accepting the quote bills a deposit at once, and an invoice must bill
+                # something: such a quote could be sent but never accepted.
+                problems.append(
+                    Problem(
+                        f"schedule-{index + 1}-billing_percentage",
+                        f"Deposit '{item.title.strip()}' would bill nothing: "
+                        f"{percent_text(item.billing_percentage or ZERO)} % of "
+                        f"{Money(total, code)} rounds to {Money.zero(code)}. Raise its "
+                        "percentage or the total, or bill it later.",
+                        "deposit_amount_zero",
+                    )
+                )
     return QuoteTerms(
         currency=code,
         line_totals=line_totals,

@@ -3,6 +3,7 @@ file only puts them together."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django.views.decorators.http import require_http_methods
 
 from tranche.web.views import (
     account,
@@ -15,19 +16,17 @@ from tranche.web.views import (
     invoices,
     projects,
     quotes,
+    security,
+    two_factor,
     users,
 )
 from tranche.web.views import settings as settings_views
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="web/login.html", authentication_form=auth.LoginForm
-        ),
-        name="login",
-    ),
+    # Django's form views take PUT as POST; the sign-in page is GET and POST only.
+    path("login/", require_http_methods(["GET", "POST"])(auth.LoginView.as_view()), name="login"),
+    path("login/code/", auth.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     *projects.urlpatterns,
     *change_orders.urlpatterns,
@@ -39,4 +38,6 @@ urlpatterns = [
     *users.urlpatterns,
     *settings_views.urlpatterns,
     *account.urlpatterns,
+    *two_factor.urlpatterns,
+    *security.urlpatterns,
 ]

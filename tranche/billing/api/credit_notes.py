@@ -81,7 +81,7 @@ def get_credit_note(
     response={200: None},
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "The credit note as a PDF document",
                 "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
             }
@@ -98,7 +98,7 @@ def credit_note_document(request: HttpRequest, credit_note_id: int) -> HttpRespo
     response={200: None},
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "The credit note as a Factur-X PDF/A-3 with its EN 16931 CII "
                 "XML (TypeCode 381)",
                 "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},

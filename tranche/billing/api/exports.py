@@ -22,7 +22,7 @@ class AccountingExportQuery(Schema):
 
 EXPORT_RESPONSE = {
     "responses": {
-        "200": {
+        200: {
             "description": "One row per document per tax rate; docs/accounting-export.md "
             "describes every column",
             "content": {

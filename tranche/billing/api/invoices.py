@@ -115,7 +115,7 @@ def get_invoice(
 
 PDF_RESPONSE = {
     "responses": {
-        "200": {
+        200: {
             "description": "The invoice as a PDF document",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
         }
@@ -138,7 +138,7 @@ def invoice_document(request: HttpRequest, project_id: int, invoice_id: int) -> 
 
 FACTURX_RESPONSE = {
     "responses": {
-        "200": {
+        200: {
             "description": "The invoice as a Factur-X PDF/A-3 with its EN 16931 CII XML",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
         }

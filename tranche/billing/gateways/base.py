@@ -7,7 +7,23 @@ from typing import Protocol
 
 
 class GatewayError(Exception):
-    """The provider failed or could not be reached. The message is safe to show an admin."""
+    """The provider failed or could not be reached. The message is safe to show an admin.
+
+    `status` is the HTTP status the provider answered with, or None when no answer came
+    (refused, timed out, lost): then whether the operation happened is unknown."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """No answer, or a server error (Stripe: the result of a 500 is indeterminate)."""
+        return self.status is None or self.status >= 500
 
 
 # A PaymentIntent in one of these states has taken no money yet and can still change its

@@ -21,6 +21,11 @@ def _describe(exc: stripe.StripeError) -> str:
     return f"Stripe answered with an error: {message}"
 
 
+def _error(exc: stripe.StripeError) -> GatewayError:
+    status = None if isinstance(exc, stripe.APIConnectionError) else exc.http_status
+    return GatewayError(_describe(exc), status=status)
+
+
 class StripeGateway:
     name = "stripe"
 
@@ -64,7 +69,7 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             logger.warning("Stripe create PaymentIntent failed: %s", exc.__class__.__name__)
-            raise GatewayError(_describe(exc)) from exc
+            raise _error(exc) from exc
         return self._intent(created)
 
     def update_intent(self, intent_id: str, *, description: str, metadata: dict[str, str]) -> None:
@@ -73,7 +78,7 @@ class StripeGateway:
                 intent_id, params={"description": description, "metadata": metadata}
             )
         except stripe.StripeError as exc:
-            raise GatewayError(_describe(exc)) from exc
+            raise _error(exc) from exc
 
     def update_intent_amount(self, intent_id: str, *, amount_minor: int) -> Intent:
         # Stripe changes the amount of an unconfirmed PaymentIntent in place, and a
@@ -84,7 +89,7 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             logger.warning("Stripe update PaymentIntent amount failed: %s", exc.__class__.__name__)
-            raise GatewayError(_describe(exc)) from exc
+            raise _error(exc) from exc
         return self._intent(updated)
 
     def cancel_intent(self, intent_id: str) -> None:
@@ -96,15 +101,15 @@ class StripeGateway:
                 current = self.retrieve_intent(intent_id)
                 if current.status == "canceled":
                     return
-            raise GatewayError(_describe(exc)) from exc
+            raise _error(exc) from exc
         except stripe.StripeError as exc:
-            raise GatewayError(_describe(exc)) from exc
+            raise _error(exc) from exc
 
     def retrieve_intent(self, intent_id: str) -> Intent:
         try:
             return self._intent(self.client.v1.payment_intents.retrieve(intent_id))
         except stripe.StripeError as exc:
-            raise GatewayError(_describe(exc)) from exc
+            raise _error(exc) from exc
 
 
 class WebhookInvalid(Exception):

@@ -4,6 +4,8 @@ changes). Run by tasks after commit, and by the pay page before it hands an inte
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,23 +36,36 @@ from tranche.core.money import (
 logger = logging.getLogger(__name__)
 
 
-def intent_request(invoice: Invoice) -> IntentRequest:
-    # Keyed by this installation, the invoice and what is charged: a retry of the same
-    # send reuses the PaymentIntent; a send after the amount changed gets a new one.
+def intent_request(invoice: Invoice, *, attempt: int = 0) -> IntentRequest:
+    """What sending `invoice` asks the provider to create.
+
+    The idempotency key names this installation, the invoice and a fingerprint of all
+    that is sent: a retry of the same send (after a timeout or a lost answer) gets the
+    same PaymentIntent back, and a send with anything changed (the amount, the
+    description, the email) gets a key of its own, since Stripe refuses a key reused
+    with other parameters. `attempt` counts the earlier sends the provider answered with
+    an error: Stripe keeps that answer for the key, so the next send needs a fresh one."""
     site = urlsplit(settings.BASE_URL).netloc
     minor = to_minor_units(invoice.amount, invoice.currency)
     project = invoice.project
+    description = f"{project.name}: {invoice.description}"
+    metadata = {
+        "invoice_id": str(invoice.pk),
+        "project_id": str(invoice.project_id),
+        "customer_id": str(invoice.customer_id),
+    }
+    receipt_email = invoice.customer_email
+    sent = [minor, invoice.currency, description, metadata, receipt_email, attempt]
+    fingerprint = hashlib.sha256(json.dumps(sent, sort_keys=True).encode()).hexdigest()[:16]
     return IntentRequest(
         amount_minor=minor,
         currency=invoice.currency,
-        description=f"{project.name}: {invoice.description}",
-        metadata={
-            "invoice_id": str(invoice.pk),
-            "project_id": str(invoice.project_id),
-            "customer_id": str(invoice.customer_id),
-        },
-        receipt_email=invoice.customer_email,
-        idempotency_key=f"tranche:{site}:invoice:{invoice.pk}:send:{minor}{invoice.currency}",
+        description=description,
+        metadata=metadata,
+        receipt_email=receipt_email,
+        idempotency_key=(
+            f"tranche:{site}:invoice:{invoice.pk}:send:{minor}{invoice.currency}:{fingerprint}"
+        ),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -108,7 +108,29 @@ def invoice_send_preview(*, invoice: Invoice, now: datetime | None = None) -> Se
     return SendPreview(draft, invoice_email_preview(draft, "invoice_sent"))
 
 
-def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
+def _earlier_attempts(invoice: Invoice) -> tuple[int, list[IntentRequest]]:
+    """How many earlier sends the provider answered with an error, and the requests of
+    earlier sends whose outcome is unknown and that are not yet withdrawn."""
+    events = list(
+        invoice.events.filter(kind__in=[EventKind.SEND_FAILED, EventKind.INTENT_CANCELLED])
+    )
+    withdrawn = {
+        e.details.get("idempotency_key") for e in events if e.kind == EventKind.INTENT_CANCELLED
+    }
+    answered = sum(
+        1 for e in events if e.kind == EventKind.SEND_FAILED and e.details.get("answered")
+    )
+    unknown = [
+        IntentRequest(**e.details["request"])
+        for e in events
+        if e.kind == EventKind.SEND_FAILED
+        and isinstance(e.details.get("request"), dict)
+        and e.details["request"].get("idempotency_key") not in withdrawn
+    ]
+    return answered, unknown
+
+
+def _claim_for_sending(invoice_id: int, now: datetime) -> tuple[IntentRequest, list[IntentRequest]]:
     with transaction.atomic(durable=True):
         project, invoice = lock_project_and_invoice(invoice_id)
         require_draft(invoice, "sent")
@@ -130,7 +152,39 @@ def _claim_for_sending(invoice_id: int, now: datetime) -> IntentRequest:
             )
         invoice.send_claimed_at = now
         invoice.save(update_fields=["send_claimed_at", *ADDRESS_FIELDS])
-        return intent_request(invoice)
+        answered, unknown = _earlier_attempts(invoice)
+        request = intent_request(invoice, attempt=answered)
+        return request, [r for r in unknown if r.idempotency_key != request.idempotency_key]
+
+
+def _withdraw_lost_intents(
+    gateway: PaymentGateway, *, invoice_id: int, attempts: list[IntentRequest], now: datetime
+) -> None:
+    """An earlier send whose answer never came (or was a server error) may have made a
+    PaymentIntent all the same, and this send asks under another key (the draft changed,
+    or the provider kept an error for the old key). Each such request is made again with
+    its own key and parameters: the provider answers with the intent it made (or makes
+    it now), which is cancelled, so the invoice never has two live intents. An error
+    answer means that key made none. Raises GatewayError when the provider cannot say."""
+    for attempt in attempts:
+        try:
+            lost = gateway.create_intent(attempt)
+        except GatewayError as exc:
+            if exc.answered:
+                continue
+            raise
+        gateway.cancel_intent(lost.id)
+        with transaction.atomic(durable=True):
+            record_event(
+                Invoice.objects.get(pk=invoice_id),
+                EventKind.INTENT_CANCELLED,
+                actor=None,
+                now=now,
+                provider_reference=lost.id,
+                idempotency_key=attempt.idempotency_key,
+                reason="An earlier send whose answer was lost had made it; the invoice keeps "
+                "one PaymentIntent.",
+            )
 
 
 def invoice_send(
@@ -148,16 +202,24 @@ def invoice_send(
     If the provider fails the claim is released: still a draft, no number, no email."""
     now = now or timezone.now()
     gateway = gateway or get_gateway()
-    request = _claim_for_sending(invoice_id, now)
+    request, lost = _claim_for_sending(invoice_id, now)
+    creating = False
     try:
+        _withdraw_lost_intents(gateway, invoice_id=invoice_id, attempts=lost, now=now)
+        creating = True
         intent = gateway.create_intent(request)
     except GatewayError as exc:
+        failure: dict[str, object] = {"error": str(exc), "answered": creating and exc.answered}
+        if creating and exc.outcome_unknown:
+            # The provider may have made the intent all the same: the next send asks
+            # for it again (see _withdraw_lost_intents).
+            failure["request"] = asdict(request)
         with transaction.atomic(durable=True):
             invoice = lock_invoice(invoice_id)
             if invoice.send_claimed_at == now:
                 invoice.send_claimed_at = None
                 invoice.save(update_fields=["send_claimed_at"])
-            record_event(invoice, EventKind.SEND_FAILED, actor=actor, now=now, error=str(exc))
+            record_event(invoice, EventKind.SEND_FAILED, actor=actor, now=now, **failure)
         raise ProviderError(
             f"{exc}. The invoice was not sent and is still a draft; try sending it again "
             "in a few minutes.",

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from tranche.accounts.links import user_for_link
+from tranche.accounts.two_factor import has_two_factor, pending_begin
 from tranche.accounts.users import password_change, password_set_by_link, profile_update
 from tranche.notifications.invitations import password_reset_request
+from tranche.web.views.auth import sign_in
 from tranche.web.views.common import user_of
 from tranche.web.views.people_forms import submit
 
@@ -80,6 +82,7 @@ def _account_page(
         {
             "profile": profile or ProfileForm(initial={"full_name": user.full_name}),
             "password": password or PasswordChangeForm(),
+            "two_factor": has_two_factor(user),
         },
         status=status,
     )
@@ -115,7 +118,7 @@ def password(request: HttpRequest) -> HttpResponse:
     changed = submit(
         request,
         form,
-        lambda data: password_change(actor=user, **data),
+        lambda data: password_change(actor=user, keep_session=request.session.session_key, **data),
         PASSWORD_FIELDS,
     )
     if changed is None:
@@ -127,6 +130,7 @@ def password(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def forgot_password(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ForgotForm(request.POST)
@@ -140,6 +144,7 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def set_password(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
     person = user_for_link(uidb64, token, now=timezone.now())
     if person is None:
@@ -153,7 +158,12 @@ def set_password(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
             PASSWORD_FIELDS,
         )
         if done is not None:
-            login(request, done, backend="django.contrib.auth.backends.ModelBackend")
+            if has_two_factor(done):
+                # The link proves the email, not the second factor.
+                pending_begin(request, done, now=timezone.now())
+                messages.success(request, "Your password is set. Now enter your two-factor code.")
+                return redirect("login-code")
+            sign_in(request, done, how="with a link to set the password")
             messages.success(request, "Your password is set and you are signed in. Welcome!")
             return redirect("/")
         response = render(

@@ -24,7 +24,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from tranche.accounts.access import require_admin, require_staff
-from tranche.accounts.models import User
+from tranche.accounts.models import SecurityEventKind, User
+from tranche.accounts.security import security_event
 from tranche.billing import reports
 from tranche.billing import selectors as billing
 from tranche.billing.exports import ExportFormat, export_period, export_response
@@ -97,6 +98,11 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     filename = f"invoices-{timezone.localdate().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    security_event(
+        kind=SecurityEventKind.EXPORT,
+        actor=user,
+        detail=f"Invoice list exported as CSV ({request.GET.urlencode()[:300] or 'no filter'}).",
+    )
     return response
 
 

@@ -37,7 +37,7 @@ from tranche.billing.receipts import receipt_filename, receipt_payment, receipt_
 from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.crediting import credit_note_issue, refund_record_manual
 from tranche.billing.services.drafts import invoice_update_draft
-from tranche.billing.services.payments import payment_record_manual
+from tranche.billing.services.payments import Recorded, payment_record_manual
 from tranche.billing.services.reminders import invoice_remind_now
 from tranche.billing.services.sending import invoice_resend, invoice_send, invoice_send_preview
 from tranche.core.errors import DomainError
@@ -476,30 +476,53 @@ def send(request: HttpRequest, invoice_id: int) -> HttpResponse:
     return redirect("invoice", invoice_id=invoice.pk)
 
 
+def _dialog(
+    request: HttpRequest,
+    user: User,
+    invoice: Invoice,
+    form: forms.Form,
+    *,
+    dialog: str,
+    invalid: str,
+    action: Callable[[dict[str, Any]], Any],
+    success: str | Callable[[Any], str],
+    fields: dict[str, str],
+) -> HttpResponse:
+    """A dialog's form posted: input the form or the service refuses comes back in the
+    dialog, open, beside its field (422), and nothing changed; done, the page says so."""
+
+    def again(bound: forms.Form) -> HttpResponse:
+        fresh = _found(user, invoice.pk)
+        bound_form: dict[str, Any] = {f"{dialog}_form": bound}
+        return _page(request, fresh, open_dialog=dialog, status=422, **bound_form)
+
+    if not form.is_valid():
+        messages.error(request, invalid)
+        return again(form)
+    data = form.cleaned_data
+    return _run(
+        request, invoice, lambda: action(data), success, form=form, fields=fields, rerender=again
+    )
+
+
 @login_required
 @require_POST
 def cancel(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
-    form = CancelForm(request.POST)
-
-    def again(bound: forms.Form) -> HttpResponse:
-        assert isinstance(bound, CancelForm)
-        fresh = _found(user, invoice.pk)
-        return _page(request, fresh, cancel_form=bound, open_dialog="cancel", status=422)
-
-    if not form.is_valid():
-        messages.error(request, "Say why the invoice is cancelled.")
-        return again(form)
-    return _run(
+    return _dialog(
         request,
+        user,
         invoice,
-        lambda: invoice_cancel(
-            actor=user, invoice_id=invoice.pk, reason=form.cleaned_data["reason"]
+        CancelForm(request.POST),
+        dialog="cancel",
+        invalid="Say why the invoice is cancelled.",
+        action=lambda data: invoice_cancel(
+            actor=user, invoice_id=invoice.pk, reason=data["reason"]
         ),
-        f"Invoice {invoice.number} cancelled." if invoice.number else "Draft invoice cancelled.",
-        form=form,
+        success=(
+            f"Invoice {invoice.number} cancelled." if invoice.number else "Draft invoice cancelled."
+        ),
         fields={"reason_required": "reason"},
-        rerender=again,
     )
 
 
@@ -507,76 +530,56 @@ def cancel(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def record_payment(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
-    form = PaymentForm(request.POST, currency=invoice.currency)
 
-    def again(bound: forms.Form) -> HttpResponse:
-        assert isinstance(bound, PaymentForm)
-        fresh = _found(user, invoice.pk)
-        return _page(request, fresh, payment_form=bound, open_dialog="payment", status=422)
+    def said(recorded: Recorded) -> str:
+        # A payment recorded by hand is always inserted (only a provider's can repeat).
+        assert recorded.payment is not None
+        left = recorded.invoice.due
+        return f"Payment of {recorded.payment.money} recorded on {invoice.number}. " + (
+            "It is paid in full." if not left.amount else f"{left} is still due."
+        )
 
-    if not form.is_valid():
-        messages.error(request, "The payment was not recorded: correct the fields marked below.")
-        return again(form)
-    data = form.cleaned_data
-
-    def go() -> None:
-        recorded = payment_record_manual(
+    return _dialog(
+        request,
+        user,
+        invoice,
+        PaymentForm(request.POST, currency=invoice.currency),
+        dialog="payment",
+        invalid="The payment was not recorded: correct the fields marked below.",
+        action=lambda data: payment_record_manual(
             actor=user,
             invoice_id=invoice.pk,
             amount=data["amount"],
             method=data["method"],
             reference=data["reference"],
             received_on=data["received_on"],
-        )
-        left = recorded.invoice.due
-        messages.success(
-            request,
-            f"Payment of {Money(data['amount'], invoice.currency)} recorded on "
-            f"{invoice.number}. "
-            + ("It is paid in full." if not left.amount else f"{left} is still due."),
-        )
-
-    try:
-        go()
-    except DomainError as exc:
-        messages.error(request, exc.detail)
-        field = PAYMENT_ERROR_FIELDS.get(exc.code or "")
-        if field:
-            form.add_error(field, exc.detail)
-        return again(form)
-    return redirect("invoice", invoice_id=invoice.pk)
+        ),
+        success=said,
+        fields=PAYMENT_ERROR_FIELDS,
+    )
 
 
 @login_required
 @require_POST
 def issue_credit_note(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
-    # Prefixed: the payment and cancel dialogs on the same page have their own amount
-    # and reason fields.
-    form = CreditNoteForm(request.POST, prefix="credit", currency=invoice.currency)
-
-    def again(bound: forms.Form) -> HttpResponse:
-        assert isinstance(bound, CreditNoteForm)
-        fresh = _found(user, invoice.pk)
-        return _page(request, fresh, credit_form=bound, open_dialog="credit", status=422)
-
-    if not form.is_valid():
-        messages.error(request, "No credit note was issued: correct the fields marked below.")
-        return again(form)
-    data = form.cleaned_data
-    return _run(
+    return _dialog(
         request,
+        user,
         invoice,
-        lambda: credit_note_issue(
+        # Prefixed: the payment, refund and cancel dialogs on the same page have their own
+        # amount and reason fields.
+        CreditNoteForm(request.POST, prefix="credit", currency=invoice.currency),
+        dialog="credit",
+        invalid="No credit note was issued: correct the fields marked below.",
+        action=lambda data: credit_note_issue(
             actor=user, invoice_id=invoice.pk, amount=data["amount"], reason=data["reason"]
         ),
-        lambda note: (
+        success=lambda note: (
             f"Credit note {note.number} for {note.total} issued on {invoice.number}"
             + (f" and emailed to {note.customer_email}." if note.emailed_at else ".")
         ),
-        form=form,
         fields=CREDIT_ERROR_FIELDS,
-        rerender=again,
     )
 
 
@@ -584,28 +587,21 @@ def issue_credit_note(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def record_refund(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
-    form = RefundForm(request.POST, prefix="refund", currency=invoice.currency)
-
-    def again(bound: forms.Form) -> HttpResponse:
-        assert isinstance(bound, RefundForm)
-        fresh = _found(user, invoice.pk)
-        return _page(request, fresh, refund_form=bound, open_dialog="refund", status=422)
-
-    if not form.is_valid():
-        messages.error(request, "No refund was recorded: correct the fields marked below.")
-        return again(form)
-    data = form.cleaned_data
 
     def said(refund: Payment) -> str:
-        given = f"Refund of {Money(data['amount'], invoice.currency)} recorded on {invoice.number}"
+        given = f"Refund of {Money(-refund.amount, invoice.currency)} recorded on {invoice.number}"
         if refund.credit_note is not None:
             return f"{given}, with credit note {refund.credit_note.number}."
         return f"{given}."
 
-    return _run(
+    return _dialog(
         request,
+        user,
         invoice,
-        lambda: refund_record_manual(
+        RefundForm(request.POST, prefix="refund", currency=invoice.currency),
+        dialog="refund",
+        invalid="No refund was recorded: correct the fields marked below.",
+        action=lambda data: refund_record_manual(
             actor=user,
             invoice_id=invoice.pk,
             amount=data["amount"],
@@ -614,10 +610,8 @@ def record_refund(request: HttpRequest, invoice_id: int) -> HttpResponse:
             reason=data["reason"],
             credit_invoice=data["credit_invoice"],
         ),
-        said,
-        form=form,
+        success=said,
         fields=REFUND_ERROR_FIELDS,
-        rerender=again,
     )
 
 

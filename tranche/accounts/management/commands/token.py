@@ -19,4 +19,4 @@ class Command(BaseCommand):
         user = active_user_by_email(options["email"])
         if user is None:
             raise CommandError(f"no active user with email {options['email']}.", returncode=2)
-        self.stdout.write(token_create(user=user))
+        self.stdout.write(token_create(user=user, how="with the `tranche token` command"))
