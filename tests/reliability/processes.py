@@ -29,7 +29,9 @@ PG_PORT = 55431  # the port this suite's throw-away cluster prefers
 
 
 def free_port(preferred: int | None = None) -> int:
-    if preferred is not None:
+    # Under pytest-xdist two workers would both find the preferred port free and both
+    # start on it (the second cluster or server then fails to bind): each takes its own.
+    if preferred is not None and not os.environ.get("PYTEST_XDIST_WORKER"):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", preferred))
