@@ -101,8 +101,10 @@ def render(figures: dict[str, dict[str, Any]], *, seconds: float | None) -> str:
         "",
         f"Run {when} on commit {_commit()}, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}{took}. Each section below is the figures one "
-        "part of the suite counted while it ran (`tests/figures.py`); `docs/security.md` "
-        "says which threat each part answers.",
+        "part of the suite counted while it ran (`tests/figures.py`); a part run again "
+        "later (`TRUST_REPORT_DIR=var/trust pytest <its files>`, then this script) "
+        "replaces its own figures only. `docs/security.md` says which threat each part "
+        "answers.",
         "",
     ]
     order = [p for p in PARTS if p in figures] + sorted(p for p in figures if p not in PARTS)
@@ -115,7 +117,8 @@ def render(figures: dict[str, dict[str, Any]], *, seconds: float | None) -> str:
             lines += [proves, ""]
         lines += ["| Figure | Value |", "| --- | --- |"]
         for key, value in sorted(figures[part].items()):
-            lines.append(f"| {key.replace('_', ' ')} | {_value(value)} |")
+            shown = str(value) if "year" in key else _value(value)  # 2057, not 2,057
+            lines.append(f"| {key.replace('_', ' ')} | {shown} |")
         lines.append("")
     return "\n".join(lines)
 

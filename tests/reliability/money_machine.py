@@ -102,7 +102,7 @@ from tranche.core.money import ZERO, Money, from_minor_units, quantum, to_minor_
 from tranche.core.tax import Bases, TaxRate
 from tranche.projects.amendment import ScheduleChange
 from tranche.projects.contract import milestone_bases, project_bases
-from tranche.projects.models import MilestoneStatus, Project
+from tranche.projects.models import Milestone, MilestoneStatus, Project
 from tranche.projects.selectors import current_lines, milestones_of
 from tranche.projects.services import project_set_retainage
 from tranche.projects.services_change_orders import change_order_create
@@ -389,15 +389,12 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # --- milestones -----------------------------------------------------------------
 
+    def milestones_with(self, status: str) -> list[Milestone]:
+        return [m for p in self.projects for m in milestones_of(p) if m.status == status]
+
     @rule(index=st.integers(0, 10**6))
     def complete_milestone(self, index: int) -> None:
-        pending = [
-            m
-            for p in self.projects
-            for m in milestones_of(p)
-            if m.status == MilestoneStatus.PENDING
-        ]
-        milestone = self.pick(pending, index)
+        milestone = self.pick(self.milestones_with(MilestoneStatus.PENDING), index)
         if milestone is None:
             return
         with self.step("complete", "contract_overbilled", "milestone_amount_zero"):
@@ -410,13 +407,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule(index=st.integers(0, 10**6))
     def reopen_milestone(self, index: int) -> None:
-        done = [
-            m
-            for p in self.projects
-            for m in milestones_of(p)
-            if m.status == MilestoneStatus.COMPLETED
-        ]
-        milestone = self.pick(done, index)
+        milestone = self.pick(self.milestones_with(MilestoneStatus.COMPLETED), index)
         if milestone is None:
             return
         with self.step("reopen", "invoice_already_sent", "retainage_already_released"):

@@ -50,6 +50,7 @@ def explore(
     capture: Callable[..., Any],
     django_settings: Any,
     monkeypatch: pytest.MonkeyPatch,
+    derandomize: bool = False,
 ) -> Figures:
     django_settings.STRIPE_WEBHOOK_SECRETS = [events.WEBHOOK_SECRET]
     # The emails' attachments are rendered from their real HTML documents, but not laid
@@ -75,6 +76,7 @@ def explore(
             max_examples=examples,
             stateful_step_count=steps,
             deadline=None,
+            derandomize=derandomize,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             # MACHINE_NO_SHRINK=1 reports the first failing run as found (shrinking a
             # long run of database steps can take minutes).
@@ -103,9 +105,11 @@ def test_the_money_lifecycle_keeps_its_invariants(
         capture=django_capture_on_commit_callbacks,
         django_settings=settings,
         monkeypatch=monkeypatch,
+        derandomize=True,
     )
     assert figures.invariant_checks > figures.runs
-    assert figures.rules_fired["send"] > 0
+    # The same runs every time (the suite must not flake); wide enough to reach most rules.
+    assert len(figures.rules_fired) >= 10, figures.rules_fired
 
 
 @pytest.mark.trust
