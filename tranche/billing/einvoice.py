@@ -601,31 +601,35 @@ def facturx_from_pdf(pdf: bytes, xml: bytes) -> bytes:
     return result
 
 
+def _facturx(document_html: str, edocument: EDocument) -> bytes:
+    """A document as a Factur-X PDF: its PDF/A-3 rendering, with its CII XML embedded."""
+    return facturx_from_pdf(html_to_pdf(document_html, variant="pdf/a-3b"), cii_xml(edocument))
+
+
+def _download(pdf: bytes, number: str) -> HttpResponse:
+    """A Factur-X file as a download named after its document's number."""
+    response = pdf_bytes_response(pdf, f"{number}-factur-x.pdf")
+    response["Content-Disposition"] = response["Content-Disposition"].replace(
+        "inline;", "attachment;", 1
+    )
+    return response
+
+
 def invoice_facturx(invoice: Invoice) -> bytes:
     """A sent invoice as a Factur-X PDF: its document, with its XML embedded."""
-    xml = cii_xml(invoice_edocument(invoice))
-    return facturx_from_pdf(html_to_pdf(invoice_html(invoice), variant="pdf/a-3b"), xml)
+    return _facturx(invoice_html(invoice), invoice_edocument(invoice))
 
 
 def facturx_response(invoice: Invoice) -> HttpResponse:
     """The Factur-X PDF of a sent invoice as a download; a draft is refused (409)."""
-    response = pdf_bytes_response(invoice_facturx(invoice), f"{invoice.number}-factur-x.pdf")
-    response["Content-Disposition"] = response["Content-Disposition"].replace(
-        "inline;", "attachment;", 1
-    )
-    return response
+    return _download(invoice_facturx(invoice), str(invoice.number))
 
 
 def credit_note_facturx(note: CreditNote) -> bytes:
     """A credit note as a Factur-X PDF: its document, with its XML embedded."""
-    xml = cii_xml(credit_note_edocument(note))
-    return facturx_from_pdf(html_to_pdf(credit_note_html(note), variant="pdf/a-3b"), xml)
+    return _facturx(credit_note_html(note), credit_note_edocument(note))
 
 
 def credit_note_facturx_response(note: CreditNote) -> HttpResponse:
     """The Factur-X PDF of a credit note as a download (every credit note is issued)."""
-    response = pdf_bytes_response(credit_note_facturx(note), f"{note.number}-factur-x.pdf")
-    response["Content-Disposition"] = response["Content-Disposition"].replace(
-        "inline;", "attachment;", 1
-    )
-    return response
+    return _download(credit_note_facturx(note), note.number)
