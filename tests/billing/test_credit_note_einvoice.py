@@ -35,7 +35,7 @@ from tests.billing.test_einvoice import (
 )
 from tests.helpers import Api, unchanged
 from tranche.accounts.business import DEFAULT_REVERSE_CHARGE_NOTE, DEFAULT_TAX_EXEMPT_NOTE
-from tranche.accounts.models import Customer, User
+from tranche.accounts.models import Customer, TaxRate, User
 from tranche.billing.einvoice import credit_note_edocument, credit_note_facturx
 from tranche.billing.models import CreditNote, Invoice
 from tranche.billing.services.crediting import credit_note_issue
@@ -206,21 +206,37 @@ def test_reverse_charge_or_exempt_is_credited_at_0_with_the_invoices_legal_note(
     assert_matches_note(root, note)
 
 
-def test_jpy_credit_has_no_decimals(admin: User, customer_a: Customer) -> None:
+def credited_xml(
+    admin: User,
+    customer: Customer,
+    *,
+    currency: str,
+    address: str,
+    country: str,
+    tax_id: str,
+    line: tuple[str, str, TaxRate],
+    amount: str,
+) -> tuple[etree._Element, CreditNote]:
+    """A credit note of `amount` on a sent one-line invoice in `currency`, and its
+    checked XML."""
     set_up_business()
-    address_customer(
-        customer_a, address="1-1 Chiyoda\nTokyo 100-0001", country="JP", tax_id="T1234567890123"
-    )
-    project = taxed_project(
-        admin=admin,
-        customer=customer_a,
-        currency="JPY",
-        lines=[("Build", "123457", rate("Consumption tax 10 %", "10"))],
-    )
-    invoice = sent_invoice(project, admin)  # 40741
-    note = credit(invoice, admin, "11000")
+    address_customer(customer, address=address, country=country, tax_id=tax_id)
+    project = taxed_project(admin=admin, customer=customer, currency=currency, lines=[line])
+    note = credit(sent_invoice(project, admin), admin, amount)
+    return checked_xml(credit_note_facturx(note)), note
 
-    root = checked_xml(credit_note_facturx(note))
+
+def test_jpy_credit_has_no_decimals(admin: User, customer_a: Customer) -> None:
+    root, note = credited_xml(
+        admin,
+        customer_a,
+        currency="JPY",
+        address="1-1 Chiyoda\nTokyo 100-0001",
+        country="JP",
+        tax_id="T1234567890123",
+        line=("Build", "123457", rate("Consumption tax 10 %", "10")),  # invoice 1: 40741
+        amount="11000",
+    )
 
     assert totals(root)["GrandTotalAmount"] == "11000"
     assert all("." not in value for value in totals(root).values())
@@ -229,18 +245,16 @@ def test_jpy_credit_has_no_decimals(admin: User, customer_a: Customer) -> None:
 
 
 def test_kwd_credit_has_three_decimals(admin: User, customer_a: Customer) -> None:
-    set_up_business()
-    address_customer(customer_a, address="Kuwait City", country="KW", tax_id="")
-    project = taxed_project(
-        admin=admin,
-        customer=customer_a,
+    root, note = credited_xml(
+        admin,
+        customer_a,
         currency="KWD",
-        lines=[("Build", "1234.567", rate("VAT 5 %", "5"))],
+        address="Kuwait City",
+        country="KW",
+        tax_id="",
+        line=("Build", "1234.567", rate("VAT 5 %", "5")),  # invoice 1: 388.889
+        amount="100.001",
     )
-    invoice = sent_invoice(project, admin)  # 388.889
-    note = credit(invoice, admin, "100.001")
-
-    root = checked_xml(credit_note_facturx(note))
 
     assert totals(root)["GrandTotalAmount"] == "100.001"
     assert all(len(value.split(".")[1]) == 3 for value in totals(root).values())
