@@ -79,3 +79,19 @@ def taxed_project(
 def sent_invoice(project: Project, admin: User, position: int = 1) -> Invoice:
     sent = invoice_send(actor=admin, invoice_id=draft_for(project, position, admin).pk)
     return Invoice.objects.get(pk=sent.pk)
+
+
+def brussels_project(admin: User, customer: Customer, *, treatment: str) -> Project:
+    """A Belgian customer under `treatment` (reverse charge, exempt) on a project of one
+    $1,000 line at VAT 20 %, the business set up to bill it."""
+    set_up_business()
+    address_customer(
+        customer,
+        address="Rue de la Loi 16\n1000 Bruxelles\nBelgium",
+        country="BE",
+        tax_id="BE0123456789",
+        treatment=treatment,
+    )
+    return taxed_project(
+        admin=admin, customer=customer, lines=[("Build", "1000.00", rate("VAT 20 %", "20"))]
+    )

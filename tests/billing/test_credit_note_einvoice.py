@@ -15,6 +15,7 @@ from lxml import etree
 from tests.billing.taxed import (
     SELLER_VAT,
     address_customer,
+    brussels_project,
     rate,
     sent_invoice,
     set_up_business,
@@ -181,17 +182,7 @@ def test_a_partial_credit_over_two_rates_adds_up(admin: User, customer_a: Custom
 def test_reverse_charge_or_exempt_is_credited_at_0_with_the_invoices_legal_note(
     admin: User, customer_a: Customer, treatment: str, category: str, legal_note: str
 ) -> None:
-    set_up_business()
-    address_customer(
-        customer_a,
-        address="Rue de la Loi 16\n1000 Bruxelles\nBelgium",
-        country="BE",
-        tax_id="BE0123456789",
-        treatment=treatment,
-    )
-    project = taxed_project(
-        admin=admin, customer=customer_a, lines=[("Build", "1000.00", rate("VAT 20 %", "20"))]
-    )
+    project = brussels_project(admin, customer_a, treatment=treatment)
     invoice = sent_invoice(project, admin)  # 300.00, no tax
     note = credit(invoice, admin, "50.00")
 

@@ -19,6 +19,7 @@ from tests.billing.helpers import draft_for
 from tests.billing.taxed import (
     SELLER_VAT,
     address_customer,
+    brussels_project,
     rate,
     sent_invoice,
     set_up_business,
@@ -290,17 +291,7 @@ def test_two_rates_at_the_same_percentage_are_one_breakdown_group(
 def test_a_reverse_charge_or_exempt_customer_is_billed_at_0_with_the_legal_note(
     admin: User, customer_a: Customer, treatment: str, category: str, note: str
 ) -> None:
-    set_up_business()
-    address_customer(
-        customer_a,
-        address="Rue de la Loi 16\n1000 Bruxelles\nBelgium",
-        country="BE",
-        tax_id="BE0123456789",
-        treatment=treatment,
-    )
-    project = taxed_project(
-        admin=admin, customer=customer_a, lines=[("Build", "1000.00", rate("VAT 20 %", "20"))]
-    )
+    project = brussels_project(admin, customer_a, treatment=treatment)
     invoice = sent_invoice(project, admin)
 
     root = checked_xml(invoice_facturx(invoice))
