@@ -389,34 +389,37 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # --- milestones -----------------------------------------------------------------
 
-    def milestones_with(self, status: str) -> list[Milestone]:
-        return [m for p in self.projects for m in milestones_of(p) if m.status == status]
+    def on_milestone(
+        self, status: str, index: int, name: str, allowed: tuple[str, ...], service: Any
+    ) -> Milestone | None:
+        """Complete or reopen (`service`) the index-th milestone in `status`, as a step
+        that may be refused with the `allowed` codes; the milestone if it was done."""
+        found = [m for p in self.projects for m in milestones_of(p) if m.status == status]
+        milestone: Milestone | None = self.pick(found, index)
+        if milestone is None:
+            return None
+        with self.step(name, *allowed):
+            service(
+                actor=self.admin,
+                project_id=milestone.project_id,
+                milestone_id=milestone.pk,
+                now=self.clock,
+            )
+            return milestone
+        return None  # refused: nothing changed
 
     @rule(index=st.integers(0, 10**6))
     def complete_milestone(self, index: int) -> None:
-        milestone = self.pick(self.milestones_with(MilestoneStatus.PENDING), index)
-        if milestone is None:
-            return
-        with self.step("complete", "contract_overbilled", "milestone_amount_zero"):
-            milestone_complete(
-                actor=self.admin,
-                project_id=milestone.project_id,
-                milestone_id=milestone.pk,
-                now=self.clock,
-            )
+        codes = ("contract_overbilled", "milestone_amount_zero")
+        self.on_milestone(MilestoneStatus.PENDING, index, "complete", codes, milestone_complete)
 
     @rule(index=st.integers(0, 10**6))
     def reopen_milestone(self, index: int) -> None:
-        milestone = self.pick(self.milestones_with(MilestoneStatus.COMPLETED), index)
-        if milestone is None:
-            return
-        with self.step("reopen", "invoice_already_sent", "retainage_already_released"):
-            milestone_reopen(
-                actor=self.admin,
-                project_id=milestone.project_id,
-                milestone_id=milestone.pk,
-                now=self.clock,
-            )
+        codes = ("invoice_already_sent", "retainage_already_released")
+        milestone = self.on_milestone(
+            MilestoneStatus.COMPLETED, index, "reopen", codes, milestone_reopen
+        )
+        if milestone is not None:
             self.moved.discard(milestone.pk)
 
     # --- drafts ---------------------------------------------------------------------
