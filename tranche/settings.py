@@ -249,7 +249,16 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "tranche_cache",
         "OPTIONS": {"MAX_ENTRIES": 200_000, "CULL_FREQUENCY": 4},
-    }
+    },
+    # Rendered PDFs, keyed by a digest of the HTML they were made from (billing/pdf.py): a
+    # document whose content changed has a new key, so nothing is ever invalidated by hand.
+    # In the database, so every web machine shares it.
+    "documents": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "tranche_document_cache",
+        "TIMEOUT": 30 * 24 * 3600,
+        "OPTIONS": {"MAX_ENTRIES": 5_000, "CULL_FREQUENCY": 4},
+    },
 }
 RATE_LIMIT_CACHE = "default"
 
@@ -269,6 +278,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
     "loggers": {
         "axes": {"level": "WARNING"},
+        # WeasyPrint and fontTools narrate every PDF at INFO (a hundred lines each).
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
         # Django's defaults give these their own handlers, which would bypass the filter.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},

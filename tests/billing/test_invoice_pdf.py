@@ -192,3 +192,42 @@ def test_a_draft_cancelled_before_it_was_sent_reads_as_such_and_asks_for_nothing
     assert "Cancelled before it was sent: nothing is to be paid." in text
     assert "this invoice included" not in text
     assert draft.amount_due == 0
+
+
+def test_a_document_opened_again_is_not_rendered_again_until_what_it_says_changes(
+    as_: Callable[[str], Api], project_a: Project, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The customer opens her invoice twice: WeasyPrint lays it out once. A payment changes
+    what the document says, so the next download is laid out anew and says so."""
+    import weasyprint  # type: ignore[import-untyped]
+
+    renders: list[str] = []
+    write_pdf = weasyprint.HTML.write_pdf
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> bytes:
+        renders.append("pdf")
+        return write_pdf(self, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(weasyprint.HTML, "write_pdf", counted)
+    sent = invoice_send(actor=admin, invoice_id=draft_for(project_a, 1, admin).pk)
+    alice = as_("alice")
+
+    first = alice.client.get(pdf_path(sent), headers=alice.headers)
+    again = alice.client.get(pdf_path(sent), headers=alice.headers)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.content == first.content
+    assert len(renders) == 1
+    assert "Paid $0.00" in text_of(first.content)
+
+    payment_record_manual(
+        actor=admin,
+        invoice_id=sent.pk,
+        amount=Decimal("50.00"),
+        method="bank_transfer",
+        received_on=timezone.localdate(),
+    )
+    after = alice.client.get(pdf_path(sent), headers=alice.headers)
+
+    assert len(renders) == 2
+    assert "Paid $50.00" in text_of(after.content)

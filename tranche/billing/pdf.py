@@ -7,10 +7,13 @@ internal notes, no staff names, no provider ids."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
+from django.core.cache import caches
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
@@ -21,6 +24,10 @@ from tranche.core.money import ZERO, Money
 from tranche.projects.models import ChangeOrderStatus, Project
 
 logger = logging.getLogger(__name__)
+
+# Part of every cached document's key: another WeasyPrint may lay the same HTML out
+# differently.
+WEASYPRINT_VERSION = version("weasyprint")
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,28 @@ def invoice_body_html(invoice: Invoice) -> str:
 
 def html_to_pdf(html: str, *, variant: str | None = None) -> bytes:
     """Any of billing's HTML documents (an invoice, a receipt) as a PDF; `variant` asks
-    WeasyPrint for a PDF standard ("pdf/a-3b" for e-invoices)."""
+    WeasyPrint for a PDF standard ("pdf/a-3b" for e-invoices).
+
+    Rendering takes WeasyPrint a tenth of a second or more, and a customer opens the same
+    document again and again; the PDF of identical HTML is the same document, so it is kept
+    under a digest of that HTML. Whatever changes what a document says (a payment, a
+    cancellation, the business's address) changes its HTML, hence its key."""
+    key = _document_key(html, variant)
+    documents = caches["documents"]
+    cached = documents.get(key)
+    if isinstance(cached, bytes):
+        return cached
+    pdf = _render(html, variant)
+    documents.set(key, pdf)
+    return pdf
+
+
+def _document_key(html: str, variant: str | None) -> str:
+    digest = hashlib.sha256(html.encode()).hexdigest()
+    return f"pdf:{WEASYPRINT_VERSION}:{variant or 'pdf'}:{digest}"
+
+
+def _render(html: str, variant: str | None) -> bytes:
     # Imported here, not at the top: WeasyPrint loads the system's pango when imported,
     # and a machine without it must still serve everything but the PDF.
     try:
