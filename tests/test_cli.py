@@ -202,9 +202,27 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 CHECK_ISSUE = re.compile(r"\((?:[\w.]+)\.[EWIC]\d+\)")
 
 
+def complete_production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """production_env plus what `check --deploy` also asks of a production install:
+    PostgreSQL (never connected to by `check`), SMTP and Stripe."""
+    return production_env(
+        tmp_path,
+        DATABASE_URL="postgresql:///tranche",
+        EMAIL_HOST="smtp.example.com",
+        DEFAULT_FROM_EMAIL="Harbour Build Co <billing@example.com>",
+        STRIPE_SECRET_KEY="sk_live_abc",
+        STRIPE_PUBLISHABLE_KEY="pk_live_def",
+        STRIPE_WEBHOOK_SECRET="whsec_ghi",
+        PAYMENTS_SANDBOX="0",
+        **overrides,
+    )
+
+
 @pytest.mark.slow
 def test_check_deploy_is_clean_with_debug_off_and_https_on(tmp_path: Path) -> None:
-    result = run_cli("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))
+    result = run_cli(
+        "check", "--deploy", "--fail-level", "WARNING", env=complete_production_env(tmp_path)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "System check identified no issues (0 silenced)."
     issues = CHECK_ISSUE.findall(result.stdout + result.stderr)
@@ -217,11 +235,46 @@ def test_check_deploy_warns_when_https_is_off(tmp_path: Path) -> None:
     """The clean result above is the settings', not a check that looks at nothing: with
     HTTPS off (local http development) the same check names what production needs."""
     result = run_cli(
-        "check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path, HTTPS="0")
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env=complete_production_env(tmp_path, HTTPS="0"),
     )
     assert result.returncode != 0
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_check_deploy_fails_on_a_laptop_configuration_and_names_each_variable(
+    tmp_path: Path,
+) -> None:
+    """`make run`'s settings are not a production install's: no HTTPS, SQLite, emails to
+    files, no payments. Each of Tranche's apps says what to set (core, notifications,
+    billing: their checks are registered when the apps load)."""
+    result = run_cli(
+        "check",
+        "--deploy",
+        env={
+            "DEBUG": "0",
+            "VAR_DIR": str(tmp_path),
+            "BASE_URL": "https://portal.example.com",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "PAYMENTS_SANDBOX": "0",
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert set(CHECK_ISSUE.findall(output)) >= {
+        "(tranche.E004)",
+        "(tranche.W001)",
+        "(tranche.E101)",
+        "(tranche.E201)",
+    }
+    assert "set HTTPS=1" in output
+    assert "Set EMAIL_HOST" in output
+    assert "Set STRIPE_SECRET_KEY" in output
 
 
 @pytest.mark.slow
