@@ -405,6 +405,31 @@ def test_run_on_a_taken_port_stops_at_once_with_an_error_and_never_says_serving(
     assert "serving" not in result.stdout
 
 
+@pytest.mark.slow
+def test_run_no_migrate_refuses_a_database_that_lacks_migrations_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """The systemd unit's `run --no-migrate`: with several web machines the operator
+    migrates once (docs/deploy.md); a machine started before that must not serve code
+    whose tables are not there, nor migrate behind the operator's back."""
+    env = {
+        **_run_env(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/fresh.sqlite3",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
+    result = run_cli("run", "--no-migrate", "--no-worker", "--port", str(_free_port()), env=env)
+
+    assert result.returncode == 1
+    assert "the database is not migrated" in result.stderr
+    assert "run `tranche migrate` first" in result.stderr
+    assert "serving" not in result.stdout
+    database = sqlite3.connect(tmp_path / "fresh.sqlite3")
+    try:
+        assert database.execute("SELECT name FROM sqlite_master").fetchall() == []
+    finally:
+        database.close()
+
+
 def _gone(pid: int) -> bool:
     """No such process, or only its zombie, waiting for a parent to read its exit code."""
     try:

@@ -1,7 +1,8 @@
 """The `tranche` command: `run`, and Django's management commands for everything else.
 
 tranche run [--host H] [--port P]   migrate, collect static, serve with gunicorn and run
-                                    the background worker beside it
+                                    the background worker beside it (--no-migrate: check
+                                    that migrations were applied instead of applying them)
 tranche <command> …                 any management command: worker, tick, reconcile,
                                     demo, createuser, token, migrate, check --deploy, …
 """
@@ -21,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any, cast
 
 from tranche.core.env import default_var_dir, private_dir
 
@@ -102,16 +104,43 @@ def _stop(children: Sequence[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
+def _not_migrated() -> list[str]:
+    """What `tranche migrate` has yet to do here: the migrations the database lacks (as
+    app.name) and the cache tables it makes. With several web machines the operator
+    migrates once, before starting the new release (docs/deploy.md): machines that each
+    migrated on start would race each other through the same migrations."""
+    from django.conf import settings
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    missing = [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+    tables = set(connection.introspection.table_names())
+    caches = cast(dict[str, dict[str, Any]], settings.CACHES)
+    for cache in caches.values():
+        if cache["BACKEND"].endswith("DatabaseCache") and cache["LOCATION"] not in tables:
+            missing.append(f"the cache table {cache['LOCATION']}")
+    return missing
+
+
 def run(argv: Sequence[str]) -> int:
     """Serve until stopped. The web server and the worker live and die together: if either
     exits (the port is taken, a crash), the other is stopped and its exit code returned,
     so a supervisor (systemd, a container runtime) sees the failure and restarts both."""
-    parser = argparse.ArgumentParser(prog="tranche run", description="Migrate, then serve.")
+    parser = argparse.ArgumentParser(
+        prog="tranche run", description="Migrate (unless --no-migrate), then serve."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument(
         "--no-worker", action="store_true", help="do not start the background worker"
+    )
+    parser.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not migrate; refuse to start while a migration is not applied",
     )
     args = parser.parse_args(argv)
     _setup()
@@ -123,7 +152,19 @@ def run(argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"tranche run: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    call_command("migrate", interactive=False, verbosity=1)
+    if args.no_migrate:
+        pending = _not_migrated()
+        if pending:
+            shown = ", ".join(pending[:3]) + (", …" if len(pending) > 3 else "")
+            print(
+                f"tranche run: the database is not migrated ({len(pending)} missing: "
+                f"{shown}); run `tranche migrate` first.",
+                file=sys.stderr,
+            )
+            listener.close()
+            return 1
+    else:
+        call_command("migrate", interactive=False, verbosity=1)
     call_command("collectstatic", interactive=False, verbosity=0)
     connections.close_all()
 
