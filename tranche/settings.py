@@ -307,6 +307,14 @@ except ValueError:
     ) from None
 TICK_MINUTES = env_int("TICK_MINUTES", 15, minimum=1)
 
+# --- Data retention (docs/operations.md), applied by the periodic pass a batch at a time.
+# After this many days a processed Stripe event keeps its id, type and outcome (a
+# redelivery is still recognised) but not its payload, and a sent email keeps its
+# recipient, subject, kind and time but not its bodies. 0 keeps them for ever. Invoices,
+# credit notes, payments and their audit trail are never purged.
+RETENTION_STRIPE_EVENT_DAYS = env_int("RETENTION_STRIPE_EVENT_DAYS", 90, minimum=0)
+RETENTION_EMAIL_BODY_DAYS = env_int("RETENTION_EMAIL_BODY_DAYS", 365, minimum=0)
+
 # --- Payments: Stripe when a secret key is set, else the built-in sandbox.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY") or ""
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY") or ""

@@ -13,6 +13,7 @@ from django.utils import timezone
 from tranche.billing.services.emails import drafts_digest_queue
 from tranche.billing.services.intents import ResyncReport, intents_resync
 from tranche.billing.services.reminders import TickReport, invoices_tick
+from tranche.billing.services.retention import RetentionReport, data_retention_purge
 from tranche.billing.webhooks import RetryReport, events_retry
 from tranche.notifications.delivery import DeliveryReport, outbox_deliver_due_report
 
@@ -48,12 +49,24 @@ def run_periodic(*, now: datetime | None = None) -> str:
     except Exception:
         logger.exception("The email sweep failed")
         delivered = DeliveryReport(sent=0, failed=1)
+    try:
+        purged = data_retention_purge(now=now)
+    except Exception:
+        logger.exception("The data retention step failed")
+        purged = RetentionReport(stripe_payloads=0, email_bodies=0, failed=1)
     failed = report.failed + retried.failed + resynced.failed + delivered.failed + digest_failed
+    failed += purged.failed
+    retention = (
+        f"{purged.stripe_payloads} Stripe payload(s) and {purged.email_bodies} email "
+        "body(ies) past retention blanked, "
+        if purged.stripe_payloads or purged.email_bodies
+        else ""
+    )
     return (
         f"tick: {report.marked_overdue} marked overdue, {report.reminders_queued} reminder(s) "
         f"queued, {retried.processed} waiting webhook event(s) processed, {resynced.synced} "
         f"PaymentIntent(s) brought in step, "
         f"{f'{digests} drafts digest(s) queued, ' if digests else ''}"
         f"{delivered.sent} email(s) delivered, "
-        f"{failed} failure(s)"
+        f"{retention}{failed} failure(s)"
     )
