@@ -140,6 +140,8 @@ def profile(scenario: str, out: Path, requests: int) -> dict[str, Any]:
     paths = {
         "floor": f"/api/customers/{customer.customer_id}",
         "financials_first": "/api/invoices?limit=50",
+        "financials_deep": "/api/invoices?limit=50",
+        "financials_dates": "/financials/?issued_from=2025-01-01&issued_to=2025-01-31",
         "financials_status": "/api/invoices?limit=50&status=overdue",
         "financials_customer": f"/api/invoices?limit=50&customer_id={customer.customer_id}",
         "project_financials": f"/api/projects/{project.pk}/invoices",
@@ -182,6 +184,12 @@ def profile(scenario: str, out: Path, requests: int) -> dict[str, Any]:
             raise SystemExit(f"unknown scenario {scenario}; one of {sorted(paths)}, tick, worker")
         client.force_login(customer if scenario == "portal_home" else admin)
         path = paths[scenario]
+        if scenario == "financials_deep":  # a cursor some pages in, as a client gets it
+            cursor = ""
+            for _ in range(5):
+                page = client.get(f"/api/invoices?limit=100{cursor}").json()
+                cursor = f"&cursor={page['next_cursor']}" if page.get("next_cursor") else cursor
+            path = f"{path}{cursor}"
         client.get(path)  # warm: templates, connections
         with profiler:
             for _ in range(requests):

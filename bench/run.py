@@ -987,9 +987,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
     parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_const",
+        const=None,
+        default=[],
+        help="profile nothing (by default: each scenario whose budget is not met)",
+    )
+    parser.add_argument(
         "--profile",
         nargs="*",
-        default=None,
+        default=[],
         help="profile these scenarios (pyinstrument) at the largest scale; "
         "without names: those whose budget is not met",
     )
@@ -1044,7 +1052,11 @@ def run_profiles(
             log(f"no in-process profile for {name}; see docs/benchmarks.md (py-spy on the server)")
             continue
         out = VAR / f"profile-{name}-scale{top['scale']}"
-        env.run(["-m", "bench.django_side", "profile", name, str(out), "20"], quiet=True)
+        try:
+            env.run(["-m", "bench.django_side", "profile", name, str(out), "20"], quiet=True)
+        except RuntimeError as exc:
+            log(f"profiling {name} failed: {exc}")
+            continue
         profiles[name] = str(out.relative_to(ROOT)) + ".html"
         log(f"profile of {name}: {profiles[name]}")
     if not args.keep_db:

@@ -29,7 +29,6 @@ from tranche.projects.models import Milestone, Project
 pytestmark = pytest.mark.django_db
 
 
-
 def test_a_small_generated_book_keeps_the_apps_invariants():
     started = time.perf_counter()
     result = generate(scale=0.005, seed=7, verbose=False)
@@ -57,10 +56,14 @@ def test_a_small_generated_book_keeps_the_apps_invariants():
         invoice = line.invoice
         assert line.gross_amount == invoice.amount == invoice.net_amount + invoice.tax_amount
         assert line.net_amount == invoice.contract_amount
-    billed = dict(live.values_list("project").annotate(total=Sum("contract_amount")))
+    billed: dict[int, Decimal] = dict(
+        live.values_list("project").annotate(billed=Sum("contract_amount"))
+    )
     for project in Project.objects.all():
         assert billed.get(project.pk, Decimal(0)) <= project.contract_total
-    paid = dict(Payment.objects.values_list("invoice").annotate(total=Sum("amount")))
+    paid: dict[int, Decimal] = dict(
+        Payment.objects.values_list("invoice").annotate(received=Sum("amount"))
+    )
     for invoice in Invoice.objects.all():
         assert invoice.amount_paid == paid.get(invoice.pk, Decimal(0)), invoice.pk
         if invoice.status == InvoiceStatus.PAID:
@@ -77,6 +80,7 @@ def test_a_small_generated_book_keeps_the_apps_invariants():
     for number, sent_at in (
         Invoice.objects.exclude(number=None).order_by("sent_at").values_list("number", "sent_at")
     ):
+        assert sent_at is not None
         by_year[sent_at.year].append(number)
     assert sum(len(v) for v in by_year.values()) == Invoice.objects.exclude(number=None).count()
     for year, numbers in by_year.items():
