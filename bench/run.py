@@ -932,6 +932,21 @@ def render(
             met += f" (profile: `{profiles[scenario]}`)"
         lines.append(f"| {c['budget']} | {c['measured']} | {met} |")
     lines.append("")
+    if profiles:
+        lines += [
+            "### Where the time goes (from the profiles)",
+            "",
+            "The app's functions with the most time in and below them (seconds over 20 "
+            "requests in one process; the tick: one pass). The whole trees are in the files.",
+            "",
+        ]
+        for name, path in sorted(profiles.items()):
+            text = ROOT / path.replace(".html", ".txt")
+            if not text.exists():
+                continue
+            flat = text.read_text().split("\n\n", 1)[0].splitlines()[1:]
+            heaviest = [line for line in flat if "iddleware" not in line][:8]
+            lines += [f"{name} (`{path}`):", "", "```", *heaviest, "```", ""]
     return "\n".join(lines)
 
 
