@@ -13,7 +13,7 @@ WORKERS ?= auto
 PARALLEL = -n $(WORKERS) --dist loadgroup
 PARALLEL_BY_FILE = -n $(WORKERS) --dist loadfile
 
-.PHONY: run test test-fast test-trust trust-report lint typecheck test-sqlite test-postgres browser format clean
+.PHONY: run test test-fast test-trust trust-report bench lint typecheck test-sqlite test-postgres browser format clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ trust-report: $(STAMP) browser
 	TRUST_REPORT_DIR=$(CURDIR)/var/trust scripts/with-postgres $(BIN)/pytest $(PARALLEL_BY_FILE) -m "" \
 		$$(grep -rl --include='*.py' 'tests.figures import' tests | sed 's#/conftest.py$$##' | sort -u) && \
 	$(BIN)/python scripts/trust_report.py var/trust docs/reliability.md $$(( $$(date +%s) - start ))
+
+## Throughput and latency at 10,000 and 100,000 invoices on PostgreSQL -> docs/benchmarks.md
+# Not part of `make test`: about ten minutes, and its figures depend on the machine.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--scales 0.1 --profile" (see bench/run.py).
+bench: $(STAMP)
+	scripts/with-postgres $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 ## The quick tests only, on SQLite: no subprocesses, browser, fuzzing or thread races
 test-fast: $(STAMP)
