@@ -1,0 +1,262 @@
+"""The financials totals kept up to date by the database (issue 11): `InvoiceTotals`
+holds one row per customer, currency, status and sent-or-not, and triggers on
+billing_invoice add every inserted, changed or deleted invoice's part to it in the
+transaction that wrote the invoice, whatever wrote it (a service, a bulk update, raw
+SQL, the benchmark's bulk inserts). The table is then filled from the invoices there are.
+
+An invoice's part: 1, and `amount`, `amount_paid`, the amount due and the credit owed
+(`selectors.AMOUNT_DUE` and `CREDIT_OWED`, row by row) in integer thousandths of the
+currency unit, so that no float ever enters a sum (SQLite keeps decimals as floats).
+
+Like migration 0011's guard: keep this after the last migration that alters
+billing_invoice, or create the triggers again after it: on SQLite, Django alters a table
+by rebuilding it, which drops its triggers (tests/billing/test_credit_notes.py checks
+they are all there).
+
+PostgreSQL: statement-level triggers over the statement's transition tables. A
+statement's changes are added up per key first (one upsert per key, not per row: a bulk
+insert of 100,000 invoices touches a few thousand rows), and the keys are written in
+one order, so that two statements changing several invoices never lock the same two
+summary rows in opposite orders. An update that changes none of the columns the totals
+read (a payment link, a claim, a reminder's timestamp) writes nothing and locks nothing.
+See docs/totals.md for what concurrent writers can and cannot do to each other.
+
+SQLite: row-level triggers (one writer at a time, nothing to order), an update only
+when a column the totals read changed. Taking a row's part away is an UPDATE, never an
+insert: a transactional test's flush deletes tables in any order (billing_invoicetotals
+may already be empty when the invoices go)."""
+
+from django.db import migrations, models
+
+# What an invoice's part depends on: a change of anything else leaves the totals alone.
+COLUMNS = ["customer_id", "currency", "status", "number", "amount", "amount_paid", "amount_credited"]
+
+SUMS = ["count", "amount", "amount_paid", "amount_due", "credit_owed"]
+KEY = ["customer_id", "currency", "status", "sent"]
+TARGET = ", ".join(KEY + SUMS)
+UPSERT = (
+    f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = billing_invoicetotals.{c} + excluded.{c}" for c in SUMS)
+)
+
+
+def _part(row: str, *, a: str, p: str, c: str, sign: str) -> list[str]:
+    """The invoice `row`'s key and signed part, named like the table's columns (a, p,
+    c: its amount, amount paid and amount credited in thousandths, as SQL)."""
+    due = f"CASE WHEN {a} > {c} + {p} THEN {a} - {c} - {p} ELSE 0 END"
+    credit = (
+        f"CASE WHEN {row}.status = 'cancelled' AND {p} > 0 THEN {p} "
+        f"WHEN {p} > {a} - {c} THEN {p} - {a} + {c} ELSE 0 END"
+    )
+    key = [f"{row}.customer_id", f"{row}.currency", f"{row}.status", f"({row}.number IS NOT NULL)"]
+    return key + [f"{sign}({value})" for value in ("1", a, p, due, credit)]
+
+
+def _select(part: list[str]) -> str:
+    return ", ".join(f"{value} AS {name}" for value, name in zip(part, KEY + SUMS, strict=True))
+
+
+# --- PostgreSQL -----------------------------------------------------------------------
+
+
+def _pg_part(row: str, sign: str) -> list[str]:
+    # numeric(15, 3) times 1000 is a whole number: the cast is exact.
+    return _part(
+        row,
+        a=f"({row}.amount * 1000)::bigint",
+        p=f"({row}.amount_paid * 1000)::bigint",
+        c=f"({row}.amount_credited * 1000)::bigint",
+        sign=sign,
+    )
+
+
+PG_CHANGED = "({old}) IS DISTINCT FROM ({new})".format(
+    old=", ".join(f"o.{c}" for c in COLUMNS), new=", ".join(f"n.{c}" for c in COLUMNS)
+)
+
+
+def _pg_apply(parts: str) -> str:
+    """Add `parts` (rows of key and part) up per key, and into the table in key order:
+    every statement locks the summary rows it changes in the same order."""
+    sums = ", ".join(f"sum({c})" for c in SUMS)
+    nonzero = " OR ".join(f"sum({c}) <> 0" for c in SUMS)
+    return f"""INSERT INTO billing_invoicetotals ({TARGET})
+            SELECT {", ".join(KEY)}, {sums}
+            FROM ({parts}) AS part
+            GROUP BY {", ".join(KEY)}
+            HAVING {nonzero}
+            ORDER BY {", ".join(KEY)}
+            {UPSERT};"""
+
+
+PG_FORWARD = [
+    f"""CREATE OR REPLACE FUNCTION billing_invoice_totals() RETURNS trigger AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            {_pg_apply(f"SELECT {_select(_pg_part('n', '+'))} FROM new_rows n")}
+        ELSIF TG_OP = 'DELETE' THEN
+            {_pg_apply(f"SELECT {_select(_pg_part('o', '-'))} FROM old_rows o")}
+        ELSE
+            {
+        _pg_apply(
+            f"SELECT {_select(_pg_part('o', '-'))} FROM old_rows o JOIN new_rows n ON n.id = o.id "
+            f"WHERE {PG_CHANGED} "
+            f"UNION ALL SELECT {_select(_pg_part('n', '+'))} FROM old_rows o JOIN new_rows n "
+            f"ON n.id = o.id WHERE {PG_CHANGED}"
+        )
+    }
+        END IF;
+        RETURN NULL;
+    END;
+    $$ LANGUAGE plpgsql;""",
+    """CREATE TRIGGER billing_invoice_totals_insert
+    AFTER INSERT ON billing_invoice REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing_invoice_totals();""",
+    """CREATE TRIGGER billing_invoice_totals_update
+    AFTER UPDATE ON billing_invoice REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing_invoice_totals();""",
+    """CREATE TRIGGER billing_invoice_totals_delete
+    AFTER DELETE ON billing_invoice REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing_invoice_totals();""",
+]
+PG_BACKWARD = [
+    "DROP TRIGGER IF EXISTS billing_invoice_totals_insert ON billing_invoice;",
+    "DROP TRIGGER IF EXISTS billing_invoice_totals_update ON billing_invoice;",
+    "DROP TRIGGER IF EXISTS billing_invoice_totals_delete ON billing_invoice;",
+    "DROP FUNCTION IF EXISTS billing_invoice_totals();",
+]
+PG_TRIGGERS = [
+    "billing_invoice_totals_insert",
+    "billing_invoice_totals_update",
+    "billing_invoice_totals_delete",
+]
+
+# --- SQLite ---------------------------------------------------------------------------
+
+
+def _sqlite_part(row: str, sign: str) -> list[str]:
+    # Decimals are stored as floats: each is brought back to whole thousandths first.
+    def thousandths(column: str) -> str:
+        return f"CAST(ROUND({row}.{column} * 1000) AS INTEGER)"
+
+    return _part(
+        row,
+        a=thousandths("amount"),
+        p=thousandths("amount_paid"),
+        c=thousandths("amount_credited"),
+        sign=sign,
+    )
+
+
+SQLITE_ADD = (
+    f"INSERT INTO billing_invoicetotals ({TARGET}) "
+    f"SELECT {_select(_sqlite_part('NEW', '+'))} WHERE true {UPSERT};"
+)
+
+
+def _sqlite_take_away(row: str) -> str:
+    values = _sqlite_part(row, "")
+    key, sums = values[: len(KEY)], values[len(KEY) :]
+    return (
+        "UPDATE billing_invoicetotals SET "
+        + ", ".join(f"{c} = {c} - {v}" for c, v in zip(SUMS, sums, strict=True))
+        + " WHERE "
+        + " AND ".join(f"{c} = {v}" for c, v in zip(KEY, key, strict=True))
+        + ";"
+    )
+
+
+SQLITE_CHANGED = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in COLUMNS)
+
+SQLITE_FORWARD = [
+    f"""CREATE TRIGGER billing_invoice_totals_insert
+    AFTER INSERT ON billing_invoice FOR EACH ROW
+    BEGIN {SQLITE_ADD} END;""",
+    f"""CREATE TRIGGER billing_invoice_totals_update
+    AFTER UPDATE OF {", ".join(COLUMNS)} ON billing_invoice
+    FOR EACH ROW WHEN {SQLITE_CHANGED}
+    BEGIN {_sqlite_take_away("OLD")} {SQLITE_ADD} END;""",
+    f"""CREATE TRIGGER billing_invoice_totals_delete
+    AFTER DELETE ON billing_invoice FOR EACH ROW
+    BEGIN {_sqlite_take_away("OLD")} END;""",
+]
+SQLITE_BACKWARD = [
+    "DROP TRIGGER IF EXISTS billing_invoice_totals_insert;",
+    "DROP TRIGGER IF EXISTS billing_invoice_totals_update;",
+    "DROP TRIGGER IF EXISTS billing_invoice_totals_delete;",
+]
+SQLITE_TRIGGERS = PG_TRIGGERS
+
+# --- the first fill: every invoice's part, added up per key ----------------------------
+
+PG_RECOUNT = [
+    "DELETE FROM billing_invoicetotals;",
+    _pg_apply(f"SELECT {_select(_pg_part('n', '+'))} FROM billing_invoice n"),
+]
+SQLITE_RECOUNT = [
+    "DELETE FROM billing_invoicetotals;",
+    f"INSERT INTO billing_invoicetotals ({TARGET}) "
+    f"SELECT {', '.join(KEY)}, {', '.join(f'sum({c})' for c in SUMS)} "
+    f"FROM (SELECT {_select(_sqlite_part('n', '+'))} FROM billing_invoice n) AS part "
+    f"GROUP BY {', '.join(KEY)};",
+]
+
+
+def _run(statements_by_vendor):
+    def run(apps, schema_editor):
+        statements = statements_by_vendor.get(schema_editor.connection.vendor)
+        if statements is None:
+            raise RuntimeError(
+                f"No invoice totals triggers for {schema_editor.connection.vendor}; "
+                "Tranche runs on SQLite or PostgreSQL."
+            )
+        for statement in statements:
+            schema_editor.execute(statement, params=None)
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("billing", "0011_sent_invoice_guard"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="InvoiceTotals",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("customer_id", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                ("status", models.CharField(max_length=16)),
+                ("sent", models.BooleanField()),
+                ("count", models.BigIntegerField(default=0)),
+                ("amount", models.BigIntegerField(default=0)),
+                ("amount_paid", models.BigIntegerField(default=0)),
+                ("amount_due", models.BigIntegerField(default=0)),
+                ("credit_owed", models.BigIntegerField(default=0)),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("customer_id", "currency", "status", "sent"),
+                        name="invoice_totals_key",
+                    )
+                ],
+            },
+        ),
+        migrations.RunPython(
+            _run(
+                {
+                    "sqlite": SQLITE_FORWARD + SQLITE_RECOUNT,
+                    "postgresql": PG_FORWARD + PG_RECOUNT,
+                }
+            ),
+            _run({"sqlite": SQLITE_BACKWARD, "postgresql": PG_BACKWARD}),
+        ),
+    ]
