@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from tests.billing import stripe_events as events
 from tests.billing.change_order_helpers import change_order, line
+from tests.billing.helpers import recounted_rows, summary_rows
 from tests.factories import CustomerFactory, UserFactory, make_project
 from tests.fakes.stripe_server import FakeStripe
 from tranche.accounts.models import Customer, Role, User
@@ -52,45 +53,6 @@ pytestmark = pytest.mark.django_db
 # Totals that do not divide evenly, so every currency's precision is exercised.
 TOTALS = {"USD": "1000.01", "JPY": "100001", "KWD": "1000.007"}
 CURRENCIES = list(TOTALS)
-
-Key = tuple[int, str, str, bool]
-
-
-def summary_rows() -> dict[Key, tuple[int, ...]]:
-    return {
-        (r.customer_id, r.currency, r.status, r.sent): (
-            r.count,
-            r.amount,
-            r.amount_paid,
-            r.amount_due,
-            r.credit_owed,
-        )
-        for r in InvoiceTotals.objects.filter(count__gt=0)
-    }
-
-
-def thousandths(amount: Decimal) -> int:
-    scaled = amount * 1000
-    assert scaled == scaled.to_integral_value(), amount
-    return int(scaled)
-
-
-def recounted_rows() -> dict[Key, tuple[int, ...]]:
-    """Each key's count and sums, added up in Python from every invoice row (the amount
-    due and credit owed as selectors.AMOUNT_DUE and CREDIT_OWED compute them)."""
-    rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    for i in Invoice.objects.all():
-        due = max(i.amount - i.amount_credited - i.amount_paid, ZERO)
-        if i.status == InvoiceStatus.CANCELLED:
-            credit = max(i.amount_paid, ZERO)
-        else:
-            credit = max(i.amount_paid - (i.amount - i.amount_credited), ZERO)
-        row = rows[(i.customer_id, i.currency, i.status, i.number is not None)]
-        for n, value in enumerate((i.amount, i.amount_paid, due, credit), 1):
-            row[n] += thousandths(value)
-        row[0] += 1
-    return {key: tuple(values) for key, values in rows.items()}
-
 
 def filters(customers: list[Customer]) -> list[InvoiceFilter]:
     wanted = [InvoiceFilter()]
