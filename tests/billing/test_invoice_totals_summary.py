@@ -9,7 +9,8 @@ shown, with and without a status or customer filter, equal `recount`."""
 from __future__ import annotations
 
 import importlib
-from collections import defaultdict
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -17,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -28,7 +29,7 @@ from tests.billing.helpers import recounted_rows, summary_rows
 from tests.factories import CustomerFactory, UserFactory, make_project
 from tests.fakes.stripe_server import FakeStripe
 from tranche.accounts.models import Customer, Role, User
-from tranche.billing.models import Invoice, InvoiceStatus, InvoiceTotals
+from tranche.billing.models import Invoice, InvoiceStatus
 from tranche.billing.selectors import InvoiceFilter, currency_totals, invoice_page, recount
 from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.cancelling import invoice_cancel
@@ -53,6 +54,7 @@ pytestmark = pytest.mark.django_db
 # Totals that do not divide evenly, so every currency's precision is exercised.
 TOTALS = {"USD": "1000.01", "JPY": "100001", "KWD": "1000.007"}
 CURRENCIES = list(TOTALS)
+
 
 def filters(customers: list[Customer]) -> list[InvoiceFilter]:
     wanted = [InvoiceFilter()]
@@ -114,7 +116,11 @@ def project_in(currency: str, admin: User, customer: Customer, title: str = "Boa
 
 @pytest.mark.parametrize("currency", CURRENCIES)
 def test_drafts_made_edited_reopened_and_deleted_keep_the_summary_exact(
-    currency: str, admin: User, customer_a: Customer, customer_b: Customer, check: Callable[[], None]
+    currency: str,
+    admin: User,
+    customer_a: Customer,
+    customer_b: Customer,
+    check: Callable[[], None],
 ) -> None:
     check()  # nothing yet: no totals at all
     project = project_in(currency, admin, customer_a)
@@ -140,7 +146,11 @@ def test_drafts_made_edited_reopened_and_deleted_keep_the_summary_exact(
 
 @pytest.mark.parametrize("currency", CURRENCIES)
 def test_sending_paying_refunding_crediting_and_cancelling_keep_the_summary_exact(
-    currency: str, admin: User, customer_a: Customer, customer_b: Customer, check: Callable[[], None]
+    currency: str,
+    admin: User,
+    customer_a: Customer,
+    customer_b: Customer,
+    check: Callable[[], None],
 ) -> None:
     project = project_in(currency, admin, customer_a)
     project_in(currency, admin, customer_b)
@@ -214,7 +224,11 @@ def test_the_periodic_pass_marking_overdue_keeps_the_summary_exact(
 
 @pytest.mark.parametrize("currency", CURRENCIES)
 def test_change_orders_retainage_and_deposits_keep_the_summary_exact(
-    currency: str, admin: User, customer_a: Customer, customer_b: Customer, check: Callable[[], None]
+    currency: str,
+    admin: User,
+    customer_a: Customer,
+    customer_b: Customer,
+    check: Callable[[], None],
 ) -> None:
     project = make_project(
         actor=admin,
@@ -298,10 +312,13 @@ def test_card_payments_and_stripe_refunds_keep_the_summary_exact(
 
     assert deliver(events.intent_succeeded(intent, minor, currency=code))["outcome"] == "settled"
     invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.PAID and invoice.credit_owed > 0  # overpaid
+    assert invoice.status == InvoiceStatus.PAID
+    assert invoice.credit_owed > 0  # overpaid
     check()
 
-    deliver(events.charge_refunded(intent, to_minor_units(invoice.credit_owed, currency), currency=code))
+    deliver(
+        events.charge_refunded(intent, to_minor_units(invoice.credit_owed, currency), currency=code)
+    )
     invoice.refresh_from_db()
     assert (invoice.status, invoice.credit_owed) == (InvoiceStatus.PAID, ZERO)
     check()
@@ -383,7 +400,7 @@ def test_the_totals_of_the_first_page_come_from_the_summary_not_from_the_invoice
     ):
         with CaptureQueriesContext(connection) as queries:
             totals = currency_totals(user=user, wanted=wanted)
-        assert [q["sql"] for q in queries.captured_queries if "billing_invoice\"" in q["sql"]] == []
+        assert [q["sql"] for q in queries.captured_queries if 'billing_invoice"' in q["sql"]] == []
         assert len(queries.captured_queries) == 1
         assert [t.outstanding_amount for t in totals] == [Decimal("300.00")]
 
@@ -494,3 +511,61 @@ def test_personas_of_a_second_customer_user_see_the_same_totals_as_alice(
     assert currency_totals(user=colleague, wanted=InvoiceFilter()) == currency_totals(
         user=alice, wanted=InvoiceFilter()
     )
+
+
+# --- concurrent writers (PostgreSQL) ---------------------------------------------------
+
+
+def in_one_transaction(
+    statements: list[tuple[str, list[Any]]], *, start: float, pause: float
+) -> BaseException | None:
+    """On a connection of its own: `start` seconds from now, `statements` in one
+    transaction, `pause` seconds apart. The error it met, if any."""
+    time.sleep(start)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for n, (sql, params) in enumerate(statements):
+                time.sleep(pause if n else 0)
+                cursor.execute(sql, params)
+    except BaseException as exc:
+        return exc
+    finally:
+        connection.close()
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_transactions_changing_a_customers_invoices_in_opposite_orders_do_not_deadlock(
+    admin: User, alice: User, bob: User, customer_a: Customer
+) -> None:
+    """Each moves two invoices of one customer, one a draft and one sent (two summary
+    rows), in the opposite order of the other: with only the summary rows' own locks,
+    each would hold the row the other waits for, and PostgreSQL would abort one for a
+    deadlock. The trigger's lock per customer makes the second wait for the first."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time: nothing interleaves")
+    project = make_project(
+        actor=admin, customer=customer_a, percentages=("25", "25", "25", "25"), title="Barn"
+    )
+    draft_1, draft_2 = complete(project, 1, admin), complete(project, 2, admin)
+    sent_1, sent_2 = (
+        invoice_send(actor=admin, invoice_id=complete(project, n, admin).pk) for n in (3, 4)
+    )
+    draft_row = "UPDATE billing_invoice SET amount = amount + 1 WHERE id = %s"
+    sent_row = "UPDATE billing_invoice SET amount_paid = amount_paid + 1 WHERE id = %s"
+    plans = [
+        ([(draft_row, [draft_1.pk]), (sent_row, [sent_1.pk])], 0.0),
+        ([(sent_row, [sent_2.pk]), (draft_row, [draft_2.pk])], 0.2),
+    ]
+    errors: list[BaseException | None] = [None, None]
+
+    def run(n: int) -> None:
+        errors[n] = in_one_transaction(plans[n][0], start=plans[n][1], pause=0.6)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [None, None]
+    assert_exact(admin, alice, bob)

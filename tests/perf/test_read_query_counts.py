@@ -16,26 +16,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.billing.change_order_helpers import change_order, line
 from tests.factories import make_project, make_quote
 from tests.helpers import Api
+from tests.helpers import Response as ApiResponse
 from tranche.accounts.models import Customer, User
 from tranche.accounts.services import token_create
 from tranche.billing.models import Invoice
 from tranche.billing.selectors import _encode_cursor
+from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.crediting import credit_note_issue
 from tranche.billing.services.drafts import milestone_complete
 from tranche.billing.services.payments import payment_record_manual
 from tranche.billing.services.sending import invoice_send
-from tranche.billing.services.acceptance import quote_accept
 from tranche.notifications.change_orders import change_order_send
 from tranche.notifications.quotes import quote_send
 from tranche.projects.models import ChangeOrder, Project
@@ -76,7 +78,7 @@ class Portfolio:
             invoice_id=invoice.pk,
             amount=Decimal("100.00"),
             method="bank_transfer",
-            received_on=date.today(),
+            received_on=timezone.localdate(),
         )
         credit_note_issue(
             actor=admin, invoice_id=invoice.pk, amount=Decimal("10.00"), reason="Goodwill"
@@ -85,7 +87,9 @@ class Portfolio:
 
     def _bill(self, project: Project, position: int) -> Invoice:
         milestone = project.milestones.get(position=position)
-        done = milestone_complete(actor=self.admin, project_id=project.pk, milestone_id=milestone.pk)
+        done = milestone_complete(
+            actor=self.admin, project_id=project.pk, milestone_id=milestone.pk
+        )
         assert done.invoice is not None
         sent = invoice_send(actor=self.admin, invoice_id=done.invoice.pk)
         self.invoices.append(sent)
@@ -96,7 +100,10 @@ class Portfolio:
 def portfolio(admin: User, customer_a: Customer) -> Portfolio:
     # Fifty milestones of 2 %, from a quote the customer was sent (she may open it).
     quote = make_quote(
-        actor=admin, customer=customer_a, title="Long build", total="10000.00",
+        actor=admin,
+        customer=customer_a,
+        title="Long build",
+        total="10000.00",
         percentages=("2",) * ROWS,
     )
     quote_send(actor=admin, quote_id=quote.pk)
@@ -118,8 +125,8 @@ def count_queries(client: Client | Api, path: str) -> list[str]:
     return [q["sql"] for q in queries.captured_queries]
 
 
-def _status(response: object) -> int:
-    return int(getattr(response, "status_code", None) or getattr(response, "status"))
+def _status(response: Any) -> int:
+    return int(response.status if isinstance(response, ApiResponse) else response.status_code)
 
 
 def signed_in(user: User) -> Client:
@@ -151,16 +158,16 @@ def assert_flat_and_within(
     portfolio.grow_to(ROWS)
     asked = paths()
     with_many = [count_queries(c, p) for p, (c, _budget) in asked.items()]
-    pages = {p: [q for q in sql if not is_auth(q)] for p, sql in zip(asked, with_many)}
+    pages = {p: [q for q in sql if not is_auth(q)] for p, sql in zip(asked, with_many, strict=True)}
     over = {p: sql for p, sql in pages.items() if len(sql) > asked[p][1]}
     assert over == {}, "over budget:\n" + "\n".join(
         f"{p} ({len(sql)} > {asked[p][1]}):\n  " + "\n  ".join(sql) for p, sql in over.items()
     )
-    auth = {p: sum(map(is_auth, sql)) for p, sql in zip(asked, with_many)}
+    auth = {p: sum(map(is_auth, sql)) for p, sql in zip(asked, with_many, strict=True)}
     assert max(auth.values()) <= AUTH_BUDGET, auth
     # Paths may name a row that changed (the cursor names the newest invoice): in order.
     assert [len(sql) for sql in with_one] == [len(sql) for sql in with_many], {
-        p: (len(one), len(many)) for p, one, many in zip(asked, with_one, with_many)
+        p: (len(one), len(many)) for p, one, many in zip(asked, with_one, with_many, strict=True)
     }
 
 

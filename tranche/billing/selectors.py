@@ -235,19 +235,16 @@ def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
             credit=Sum(CREDIT_OWED),
         )
     )
-    # SQLite sums decimals as floats: round back to the currency at once.
-    return _fold(
-        (
-            group["currency"],
-            group["status"],
-            group["count"],
-            *(
-                round_money(Decimal(group[sum_]), group["currency"])
-                for sum_ in ("billed", "paid", "left", "credit")
-            ),
+    rows: list[tuple[str, str, int, Decimal, Decimal, Decimal, Decimal]] = []
+    for group in groups:
+        currency = group["currency"]
+        # SQLite sums decimals as floats: round back to the currency at once.
+        billed, paid, left, credit = (
+            round_money(Decimal(value), currency)
+            for value in (group["billed"], group["paid"], group["left"], group["credit"])
         )
-        for group in groups
-    )
+        rows.append((currency, group["status"], group["count"], billed, paid, left, credit))
+    return _fold(rows)
 
 
 _THOUSANDTH = Decimal("0.001")
@@ -258,15 +255,15 @@ def _summary_totals(
 ) -> list[CurrencyTotals]:
     """The totals read from InvoiceTotals (see its docstring), in one query over a few
     rows per customer, however many invoices there are."""
-    rows = InvoiceTotals.objects.filter(count__gt=0)
+    summary = InvoiceTotals.objects.filter(count__gt=0)
     if scope is not None:
-        rows = rows.filter(customer_id=scope, sent=True)  # as invoice_queryset
+        summary = summary.filter(customer_id=scope, sent=True)  # as invoice_queryset
     if status is not None:
-        rows = rows.filter(status=status)
+        summary = summary.filter(status=status)
     if customer_id is not None:
-        rows = rows.filter(customer_id=customer_id if valid_id(customer_id) else 0)
+        summary = summary.filter(customer_id=customer_id if valid_id(customer_id) else 0)
     groups = (
-        rows.order_by()
+        summary.order_by()
         .values("currency", "status")
         .annotate(
             n=Sum("count"),
@@ -276,20 +273,17 @@ def _summary_totals(
             credit=Sum("credit_owed"),
         )
     )
-    # Whole thousandths, exact on every database: back to Decimal, then the currency's
-    # precision (a no-op: every invoice's figures are rounded to it).
-    return _fold(
-        (
-            group["currency"],
-            group["status"],
-            int(group["n"]),
-            *(
-                round_money(Decimal(int(group[sum_])) * _THOUSANDTH, group["currency"])
-                for sum_ in ("billed", "paid", "left", "credit")
-            ),
+    rows: list[tuple[str, str, int, Decimal, Decimal, Decimal, Decimal]] = []
+    for group in groups:
+        currency = group["currency"]
+        # Whole thousandths, exact on every database: back to Decimal, then the currency's
+        # precision (a no-op: every invoice's figures are rounded to it).
+        billed, paid, left, credit = (
+            round_money(Decimal(int(value)) * _THOUSANDTH, currency)
+            for value in (group["billed"], group["paid"], group["left"], group["credit"])
         )
-        for group in groups
-    )
+        rows.append((currency, group["status"], int(group["n"]), billed, paid, left, credit))
+    return _fold(rows)
 
 
 def _fold(

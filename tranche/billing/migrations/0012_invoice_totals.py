@@ -15,11 +15,26 @@ they are all there).
 
 PostgreSQL: statement-level triggers over the statement's transition tables. A
 statement's changes are added up per key first (one upsert per key, not per row: a bulk
-insert of 100,000 invoices touches a few thousand rows), and the keys are written in
-one order, so that two statements changing several invoices never lock the same two
-summary rows in opposite orders. An update that changes none of the columns the totals
-read (a payment link, a claim, a reminder's timestamp) writes nothing and locks nothing.
-See docs/totals.md for what concurrent writers can and cannot do to each other.
+insert of 100,000 invoices writes a few thousand summary rows), and an update that
+changes none of the columns the totals read (a payment link, a send claim, a reminder's
+timestamp) writes nothing and locks nothing.
+
+Concurrency. Two transactions changing invoices of one customer meet on that customer's
+summary rows, and each keeps the rows it changed locked until it commits. Alone, those
+row locks would deadlock two transactions that move invoices between two of a
+customer's rows in opposite orders (a change order crediting a pending then a partly
+paid invoice, while a payment moves another from pending to partly paid: each holds the
+row the other wants; without the lock below, the deadlock test of
+tests/billing/test_invoice_totals_summary.py fails with "deadlock detected"). So the trigger first takes a transaction-scoped advisory lock per
+customer it touches, in customer order: the second transaction waits for the first to
+commit, as it would have for the summary row. What stays possible, as with any lock, is
+a cycle through a lock taken after an invoice was written: a transaction that writes an
+invoice of customer A and then waits for a row that another transaction holds while it
+waits to write an invoice of A. The services take their row locks (customer, project,
+milestone, invoice, number sequences) before writing, so none does that today; keep it
+so. PostgreSQL would detect such a cycle and abort one of the two (error 40P01).
+A statement touching more than MANY_CUSTOMERS customers locks the summary table instead
+of one advisory lock each (a bulk load, not something a request does).
 
 SQLite: row-level triggers (one writer at a time, nothing to order), an update only
 when a column the totals read changed. Taking a row's part away is an UPDATE, never an
@@ -29,14 +44,21 @@ may already be empty when the invoices go)."""
 from django.db import migrations, models
 
 # What an invoice's part depends on: a change of anything else leaves the totals alone.
-COLUMNS = ["customer_id", "currency", "status", "number", "amount", "amount_paid", "amount_credited"]
+COLUMNS = [
+    "customer_id",
+    "currency",
+    "status",
+    "number",
+    "amount",
+    "amount_paid",
+    "amount_credited",
+]
 
 SUMS = ["count", "amount", "amount_paid", "amount_due", "credit_owed"]
 KEY = ["customer_id", "currency", "status", "sent"]
 TARGET = ", ".join(KEY + SUMS)
-UPSERT = (
-    f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
-    + ", ".join(f"{c} = billing_invoicetotals.{c} + excluded.{c}" for c in SUMS)
+UPSERT = f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET " + ", ".join(
+    f"{c} = billing_invoicetotals.{c} + excluded.{c}" for c in SUMS
 )
 
 
@@ -89,20 +111,45 @@ def _pg_apply(parts: str) -> str:
             {UPSERT};"""
 
 
+# A statement touching more customers than this locks the summary table instead: one
+# advisory lock each would fill PostgreSQL's lock table (64 x max_connections entries).
+MANY_CUSTOMERS = 1000
+
+
+def _pg_lock_customers(customer_ids: str) -> str:
+    """One transaction at a time changes a customer's summary rows: an advisory lock per
+    customer, held to the end of the transaction, taken in customer order (a bulk
+    statement over many customers locks the whole summary table instead)."""
+    touched = f"SELECT DISTINCT (customer_id % 2147483648)::integer AS customer FROM ({customer_ids}) AS touched"
+    return f"""IF (SELECT count(*) FROM ({touched}) AS customers) > {MANY_CUSTOMERS} THEN
+                LOCK TABLE billing_invoicetotals IN SHARE ROW EXCLUSIVE MODE;
+            ELSE
+                PERFORM pg_advisory_xact_lock(hashtext('billing_invoicetotals'), customer)
+                FROM ({touched} ORDER BY 1) AS customers;
+            END IF;"""
+
+
+PG_UPDATED = f"old_rows o JOIN new_rows n ON n.id = o.id WHERE {PG_CHANGED}"
+
 PG_FORWARD = [
     f"""CREATE OR REPLACE FUNCTION billing_invoice_totals() RETURNS trigger AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
+            {_pg_lock_customers("SELECT customer_id FROM new_rows")}
             {_pg_apply(f"SELECT {_select(_pg_part('n', '+'))} FROM new_rows n")}
         ELSIF TG_OP = 'DELETE' THEN
+            {_pg_lock_customers("SELECT customer_id FROM old_rows")}
             {_pg_apply(f"SELECT {_select(_pg_part('o', '-'))} FROM old_rows o")}
         ELSE
             {
+        _pg_lock_customers(
+            f"SELECT o.customer_id FROM {PG_UPDATED} UNION SELECT n.customer_id FROM {PG_UPDATED}"
+        )
+    }
+            {
         _pg_apply(
-            f"SELECT {_select(_pg_part('o', '-'))} FROM old_rows o JOIN new_rows n ON n.id = o.id "
-            f"WHERE {PG_CHANGED} "
-            f"UNION ALL SELECT {_select(_pg_part('n', '+'))} FROM old_rows o JOIN new_rows n "
-            f"ON n.id = o.id WHERE {PG_CHANGED}"
+            f"SELECT {_select(_pg_part('o', '-'))} FROM {PG_UPDATED} "
+            f"UNION ALL SELECT {_select(_pg_part('n', '+'))} FROM {PG_UPDATED}"
         )
     }
         END IF;
