@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import importlib
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 
 from django.db import connection
 
 from tranche.accounts.models import User
-from tranche.billing.models import Invoice
+from tranche.billing.models import Invoice, InvoiceStatus, InvoiceTotals
 from tranche.billing.services.drafts import milestone_complete
+from tranche.core.money import ZERO
 from tranche.projects.models import Project
 
 
@@ -37,3 +40,42 @@ def sent_invoice_guard_lifted() -> Iterator[None]:
         with connection.cursor() as cursor:
             for sql in forward:
                 cursor.execute(sql)
+
+
+Key = tuple[int, str, str, bool]
+
+
+def summary_rows() -> dict[Key, tuple[int, ...]]:
+    return {
+        (r.customer_id, r.currency, r.status, r.sent): (
+            r.count,
+            r.amount,
+            r.amount_paid,
+            r.amount_due,
+            r.credit_owed,
+        )
+        for r in InvoiceTotals.objects.filter(count__gt=0)
+    }
+
+
+def thousandths(amount: Decimal) -> int:
+    scaled = amount * 1000
+    assert scaled == scaled.to_integral_value(), amount
+    return int(scaled)
+
+
+def recounted_rows() -> dict[Key, tuple[int, ...]]:
+    """Each key's count and sums, added up in Python from every invoice row (the amount
+    due and credit owed as selectors.AMOUNT_DUE and CREDIT_OWED compute them)."""
+    rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for i in Invoice.objects.all():
+        due = max(i.amount - i.amount_credited - i.amount_paid, ZERO)
+        if i.status == InvoiceStatus.CANCELLED:
+            credit = max(i.amount_paid, ZERO)
+        else:
+            credit = max(i.amount_paid - (i.amount - i.amount_credited), ZERO)
+        row = rows[(i.customer_id, i.currency, i.status, i.number is not None)]
+        for n, value in enumerate((i.amount, i.amount_paid, due, credit), 1):
+            row[n] += thousandths(value)
+        row[0] += 1
+    return {key: tuple(values) for key, values in rows.items()}

@@ -190,6 +190,34 @@ def test_the_services_refuse_to_rewrite_a_sent_invoices_tax_lines(
     assert edit.value.code == "invoice_not_draft"
 
 
+def test_the_database_has_every_trigger_of_migrations_0011_and_0012() -> None:
+    """On SQLite a migration that alters billing_invoice rebuilds the table and drops its
+    triggers: the sent-invoice guard (0011) and the financials summary (0012) would go
+    silently. Whatever migration comes after them must create them again."""
+    if connection.vendor == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    else:
+        sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        present = {row[0] for row in cursor.fetchall()}
+    guard = {
+        "sqlite": [
+            "billing_invoice_sent_immutable",
+            "billing_invoice_tax_line_insert",
+            "billing_invoice_tax_line_update",
+            "billing_invoice_tax_line_delete",
+        ],
+        "postgresql": ["billing_invoice_sent_immutable", "billing_invoice_tax_line_guard"],
+    }[connection.vendor]
+    totals = [
+        "billing_invoice_totals_insert",
+        "billing_invoice_totals_update",
+        "billing_invoice_totals_delete",
+    ]
+    assert set(guard + totals) <= present
+
+
 # --- partial and full credit notes --------------------------------------------------------
 
 

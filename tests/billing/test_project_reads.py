@@ -14,14 +14,20 @@ from tranche.accounts.models import Customer, User
 from tranche.billing.project_reads import (
     milestone_board,
     milestone_timeline,
+    project_facts,
     project_rows,
 )
+from tranche.billing.services.acceptance import quote_accept
+from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.drafts import milestone_complete
 from tranche.billing.services.payments import payment_record_manual
+from tranche.billing.services.retainage import retainage_release
 from tranche.billing.services.sending import invoice_send
 from tranche.core.errors import Invalid
 from tranche.projects.models import Project
-from tranche.projects.services import milestone_create
+from tranche.projects.selectors import milestones_of
+from tranche.projects.services import milestone_create, project_set_retainage
+from tranche.sales.services import LineInput, ScheduleInput, quote_create
 
 pytestmark = pytest.mark.django_db
 
@@ -156,3 +162,44 @@ def test_a_non_billable_milestone_completes_without_an_invoice_on_the_timeline(
         ("Step 1", "upcoming"),
         ("Survey", "completed"),
     ]
+
+
+def test_the_facts_a_page_works_out_from_what_it_read_are_the_queried_ones(
+    admin: User, customer_a: Customer
+) -> None:
+    """The financials tab has every invoice of the project and its milestones in hand
+    and works out the deposit and retainage facts from them, without a query."""
+    quote = quote_create(
+        actor=admin,
+        customer_id=customer_a.pk,
+        title="Kitchen",
+        currency="USD",
+        lines=[LineInput("Build", Decimal(1), Decimal("1000.00"))],
+        schedule=[
+            ScheduleInput("Deposit", True, Decimal(30), True),
+            ScheduleInput("Cabinets", True, Decimal(30), False),
+            ScheduleInput("Handover", True, Decimal(40), False),
+        ],
+    )
+    project = quote_accept(actor=admin, quote_id=quote.pk)
+    project_set_retainage(actor=admin, project_id=project.pk, percentage=Decimal("10"))
+
+    def same() -> bool:
+        read = project_facts(
+            project, milestones=milestones_of(project), invoices=list(project.invoices.all())
+        )
+        assert read == project_facts(project)
+        return read.waiting_for_deposit
+
+    assert same()  # the deposit is only a draft
+    deposit = invoice_send(actor=admin, invoice_id=project.invoices.get().pk)
+    assert same()
+    pay(admin, deposit.pk, str(deposit.amount))
+    assert not same()
+    cabinets = draft_for(project, 2, admin)
+    assert not same()
+    invoice_send(actor=admin, invoice_id=cabinets.pk)
+    retainage_release(actor=admin, project_id=project.pk)
+    assert not same()
+    invoice_cancel(actor=admin, invoice_id=cabinets.pk, reason="Wrong cabinets")
+    assert not same()

@@ -26,7 +26,10 @@ After every step (`MoneyMachine.holds`):
   moved it on purpose (a draft edited, a credit note issued by hand) since the contract
   was last amended: so contract = invoiced - credited + not yet invoiced;
 - retainage held is never negative; every sent invoice's status is what its facts make
-  it; the periodic pass completes without a failure while Stripe is up.
+  it; the periodic pass completes without a failure while Stripe is up;
+- the financials totals, read from the summary the database keeps (InvoiceTotals), equal
+  a full recount from the invoices, key by key and as the business and each customer's
+  users are shown them.
 
 A refusal (a domain error) is allowed only with the codes a rule expects, and changes
 nothing in the database.
@@ -53,10 +56,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from tests.billing import stripe_events as events
+from tests.billing.helpers import recounted_rows, summary_rows
 from tests.billing.taxed import set_up_business
 from tests.fakes.stripe_server import UNPAID, FakeStripe
 from tests.helpers import db_state
-from tranche.accounts.models import Customer, User
+from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.models import TaxRate as TaxRateRow
 from tranche.billing.contract_reads import live_invoices
 from tranche.billing.models import (
@@ -75,6 +79,7 @@ from tranche.billing.models import (
 )
 from tranche.billing.retainage import project_retainage
 from tranche.billing.rules import status_for
+from tranche.billing.selectors import InvoiceFilter, currency_totals, recount
 from tranche.billing.services.acceptance import quote_accept
 from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.change_orders import change_order_approve
@@ -908,6 +913,7 @@ class MoneyMachine(RuleBasedStateMachine):
         self.check_payments(invoices)
         for invoice_id, snapshot in self.snapshots.items():
             assert self.snapshot(invoice_id) == snapshot, f"sent invoice {invoice_id} changed"
+        self.check_totals()
         for project in self.projects:
             self.check_contract(project)
             held = project_retainage(project).held
@@ -923,6 +929,18 @@ class MoneyMachine(RuleBasedStateMachine):
                     expected == InvoiceStatus.OVERDUE
                     and invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.PARTIALLY_PAID)
                 ), (invoice.number, invoice.status, expected)
+
+    def check_totals(self) -> None:
+        assert summary_rows() == recounted_rows()
+        # A customer's users all see what the customer's scope lets them see.
+        viewers = [self.admin] + [
+            User(role=Role.CUSTOMER, customer=customer) for customer in self.world.customers
+        ]
+        for viewer in viewers:
+            for wanted in (InvoiceFilter(), InvoiceFilter(status=InvoiceStatus.PAID)):
+                assert currency_totals(user=viewer, wanted=wanted) == recount(
+                    user=viewer, wanted=wanted
+                ), (viewer.role, viewer.customer_id, wanted)
 
     def check_one_live_invoice_per_milestone(self) -> None:
         twice = (

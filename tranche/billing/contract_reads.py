@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from tranche.billing.models import Invoice, InvoiceStatus, InvoiceType
-from tranche.billing.taxes import billed_bases
+from tranche.billing.taxes import billed_bases, credited_bases_of
 from tranche.core.money import Money
 from tranche.core.tax import Bases, bases_from_rows, bases_to_rows, basis_total, contract_bases
 from tranche.projects.amendment import (
@@ -52,12 +52,12 @@ def milestone_states(
     billed: dict[int, Bases] = {}
     elsewhere: dict[Any, Money] = {}
     ids = {m.pk for m in milestones}
-    for invoice in invoices:
-        if invoice.invoice_type == InvoiceType.RETAINAGE_RELEASE:
-            # It bills back retainage its milestone invoices withheld (and counted in
-            # full): no share of the contract, so no rate of it to keep or credit.
-            continue
-        bases = billed_bases(invoice)  # net of its credit notes
+    # It bills back retainage its milestone invoices withheld (and counted in full): no
+    # share of the contract, so no rate of a retainage release to keep or credit.
+    counted = [i for i in invoices if i.invoice_type != InvoiceType.RETAINAGE_RELEASE]
+    credited = credited_bases_of(counted)  # one query, not one per invoice
+    for invoice in counted:
+        bases = billed_bases(invoice, credited[invoice.pk])  # net of its credit notes
         if invoice.milestone_id in ids:
             billed[invoice.milestone_id] = bases
         else:

@@ -233,6 +233,40 @@ class Invoice(models.Model):
         return Money(self.credit_owed, self.currency)
 
 
+class InvoiceTotals(models.Model):
+    """What the invoices of one customer, in one currency and status, sent or not, add
+    up to: the financials totals read these few rows instead of every invoice.
+
+    Written only by the database's triggers on billing_invoice (migration 0012), in the
+    transaction of whatever changed an invoice (a service, a bulk update, raw SQL), so
+    it is never behind. Sums are integer thousandths of the currency unit (the money
+    columns' precision): exact on SQLite too, where decimals are summed as floats.
+    `amount_due` and `credit_owed` are `selectors.AMOUNT_DUE` and `CREDIT_OWED` summed
+    row by row. A key whose invoices are all gone keeps its row, at zero."""
+
+    # No foreign key: the triggers must not lock or check the customer's row.
+    customer_id = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16)
+    # number IS NOT NULL: what a customer user may see (a cancelled draft never was).
+    sent = models.BooleanField()
+    count = models.BigIntegerField(default=0)
+    amount = models.BigIntegerField(default=0)
+    amount_paid = models.BigIntegerField(default=0)
+    amount_due = models.BigIntegerField(default=0)
+    credit_owed = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer_id", "currency", "status", "sent"], name="invoice_totals_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.status} {self.currency} invoices of customer {self.customer_id}"
+
+
 class TaxLineFields(models.Model):
     """One tax rate of one document (an invoice or a credit note): its net, tax and gross
     (see core.tax for the rule). `rate_percentage` is the contract's rate; `percentage`

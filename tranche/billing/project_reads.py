@@ -48,7 +48,7 @@ from tranche.billing.models import (
     InvoiceEvent,
     InvoiceStatus,
 )
-from tranche.billing.retainage import Retainage, project_retainage
+from tranche.billing.retainage import Retainage, project_retainage, retainage_from
 from tranche.billing.selectors import deposit_unpaid, invoice_queryset, waiting_for_deposit
 from tranche.core.db import valid_id
 from tranche.core.errors import Invalid
@@ -234,10 +234,24 @@ class ProjectFacts:
     retainage: Retainage
 
 
-def project_facts(project: Project) -> ProjectFacts:
+def project_facts(
+    project: Project,
+    *,
+    milestones: list[Milestone] | None = None,
+    invoices: list[Invoice] | None = None,
+) -> ProjectFacts:
+    """Two queries; none when the page has read the project's milestones and every one
+    of its invoices (drafts and cancelled ones included: a staff member's view) already."""
+    if milestones is None or invoices is None:
+        return ProjectFacts(
+            waiting_for_deposit=bool(waiting_for_deposit([project.pk])),
+            retainage=project_retainage(project),
+        )
+    # As selectors.deposit_unpaid: a deposit milestone without a paid invoice.
+    paid = {i.milestone_id for i in invoices if i.status == InvoiceStatus.PAID}
     return ProjectFacts(
-        waiting_for_deposit=bool(waiting_for_deposit([project.pk])),
-        retainage=project_retainage(project),
+        waiting_for_deposit=any(m.bill_on_acceptance and m.pk not in paid for m in milestones),
+        retainage=retainage_from(invoices, project.currency),
     )
 
 

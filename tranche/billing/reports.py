@@ -168,7 +168,7 @@ def invoice_list(*, user: User, query: InvoiceQuery) -> QuerySet[Invoice]:
 
 def invoice_list_totals(*, user: User, query: InvoiceQuery) -> list[CurrencyTotals]:
     """Per currency totals over everything the query matches (not just the page)."""
-    return currency_totals(filter_invoices(invoice_queryset(user=user), query.filter))
+    return currency_totals(user=user, wanted=query.filter)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ services/retainage.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -81,6 +82,18 @@ def retainage_of(projects: list[Project]) -> dict[int, Retainage]:
             released=_money(released, project.currency),
         )
     return result
+
+
+def retainage_from(invoices: Iterable[Invoice], currency: str) -> Retainage:
+    """`retainage_of` one project worked out from all its invoices, already read."""
+    live = [i for i in invoices if i.status != InvoiceStatus.CANCELLED]
+    withheld = sum(
+        (i.retainage_amount for i in live if i.invoice_type == InvoiceType.MILESTONE), ZERO
+    )
+    released = sum(
+        (i.amount for i in live if i.invoice_type == InvoiceType.RETAINAGE_RELEASE), ZERO
+    )
+    return Retainage(withheld=_money(withheld, currency), released=_money(released, currency))
 
 
 def _money(total: object, currency: str) -> Money:

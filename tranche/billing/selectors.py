@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -35,6 +36,7 @@ from tranche.billing.models import (
     Invoice,
     InvoiceEvent,
     InvoiceStatus,
+    InvoiceTotals,
 )
 from tranche.billing.retainage import Retainage, retainage_of
 from tranche.billing.taxes import credited_contract_amount
@@ -183,17 +185,13 @@ def invoice_page(
 ) -> InvoicePage:
     """The global financials view: newest first, keyset-paginated on the id (stable while
     invoices are added), with per-currency totals over the whole filter."""
-    invoices = filter_invoices(
-        invoice_queryset(user=user),
-        InvoiceFilter(status=status, project_id=project_id, customer_id=customer_id),
-    )
-
-    page = invoices.order_by("-id")
+    wanted = InvoiceFilter(status=status, project_id=project_id, customer_id=customer_id)
+    page = filter_invoices(invoice_queryset(user=user), wanted).order_by("-id")
     if cursor:
         page = page.filter(id__lt=_decode_cursor(cursor))
     items = list(page[: limit + 1])
     next_cursor = _encode_cursor(items[limit - 1].pk) if len(items) > limit else None
-    return InvoicePage(items[:limit], next_cursor, _totals(invoices))
+    return InvoicePage(items[:limit], next_cursor, currency_totals(user=user, wanted=wanted))
 
 
 _MONEY = DecimalField(max_digits=15, decimal_places=3)
@@ -224,6 +222,7 @@ AMOUNT_DUE = Case(
 
 
 def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
+    """Per-currency totals added up from the invoices themselves, in one query."""
     groups = (
         invoices.order_by()  # no ORDER BY, or the ordering column joins the GROUP BY
         .values("currency", "status")
@@ -236,18 +235,69 @@ def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
             credit=Sum(CREDIT_OWED),
         )
     )
+    rows: list[tuple[str, str, int, Decimal, Decimal, Decimal, Decimal]] = []
+    for group in groups:
+        currency = group["currency"]
+        # SQLite sums decimals as floats: round back to the currency at once.
+        billed, paid, left, credit = (
+            round_money(Decimal(value), currency)
+            for value in (group["billed"], group["paid"], group["left"], group["credit"])
+        )
+        rows.append((currency, group["status"], group["count"], billed, paid, left, credit))
+    return _fold(rows)
+
+
+_THOUSANDTH = Decimal("0.001")
+
+
+def _summary_totals(
+    *, scope: int | None, status: str | None, customer_id: int | None
+) -> list[CurrencyTotals]:
+    """The totals read from InvoiceTotals (see its docstring), in one query over a few
+    rows per customer, however many invoices there are."""
+    summary = InvoiceTotals.objects.filter(count__gt=0)
+    if scope is not None:
+        summary = summary.filter(customer_id=scope, sent=True)  # as invoice_queryset
+    if status is not None:
+        summary = summary.filter(status=status)
+    if customer_id is not None:
+        summary = summary.filter(customer_id=customer_id if valid_id(customer_id) else 0)
+    groups = (
+        summary.order_by()
+        .values("currency", "status")
+        .annotate(
+            n=Sum("count"),
+            billed=Sum("amount"),
+            paid=Sum("amount_paid"),
+            left=Sum("amount_due"),
+            credit=Sum("credit_owed"),
+        )
+    )
+    rows: list[tuple[str, str, int, Decimal, Decimal, Decimal, Decimal]] = []
+    for group in groups:
+        currency = group["currency"]
+        # Whole thousandths, exact on every database: back to Decimal, then the currency's
+        # precision (a no-op: every invoice's figures are rounded to it).
+        billed, paid, left, credit = (
+            round_money(Decimal(int(value)) * _THOUSANDTH, currency)
+            for value in (group["billed"], group["paid"], group["left"], group["credit"])
+        )
+        rows.append((currency, group["status"], int(group["n"]), billed, paid, left, credit))
+    return _fold(rows)
+
+
+def _fold(
+    groups: Iterable[tuple[str, str, int, Decimal, Decimal, Decimal, Decimal]],
+) -> list[CurrencyTotals]:
+    """Per-currency totals from (currency, status, count, amount, amount paid, amount
+    due, credit owed) per currency and status."""
     sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     counts: dict[str, int] = defaultdict(int)
-    for group in groups:
-        currency, status = group["currency"], group["status"]
-        # SQLite sums decimals as floats: round back to the currency at once.
-        amount = round_money(Decimal(group["billed"]), currency)
-        paid = round_money(Decimal(group["paid"]), currency)
-        due = round_money(Decimal(group["left"]), currency)
+    for currency, status, count, amount, paid, due, credit in groups:
         totals = sums[currency]
-        totals["credit"] += round_money(Decimal(group["credit"]), currency)
+        totals["credit"] += credit
         if status == InvoiceStatus.DRAFT:
-            counts[currency] += group["count"]
+            counts[currency] += count
             totals["draft"] += amount
         if status in OPEN_STATUSES:
             totals["outstanding"] += due
@@ -371,15 +421,19 @@ class InvoiceFilter:
     due_to: date | None = None
 
 
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in InvoiceStatus.values:
+        raise Invalid(
+            f"Unknown status {status!r}; use one of {', '.join(InvoiceStatus.values)}.",
+            code="status_invalid",
+        )
+
+
 def filter_invoices(invoices: QuerySet[Invoice], wanted: InvoiceFilter) -> QuerySet[Invoice]:
     """`invoices` (already scoped to the caller) narrowed to `wanted`. An id that cannot
     exist matches nothing rather than failing: the list is simply empty."""
     if wanted.status is not None:
-        if wanted.status not in InvoiceStatus.values:
-            raise Invalid(
-                f"Unknown status {wanted.status!r}; use one of {', '.join(InvoiceStatus.values)}.",
-                code="status_invalid",
-            )
+        _check_status(wanted.status)
         invoices = invoices.filter(status=wanted.status)
     if wanted.project_id is not None:
         invoices = invoices.filter(
@@ -407,9 +461,35 @@ def filter_invoices(invoices: QuerySet[Invoice], wanted: InvoiceFilter) -> Query
     return invoices
 
 
-def currency_totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
-    """Per-currency totals over a filtered invoice list, in one query."""
-    return _totals(invoices)
+def currency_totals(*, user: User, wanted: InvoiceFilter) -> list[CurrencyTotals]:
+    """Per-currency totals over all the invoices `user` may see that `wanted` matches
+    (not just one page), in one query.
+
+    Narrowed to nothing but a status and/or a customer (the first page of the
+    financials, every cursor page after it, a customer's own list), they are read from
+    InvoiceTotals: a few rows per customer, kept exact by the database in the same
+    transaction as every invoice write, so the cost does not grow with the invoices.
+    With a project, a search or a date range they are added up from the matching
+    invoices, as `recount` does: the summary keeps neither the project, nor the text,
+    nor the dates, and such a set is what a person narrowed the list down to (a
+    project's invoices are a handful, found by its index)."""
+    if (
+        wanted.project_id is not None
+        or wanted.search
+        or any((wanted.issued_from, wanted.issued_to, wanted.due_from, wanted.due_to))
+    ):
+        return recount(user=user, wanted=wanted)
+    _check_status(wanted.status)
+    return _summary_totals(
+        scope=customer_scope(user), status=wanted.status, customer_id=wanted.customer_id
+    )
+
+
+def recount(*, user: User, wanted: InvoiceFilter) -> list[CurrencyTotals]:
+    """`currency_totals` added up from every matching invoice: what the summary must
+    always equal (the tests check it after every kind of change; a check or a repair
+    can compare the two)."""
+    return _totals(filter_invoices(invoice_queryset(user=user), wanted))
 
 
 # --- credit notes ------------------------------------------------------------------------

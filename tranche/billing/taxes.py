@@ -6,9 +6,10 @@ reverse charge or exempt meanwhile); once sent, its figures never change."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxTreatment
@@ -120,23 +121,31 @@ def credited_bases(invoice: Invoice) -> Bases:
     """What the invoice's credit notes took back of the contract basis, per rate: their
     net when the contract is priced tax-exclusive, their gross when inclusive (the basis
     an invoice line bills, read the same way as `invoice_bases`)."""
-    exclusive = invoice.price_mode == PriceMode.EXCLUSIVE
-    bases: Bases = {}
-    rows = CreditNoteTaxLine.objects.filter(credit_note__invoice=invoice).values_list(
-        "name", "rate_percentage", "net_amount", "gross_amount"
+    return credited_bases_of([invoice])[invoice.pk]
+
+
+def credited_bases_of(invoices: Iterable[Invoice]) -> dict[int, Bases]:
+    """`credited_bases` of each invoice (by id), in one query for them all."""
+    by_id = {invoice.pk: invoice for invoice in invoices}
+    credited: dict[int, Bases] = {pk: {} for pk in by_id}
+    rows = CreditNoteTaxLine.objects.filter(credit_note__invoice_id__in=list(by_id)).values_list(
+        "credit_note__invoice_id", "name", "rate_percentage", "net_amount", "gross_amount"
     )
-    for name, percentage, net, gross in rows.order_by("credit_note_id", "position"):
+    for invoice_id, name, percentage, net, gross in rows.order_by("credit_note_id", "position"):
+        invoice, bases = by_id[invoice_id], credited[invoice_id]
         rate = TaxRate(name, Decimal(percentage))
+        exclusive = invoice.price_mode == PriceMode.EXCLUSIVE
         amount = Money(net if exclusive else gross, invoice.currency)
         bases[rate] = bases.get(rate, Money.zero(invoice.currency)) + amount
-    return bases
+    return credited
 
 
-def billed_bases(invoice: Invoice) -> Bases:
+def billed_bases(invoice: Invoice, credited: Bases | None = None) -> Bases:
     """What the invoice still counts against the contract per rate: its bases less its
-    credit notes' (the "invoiced" of the change-order arithmetic)."""
+    credit notes' (the "invoiced" of the change-order arithmetic). `credited`: its
+    `credited_bases`, when the caller read them for many invoices at once."""
     bases = invoice_bases(invoice)
-    for rate, amount in credited_bases(invoice).items():
+    for rate, amount in (credited_bases(invoice) if credited is None else credited).items():
         bases[rate] = bases.get(rate, Money.zero(invoice.currency)) - amount
     return bases
 
@@ -147,8 +156,8 @@ def credited_contract_amount(invoices: QuerySet[Invoice]) -> Decimal:
     rows = CreditNoteTaxLine.objects.filter(credit_note__invoice__in=invoices).exclude(
         credit_note__invoice__invoice_type=InvoiceType.RETAINAGE_RELEASE
     )
-    exclusive = rows.filter(credit_note__invoice__price_mode=PriceMode.EXCLUSIVE)
-    inclusive = rows.exclude(credit_note__invoice__price_mode=PriceMode.EXCLUSIVE)
-    net = exclusive.aggregate(total=Sum("net_amount"))["total"] or ZERO
-    gross = inclusive.aggregate(total=Sum("gross_amount"))["total"] or ZERO
-    return Decimal(net) + Decimal(gross)
+    exclusive = Q(credit_note__invoice__price_mode=PriceMode.EXCLUSIVE)
+    totals = rows.aggregate(
+        net=Sum("net_amount", filter=exclusive), gross=Sum("gross_amount", filter=~exclusive)
+    )
+    return Decimal(totals["net"] or ZERO) + Decimal(totals["gross"] or ZERO)

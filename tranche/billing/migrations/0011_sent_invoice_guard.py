@@ -4,9 +4,11 @@ bulk ORM update, raw SQL, a future bug). Only the payment state moves (status,
 amount_paid, amount_credited, paid_at, cancelled_*, provider fields, intent_out_of_step,
 customer_email, updated_at, milestone_id SET NULL …).
 
-Keep this the last migration that alters billing_invoice or billing_invoicetaxline, or
-create the triggers again after it: on SQLite, Django alters a table by rebuilding it,
-which drops its triggers (tests/billing/test_credit_notes.py checks they are there).
+Keep this and 0012_invoice_totals (the financials summary, also triggers on
+billing_invoice) the last migrations that alter billing_invoice or billing_invoicetaxline,
+or create both sets of triggers again after them: on SQLite, Django alters a table by
+rebuilding it, which drops its triggers (tests/billing/test_credit_notes.py checks they
+are all there).
 
 Triggers, one set per vendor; both raise an integrity error ("sent invoice is
 immutable"), which Django reports as IntegrityError."""

@@ -225,19 +225,21 @@ def financials(request: HttpRequest, project_id: int) -> HttpResponse:
     invoices, summary = billing.project_invoices(user=user, project=found)
     page = page_of(request, invoices)
     bases = project_bases(found)
+    milestones = milestones_of(found)
     return render(
         request,
         "web/project/financials.html",
         {
             "project": found,
             "page": page,
-            "rows": _with_titles(page.object_list, milestones_of(found)),
+            "rows": _with_titles(page.object_list, milestones),
             "summary": summary,
             "bases": bases,
             # Any named rate: the contract is shown before/including tax, rate by rate.
             "taxed": any(rate.name or rate.percentage for rate in bases),
             "inclusive": found.price_mode == PriceMode.INCLUSIVE,
-            "facts": project_facts(found),
+            # Staff see every invoice of the project: the facts need no query of their own.
+            "facts": project_facts(found, milestones=milestones, invoices=invoices),
             "tab": "financials",
         },
     )
