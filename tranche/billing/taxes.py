@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Case, F, QuerySet, Subquery, Sum, When
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxTreatment
@@ -185,6 +185,30 @@ def billed_bases(invoice: Invoice) -> Bases:
     for rate, amount in credited_bases(invoice).items():
         bases[rate] = bases.get(rate, Money.zero(invoice.currency)) - amount
     return bases
+
+
+def credited_contract_subquery(invoices: QuerySet[Invoice]) -> Subquery:
+    """`credited_contract_amount` of one project's `invoices` as a subquery (NULL when
+    nothing was credited), for a read that wants it along with other values."""
+    rows = (
+        CreditNoteTaxLine.objects.filter(credit_note__invoice__in=invoices)
+        .exclude(credit_note__invoice__invoice_type=InvoiceType.RETAINAGE_RELEASE)
+        .order_by()
+        .values("credit_note__invoice__project_id")
+        .annotate(
+            total=Sum(
+                Case(
+                    When(
+                        credit_note__invoice__price_mode=PriceMode.EXCLUSIVE,
+                        then=F("net_amount"),
+                    ),
+                    default=F("gross_amount"),
+                )
+            )
+        )
+        .values("total")
+    )
+    return Subquery(rows[:1], output_field=Invoice._meta.get_field("contract_amount"))
 
 
 def credited_contract_amount(invoices: QuerySet[Invoice]) -> Decimal:

@@ -21,14 +21,26 @@ def valid_id(value: int) -> bool:
     return 0 < value <= MAX_ID
 
 
-def lock_one(model: type[M], pk: int, *, not_found: str) -> M:
-    """Lock one row for the rest of the transaction, or raise NotFound."""
+def lock_one(
+    model: type[M],
+    pk: int,
+    *,
+    not_found: str,
+    code: str | None = None,
+    within: models.QuerySet[M] | None = None,
+) -> M:
+    """Lock one row for the rest of the transaction, or raise NotFound (with `code`).
+    `within`: the rows the caller may see (an access helper's queryset, its related
+    rows read along but not locked); one outside them is not found either."""
     if not valid_id(pk):
-        raise NotFound(not_found)
+        raise NotFound(not_found, code=code)
+    rows = model._default_manager.select_for_update() if within is None else within
+    if within is not None:
+        rows = rows.select_for_update(of=("self",))
     try:
-        return model._default_manager.select_for_update().get(pk=pk)
+        return rows.get(pk=pk)
     except ObjectDoesNotExist:
-        raise NotFound(not_found) from None
+        raise NotFound(not_found, code=code) from None
 
 
 def lock_many(model: type[M], pks: Iterable[int], *, related: tuple[str, ...] = ()) -> dict[int, M]:
