@@ -109,10 +109,10 @@ def _hold_tax_lines(invoice: Invoice, lines: list[InvoiceTaxLine]) -> None:
     response, the email) does not read back what was just written."""
     rows = InvoiceTaxLine.objects.filter(invoice=invoice)
     rows._result_cache = lines
-    rows._prefetch_done = True
+    rows._prefetch_done = True  # type: ignore[attr-defined]
     cache = getattr(invoice, "_prefetched_objects_cache", None)
     if cache is None:
-        cache = invoice._prefetched_objects_cache = {}
+        cache = invoice._prefetched_objects_cache = {}  # type: ignore[attr-defined]
     cache["tax_lines"] = rows
 
 

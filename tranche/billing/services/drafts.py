@@ -66,19 +66,22 @@ def _schedule_and_unbilled(project: Project) -> tuple[list[Milestone], Decimal]:
     live = Invoice.objects.filter(project_id=project.pk).exclude(status=InvoiceStatus.CANCELLED)
     money = Invoice._meta.get_field("contract_amount")
     billed = Subquery(
-        live.order_by().values("project_id").annotate(total=Sum("contract_amount")).values("total"),
+        live.order_by()
+        .values("project_id")
+        .annotate(billed=Sum("contract_amount"))
+        .values("billed"),
         output_field=money,
     )
-    milestones = list(
-        project.milestones.order_by("position", "id").annotate(
-            live_billed=billed, live_credited=credited_contract_subquery(live)
-        )
+    rows = project.milestones.order_by("position", "id").annotate(
+        live_billed=billed, live_credited=credited_contract_subquery(live)
     )
-    if not milestones:
+    annotated = list(rows)
+    milestones: list[Milestone] = list(annotated)
+    if not annotated:
         return milestones, unbilled_amount(project)
-    first = milestones[0]
-    billed_sum = first.live_billed or ZERO  # type: ignore[attr-defined]
-    credited = first.live_credited or ZERO  # type: ignore[attr-defined]
+    first = annotated[0]
+    billed_sum = first.live_billed or ZERO
+    credited = first.live_credited or ZERO
     return milestones, project.contract_total - billed_sum + credited
 
 
