@@ -150,9 +150,19 @@ def outbox_enqueue_new(
             )
         )
     created = OutboxEmail.objects.bulk_create(rows)
-    for email_id in [row.pk for row in created]:
-        after_commit(partial(_enqueue_delivery, email_id))
+    after_commit(partial(_enqueue_deliveries, [row.pk for row in created]))
     return created
+
+
+def _enqueue_deliveries(email_ids: list[int]) -> None:
+    """Enqueue the delivery of each email in one transaction: one commit for all, not a
+    commit (and its disk flush) per email."""
+    try:
+        with transaction.atomic():
+            for email_id in email_ids:
+                deliver_email_task.enqueue(email_id)
+    except Exception:  # the periodic sweep delivers them anyway
+        logger.exception("Could not enqueue delivery of outbox emails %s", email_ids)
 
 
 def _enqueue_delivery(email_id: int) -> None:
