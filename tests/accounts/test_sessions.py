@@ -206,3 +206,13 @@ def test_deactivation_ends_sessions_and_tokens_at_once(admin: User, staff: User)
     assert laptop.get("/projects/").status_code == 302
     assert phone.get("/api/customers").status_code == 401
     assert Api(token).get("/api/customers").status == 401
+
+
+def test_a_bearer_token_request_is_given_no_session(staff: User, settings: Any) -> None:
+    """A script calling the API with a token and no cookie jar would otherwise write a
+    new session row on every request."""
+    api = Api(token_create(user=staff))
+    for _ in range(3):
+        assert api.get("/api/projects").status == 200
+    assert Session.objects.count() == 0
+    assert settings.SESSION_COOKIE_NAME not in api.client.cookies

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -377,3 +378,43 @@ def test_staff_cannot_bulk_send(as_: Callable[[str], Api], project_a: Project, a
     api = as_("staff")
     with unchanged():
         assert api.post("/api/invoices/send", {"invoice_ids": [draft.pk]}).status == 403
+
+
+def test_a_bulk_send_takes_up_to_a_thousand_ids(as_: Callable[[str], Api]) -> None:
+    """One request may name 1,000 drafts (the ids here exist not: each is refused alone);
+    1,001 is refused whole."""
+    api = as_("admin")
+    response = api.post("/api/invoices/send", {"invoice_ids": list(range(1, 1001))})
+    assert response.status == 200
+    assert {r["code"] for r in response.body["results"]} == {"invoice_not_found"}
+    with unchanged():
+        assert api.post("/api/invoices/send", {"invoice_ids": list(range(1, 1002))}).status == 422
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_years_first_sends_at_once_number_without_gaps_or_repeats(
+    admin: User, customer_a: Customer
+) -> None:
+    """Six admins send six drafts at the same moment, before the year has a number: one
+    makes the year's row, the others wait for it, and the numbers are 1 to 6."""
+    project = make_project(
+        actor=admin, customer=customer_a, percentages=("10", "10", "20", "20", "20", "20")
+    )
+    drafts = [draft_for(project, position, admin) for position in range(1, 7)]
+    token = token_create(user=admin)
+    assert not InvoiceNumberSequence.objects.exists()
+
+    pending, taking = list(drafts), threading.Lock()
+
+    def send_one() -> Any:
+        with taking:
+            draft = pending.pop()
+        return Api(token).post(send_path(draft))
+
+    results = at_once(6, send_one)
+
+    assert [r.status for r in results] == [200] * 6  # type: ignore[union-attr]
+    numbers = sorted(n or "" for n in Invoice.objects.values_list("number", flat=True))
+    assert numbers == [f"INV-{YEAR}-{n:05d}" for n in range(1, 7)]
+    assert InvoiceNumberSequence.objects.get().last_number == 6

@@ -34,9 +34,9 @@ def locked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     taken: list[str] = []
     real = db.lock_one
 
-    def recording(model: type[models.Model], pk: int, *, not_found: str) -> Any:
+    def recording(model: type[models.Model], pk: int, **options: Any) -> Any:
         taken.append(model.__name__)
-        return real(model, pk, not_found=not_found)
+        return real(model, pk, **options)
 
     monkeypatch.setattr(db, "lock_one", recording)
     for module in ("tranche.billing.locks", "tranche.projects.locks"):

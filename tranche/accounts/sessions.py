@@ -91,9 +91,11 @@ class SessionLimitsMiddleware:
                 if now - seen_at >= SEEN_RESOLUTION:
                     request.session[SEEN_AT] = now.timestamp()
         response = self.get_response(request)
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and SIGNED_IN_AT not in request.session:
-            mark_signed_in(request, now=timezone.now())  # signed in by this very request
+        # Signed in by this very request (the login view put the user in the session).
+        # A bearer-token request has a user but no session user: it must not be given a
+        # session, or every call of a client without cookies writes a new session row.
+        if SESSION_KEY in request.session and SIGNED_IN_AT not in request.session:
+            mark_signed_in(request, now=timezone.now())
         return response
 
     def _expired(self, request: HttpRequest, why: Expiry) -> HttpResponse:

@@ -11,7 +11,7 @@ from tranche.accounts.models import User
 from tranche.billing.models import EventKind, Invoice, InvoiceEvent
 from tranche.core.db import require_atomic
 
-__all__ = ["EventKind", "record_event"]
+__all__ = ["EventKind", "record_event", "record_events"]
 
 
 def record_event(
@@ -20,4 +20,20 @@ def record_event(
     require_atomic()
     return InvoiceEvent.objects.create(
         invoice=invoice, actor=actor, kind=kind, details=details, created_at=now
+    )
+
+
+def record_events(
+    changes: list[tuple[Invoice, dict[str, Any]]],
+    kind: EventKind,
+    *,
+    actor: User | None,
+    now: datetime,
+) -> list[InvoiceEvent]:
+    """One event of `kind` per invoice (with its details), for a change made to many
+    invoices at once in one transaction: one INSERT, still one event per state change."""
+    require_atomic()
+    return InvoiceEvent.objects.bulk_create(
+        InvoiceEvent(invoice=invoice, actor=actor, kind=kind, details=details, created_at=now)
+        for invoice, details in changes
     )

@@ -5,8 +5,10 @@ rows in opposite orders would deadlock on PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tranche.billing.models import Invoice
-from tranche.core.db import lock_one, valid_id
+from tranche.core.db import lock_many, lock_one, valid_id
 from tranche.core.errors import NotFound
 from tranche.projects.locks import lock_project
 from tranche.projects.models import Project
@@ -18,6 +20,12 @@ def _missing(invoice_id: int) -> str:
 
 def lock_invoice(invoice_id: int) -> Invoice:
     return lock_one(Invoice, invoice_id, not_found=_missing(invoice_id))
+
+
+def lock_invoices(invoice_ids: Iterable[int]) -> dict[int, Invoice]:
+    """Many invoices at once (a bulk send), in pk order, each with its customer and
+    project read along (not locked: take the projects' locks first when needed)."""
+    return lock_many(Invoice, invoice_ids, related=("customer", "project"))
 
 
 def lock_project_and_invoice(invoice_id: int) -> tuple[Project, Invoice]:

@@ -364,8 +364,13 @@ class CancelIn(Input):
     reason: Text500
 
 
+BULK_SEND_MAX = 1000
+
+
 class BulkSendIn(Input):
-    invoice_ids: list[Id] = Field(min_length=1, max_length=100)
+    # A bulk send claims, numbers and emails its drafts together: 1,000 take a few
+    # seconds against a provider that answers at once.
+    invoice_ids: list[Id] = Field(min_length=1, max_length=BULK_SEND_MAX)
 
 
 class BulkSendResult(Schema):

@@ -44,7 +44,7 @@ from tranche.core.db import valid_id
 from tranche.core.errors import Invalid, NotFound
 from tranche.core.money import ZERO, Money, round_money
 from tranche.projects.models import Milestone, Project
-from tranche.projects.selectors import ProjectDetail, project_details
+from tranche.projects.selectors import ProjectDetail, access_project, project_details
 
 
 def invoice_queryset(*, user: User) -> QuerySet[Invoice]:
@@ -66,8 +66,32 @@ def access_invoice(user: User, invoice_id: int, *, project: Project | None = Non
         invoices = invoices.filter(project=project)
     found = invoices.filter(pk=invoice_id).first() if valid_id(invoice_id) else None
     if found is None:
-        raise NotFound(f"Invoice {invoice_id} does not exist.", code="invoice_not_found")
+        raise invoice_not_found(invoice_id)
     return found
+
+
+def access_project_invoice(user: User, project_id: int, invoice_id: int) -> Invoice:
+    """`access_invoice(user, invoice_id, project=access_project(user, project_id))` in one
+    query when both are there to see; the same 404s (the project's first) when not."""
+    found = (
+        invoice_queryset(user=user).filter(pk=invoice_id, project_id=project_id).first()
+        if valid_id(invoice_id) and valid_id(project_id)
+        else None
+    )
+    if found is None:
+        return access_invoice(user, invoice_id, project=access_project(user, project_id))
+    return found
+
+
+def access_invoices(user: User, invoice_ids: list[int]) -> dict[int, Invoice]:
+    """Those of `invoice_ids` this user may see, in one query; each id missing from the
+    answer is refused as `access_invoice` refuses it (see `invoice_not_found`)."""
+    wanted = [i for i in invoice_ids if valid_id(i)]
+    return {i.pk: i for i in invoice_queryset(user=user).filter(pk__in=wanted)}
+
+
+def invoice_not_found(invoice_id: int) -> NotFound:
+    return NotFound(f"Invoice {invoice_id} does not exist.", code="invoice_not_found")
 
 
 # What a customer may follow of an invoice's history: sending and money moving. Drafting,

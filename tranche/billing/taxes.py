@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Case, F, Q, QuerySet, Subquery, Sum, When
 
 from tranche.accounts.business import business_profile
 from tranche.accounts.models import Customer, TaxTreatment
@@ -76,7 +76,9 @@ def apply_tax(invoice: Invoice, bases: Bases, *, mode: str, customer: Customer) 
     return tax
 
 
-def write_tax_lines(invoice: Invoice, tax: InvoiceTax) -> None:
+def write_tax_lines(invoice: Invoice, tax: InvoiceTax, *, replace: bool = True) -> None:
+    """Store `tax`'s lines as the draft's (`replace`: instead of those it has; a new
+    invoice has none to delete). The invoice then holds them as if prefetched."""
     require_atomic()
     if invoice.status != InvoiceStatus.DRAFT:
         # A sent invoice's lines are what the customer was sent (and the database refuses
@@ -85,8 +87,9 @@ def write_tax_lines(invoice: Invoice, tax: InvoiceTax) -> None:
             f"{invoice} was sent; its tax lines cannot change. Issue a credit note instead.",
             code="invoice_immutable",
         )
-    InvoiceTaxLine.objects.filter(invoice=invoice).delete()
-    InvoiceTaxLine.objects.bulk_create(
+    if replace:
+        InvoiceTaxLine.objects.filter(invoice=invoice).delete()
+    lines = InvoiceTaxLine.objects.bulk_create(
         InvoiceTaxLine(
             invoice=invoice,
             position=position,
@@ -99,6 +102,49 @@ def write_tax_lines(invoice: Invoice, tax: InvoiceTax) -> None:
         )
         for position, line in enumerate(tax.lines, 1)
     )
+    _hold_tax_lines(invoice, lines)
+
+
+def _hold_tax_lines(invoice: Invoice, lines: list[InvoiceTaxLine]) -> None:
+    """Keep `lines` on the invoice as prefetch_related would: whoever shows it next (the
+    response, the email) does not read back what was just written."""
+    rows = InvoiceTaxLine.objects.filter(invoice=invoice)
+    rows._result_cache = lines
+    rows._prefetch_done = True  # type: ignore[attr-defined]
+    cache = getattr(invoice, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = invoice._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    cache["tax_lines"] = rows
+
+
+def tax_lines_unchanged(invoice: Invoice, tax: InvoiceTax) -> bool:
+    """Whether the invoice's stored lines are already `tax`'s: sending re-addresses a
+    draft, and most drafts are re-taxed to exactly what they hold."""
+    stored = [
+        (
+            line.position,
+            line.name,
+            line.rate_percentage,
+            line.percentage,
+            line.net_amount,
+            line.tax_amount,
+            line.gross_amount,
+        )
+        for line in invoice.tax_lines.all()
+    ]
+    wanted = [
+        (
+            position,
+            line.rate.name,
+            line.rate.percentage,
+            line.percentage,
+            line.net.amount,
+            line.tax.amount,
+            line.gross.amount,
+        )
+        for position, line in enumerate(tax.lines, 1)
+    ]
+    return stored == wanted
 
 
 def invoice_bases(invoice: Invoice) -> Bases:
@@ -148,6 +194,30 @@ def billed_bases(invoice: Invoice, credited: Bases | None = None) -> Bases:
     for rate, amount in (credited_bases(invoice) if credited is None else credited).items():
         bases[rate] = bases.get(rate, Money.zero(invoice.currency)) - amount
     return bases
+
+
+def credited_contract_subquery(invoices: QuerySet[Invoice]) -> Subquery:
+    """`credited_contract_amount` of one project's `invoices` as a subquery (NULL when
+    nothing was credited), for a read that wants it along with other values."""
+    rows = (
+        CreditNoteTaxLine.objects.filter(credit_note__invoice__in=invoices)
+        .exclude(credit_note__invoice__invoice_type=InvoiceType.RETAINAGE_RELEASE)
+        .order_by()
+        .values("credit_note__invoice__project_id")
+        .annotate(
+            total=Sum(
+                Case(
+                    When(
+                        credit_note__invoice__price_mode=PriceMode.EXCLUSIVE,
+                        then=F("net_amount"),
+                    ),
+                    default=F("gross_amount"),
+                )
+            )
+        )
+        .values("total")
+    )
+    return Subquery(rows[:1], output_field=Invoice._meta.get_field("contract_amount"))
 
 
 def credited_contract_amount(invoices: QuerySet[Invoice]) -> Decimal:

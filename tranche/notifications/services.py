@@ -110,6 +110,61 @@ def outbox_enqueue(
     return email
 
 
+@dataclass(frozen=True)
+class NewEmail:
+    """One email of `outbox_enqueue_new`: as `outbox_enqueue`'s arguments."""
+
+    key: str
+    kind: str
+    to: str
+    template: str
+    context: dict[str, object]
+    attachments: list[dict[str, object]]
+
+
+def outbox_enqueue_new(
+    emails: list[NewEmail], *, now: datetime, business: BusinessProfile
+) -> list[OutboxEmail]:
+    """Queue emails whose keys the caller knows are new (its own locks decide it: an
+    invoice is sent once), in one INSERT, in the caller's transaction. No key is looked
+    for first and no savepoint is taken: a key queued before is a broken promise, and
+    its IntegrityError rolls the caller's change back. Delivery is enqueued after commit,
+    as by `outbox_enqueue`."""
+    require_atomic()
+    rows = []
+    for email in emails:
+        rendered = render_email(email.template, email.context, business)
+        rows.append(
+            OutboxEmail(
+                key=email.key,
+                kind=email.kind,
+                to=email.to,
+                subject=rendered.subject,
+                body_text=rendered.text,
+                body_html=rendered.html,
+                from_email=business.from_email,
+                reply_to=business.reply_to,
+                attachments=list(email.attachments),
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    created = OutboxEmail.objects.bulk_create(rows)
+    after_commit(partial(_enqueue_deliveries, [row.pk for row in created]))
+    return created
+
+
+def _enqueue_deliveries(email_ids: list[int]) -> None:
+    """Enqueue the delivery of each email in one transaction: one commit for all, not a
+    commit (and its disk flush) per email."""
+    try:
+        with transaction.atomic():
+            for email_id in email_ids:
+                deliver_email_task.enqueue(email_id)
+    except Exception:  # the periodic sweep delivers them anyway
+        logger.exception("Could not enqueue delivery of outbox emails %s", email_ids)
+
+
 def _enqueue_delivery(email_id: int) -> None:
     try:
         deliver_email_task.enqueue(email_id)

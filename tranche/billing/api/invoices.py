@@ -45,9 +45,9 @@ from tranche.billing.schemas import (
 from tranche.billing.services.cancelling import invoice_cancel
 from tranche.billing.services.drafts import invoice_update_draft
 from tranche.billing.services.payments import payment_record_manual
-from tranche.billing.services.sending import invoice_send
+from tranche.billing.services.sending import invoice_send, invoices_send
 from tranche.billing.webhooks import webhook_receive
-from tranche.core.errors import DomainError, Invalid
+from tranche.core.errors import Invalid
 from tranche.projects.selectors import access_project
 
 router = Router(tags=["invoices"])
@@ -175,8 +175,8 @@ def edit_invoice(
 def send_invoice(request: HttpRequest, project_id: int, invoice_id: int) -> InvoiceSentOut:
     user = actor(request)
     require_admin(user)
-    invoice = selectors.access_invoice(user, invoice_id, project=access_project(user, project_id))
-    sent = invoice_send(actor=user, invoice_id=invoice.pk)
+    invoice = selectors.access_project_invoice(user, project_id, invoice_id)
+    sent = invoice_send(actor=user, invoice_id=invoice.pk, read=invoice)
     return InvoiceSentOut(message="Invoice sent successfully.", invoice=InvoiceOut.of(sent))
 
 
@@ -239,20 +239,32 @@ def list_invoices(
 
 @router.post("/invoices/send", response=BulkSendOut)
 def send_invoices(request: HttpRequest, payload: BulkSendIn) -> BulkSendOut:
-    """Send several drafts; each succeeds or fails on its own."""
+    """Send several drafts (up to 1,000 in one request); each succeeds or fails on its
+    own, and the results say which were sent and why the others were not."""
     user = actor(request)
     require_admin(user)
+    wanted = list(dict.fromkeys(payload.invoice_ids))
+    visible = selectors.access_invoices(user, wanted)
+    outcomes = {
+        o.invoice_id: o
+        for o in invoices_send(actor=user, invoices=[visible[i] for i in wanted if i in visible])
+    }
     results = []
-    for invoice_id in dict.fromkeys(payload.invoice_ids):
-        try:
-            selectors.access_invoice(user, invoice_id)
-            sent = invoice_send(actor=user, invoice_id=invoice_id)
-        except DomainError as exc:
+    for invoice_id in wanted:
+        outcome = outcomes.get(invoice_id)
+        error = selectors.invoice_not_found(invoice_id) if outcome is None else outcome.error
+        if error is not None:
             results.append(
-                BulkSendResult(invoice_id=invoice_id, ok=False, detail=exc.detail, code=exc.code)
+                BulkSendResult(
+                    invoice_id=invoice_id, ok=False, detail=error.detail, code=error.code
+                )
             )
         else:
+            assert outcome is not None
+            assert outcome.invoice is not None
             results.append(
-                BulkSendResult(invoice_id=invoice_id, ok=True, invoice=InvoiceOut.of(sent))
+                BulkSendResult(
+                    invoice_id=invoice_id, ok=True, invoice=InvoiceOut.of(outcome.invoice)
+                )
             )
     return BulkSendOut(results=results)

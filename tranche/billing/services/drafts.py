@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from tranche.accounts.models import User
@@ -29,6 +30,7 @@ from tranche.billing.taxes import (
     TAX_FIELDS,
     apply_tax,
     credited_contract_amount,
+    credited_contract_subquery,
     invoice_bases,
     write_tax_lines,
 )
@@ -41,7 +43,7 @@ from tranche.core.money import (
 )
 from tranche.core.tax import Bases, basis_total, rebase
 from tranche.projects.contract import milestone_bases
-from tranche.projects.locks import lock_project
+from tranche.projects.locks import lock_project, lock_visible_project
 from tranche.projects.models import Milestone, MilestoneStatus, Project
 from tranche.projects.selectors import find_milestone, milestones_of
 
@@ -57,15 +59,51 @@ def unbilled_amount(project: Project, *, excluding: Invoice | None = None) -> De
     return project.contract_total - billed + credited_contract_amount(live)
 
 
+def _schedule_and_unbilled(project: Project) -> tuple[list[Milestone], Decimal]:
+    """The locked project's schedule and `unbilled_amount(project)`, in one query: the two
+    sums ride along on every milestone row (subqueries that do not depend on the row, so
+    the database computes them once)."""
+    live = Invoice.objects.filter(project_id=project.pk).exclude(status=InvoiceStatus.CANCELLED)
+    money = Invoice._meta.get_field("contract_amount")
+    billed = Subquery(
+        live.order_by()
+        .values("project_id")
+        .annotate(billed=Sum("contract_amount"))
+        .values("billed"),
+        output_field=money,
+    )
+    rows = project.milestones.order_by("position", "id").annotate(
+        live_billed=billed, live_credited=credited_contract_subquery(live)
+    )
+    annotated = list(rows)
+    milestones: list[Milestone] = list(annotated)
+    if not annotated:
+        return milestones, unbilled_amount(project)
+    first = annotated[0]
+    billed_sum = first.live_billed or ZERO
+    credited = first.live_credited or ZERO
+    return milestones, project.contract_total - billed_sum + credited
+
+
 def invoice_create_for_milestone(
-    *, actor: User, project: Project, milestone: Milestone, bases: Bases, now: datetime
-) -> Invoice | None:
+    *,
+    actor: User,
+    project: Project,
+    milestone: Milestone,
+    bases: Bases,
+    now: datetime,
+    unbilled: Decimal | None = None,
+) -> Invoice:
     """The draft invoice of a just-completed billable milestone, billing `bases` (its
     share of the contract per tax rate). Called by milestone completion inside its
-    transaction, with the milestone row locked.
+    transaction, with the project row locked and the milestone found pending under that
+    lock. `unbilled`: `unbilled_amount(project)`, when the caller read it already.
 
-    Returns None when the milestone already has a live invoice (the database's partial
-    unique index decides, so a concurrent completion cannot make a second one)."""
+    Every write that makes or cancels a milestone's invoice holds its project's lock and
+    completes or reopens the milestone with it, so a pending milestone has no live
+    invoice here: the insert takes no savepoint to catch a duplicate. The partial unique
+    index still refuses a second live invoice; its IntegrityError rolls the completion
+    back whole."""
     require_atomic()
     if project.origin_quote_id is None:
         raise Invalid(
@@ -76,7 +114,7 @@ def invoice_create_for_milestone(
     amount = basis_total(bases, currency=project.currency).amount
     if refusal := complete_refusal(milestone, amount):
         raise refusal
-    if amount > unbilled_amount(project):
+    if amount > (unbilled_amount(project) if unbilled is None else unbilled):
         raise Invalid(
             f"Billing '{milestone.title}' would invoice more than the contract total; "
             "lower or cancel another invoice of this project first.",
@@ -84,30 +122,26 @@ def invoice_create_for_milestone(
         )
     customer = project.customer
     today = timezone.localdate(now)
-    try:
-        with transaction.atomic():
-            invoice = Invoice(
-                project=project,
-                quote_id=project.origin_quote_id,
-                milestone=milestone,
-                customer=customer,
-                invoice_type=InvoiceType.MILESTONE,
-                currency=project.currency,
-                description=f"Payment for completed milestone: {milestone.title}",
-                issue_date=today,
-                due_date=today + timedelta(days=customer.payment_terms_days),
-                customer_name=customer.name,
-                customer_email=customer.billing_email,
-                retainage_percentage=project.retainage_percentage,
-                created_by=actor,
-                created_at=now,
-                updated_at=now,
-            )
-            tax = apply_tax(invoice, bases, mode=project.price_mode, customer=customer)
-            invoice.save(force_insert=True)
-    except IntegrityError:
-        return None
-    write_tax_lines(invoice, tax)
+    invoice = Invoice(
+        project=project,
+        quote_id=project.origin_quote_id,
+        milestone=milestone,
+        customer=customer,
+        invoice_type=InvoiceType.MILESTONE,
+        currency=project.currency,
+        description=f"Payment for completed milestone: {milestone.title}",
+        issue_date=today,
+        due_date=today + timedelta(days=customer.payment_terms_days),
+        customer_name=customer.name,
+        customer_email=customer.billing_email,
+        retainage_percentage=project.retainage_percentage,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    tax = apply_tax(invoice, bases, mode=project.price_mode, customer=customer)
+    invoice.save(force_insert=True)
+    write_tax_lines(invoice, tax, replace=False)
     record_event(
         invoice,
         EventKind.CREATED,
@@ -214,28 +248,37 @@ class Completion:
     milestone: Milestone
     invoice: Invoice | None
     already_completed: bool
+    amount: Money  # the milestone's share of the contract (what its page shows)
 
 
 def milestone_complete(
     *, actor: User, project_id: int, milestone_id: int, now: datetime | None = None
 ) -> Completion:
     """Mark a milestone completed; a billable one gets its draft invoice in the same
-    transaction. Completing it again changes nothing and returns the same invoice."""
+    transaction. Completing it again changes nothing and returns the same invoice.
+    A project `actor` may not see is not found (the lock is the access check)."""
     now = now or timezone.now()
     with transaction.atomic():
         # The project lock serialises completions (and schedule edits) of one project, so
         # concurrent completions of a milestone queue here and find it completed.
-        project = lock_project(project_id)
-        milestones = milestones_of(project)
+        project = lock_visible_project(actor, project_id)
+        milestones, unbilled = _schedule_and_unbilled(project)
         milestone = find_milestone(milestones, milestone_id, project)
+        bases = milestone_bases(project, milestones)[milestone.pk]
+        amount = basis_total(bases, currency=project.currency)
         if milestone.status == MilestoneStatus.COMPLETED:
-            return Completion(milestone, live_invoice(milestone), already_completed=True)
+            return Completion(milestone, live_invoice(milestone), True, amount)
         invoice = complete_locked(
-            actor=actor, project=project, milestones=milestones, milestone=milestone, now=now
+            actor=actor,
+            project=project,
+            milestones=milestones,
+            milestone=milestone,
+            now=now,
+            unbilled=unbilled,
         )
         if milestone.is_billable:
             release_when_finished(actor=actor, project=project, milestones=milestones, now=now)
-    return Completion(milestone, invoice, already_completed=False)
+    return Completion(milestone, invoice, False, amount)
 
 
 def complete_locked(
@@ -245,9 +288,11 @@ def complete_locked(
     milestones: list[Milestone],
     milestone: Milestone,
     now: datetime,
+    unbilled: Decimal | None = None,
 ) -> Invoice | None:
     """Complete a pending milestone of the locked project (`milestones` its whole
-    schedule, `milestone` one of them); a billable one gets its draft invoice."""
+    schedule, `milestone` one of them); a billable one gets its draft invoice.
+    `unbilled`: what the contract still allows, when the caller read it already."""
     require_atomic()
     milestone.status = MilestoneStatus.COMPLETED
     milestone.completed_at = now
@@ -261,8 +306,8 @@ def complete_locked(
         return None
     bases = milestone_bases(project, milestones)[milestone.pk]
     return invoice_create_for_milestone(
-        actor=actor, project=project, milestone=milestone, bases=bases, now=now
-    ) or live_invoice(milestone)
+        actor=actor, project=project, milestone=milestone, bases=bases, now=now, unbilled=unbilled
+    )
 
 
 def milestone_reopen(

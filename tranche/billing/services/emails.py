@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from tranche.accounts.business import business_profile
+from tranche.accounts.business import BusinessProfile, business_profile
 from tranche.accounts.models import Customer
 from tranche.billing.models import CreditNote, Invoice, InvoiceStatus, Payment
 from tranche.billing.pdf import credit_note_filename, credit_note_pdf, invoice_pdf
@@ -27,7 +27,13 @@ from tranche.billing.receipts import latest_receipt_payment, receipt_filename, r
 from tranche.core.db import require_atomic
 from tranche.core.money import Money
 from tranche.notifications.attachments import Attachment, register_attachment
-from tranche.notifications.services import outbox_enqueue, outbox_enqueue_admins, render_email
+from tranche.notifications.services import (
+    NewEmail,
+    outbox_enqueue,
+    outbox_enqueue_admins,
+    outbox_enqueue_new,
+    render_email,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +123,29 @@ def queue_invoice_email(
         attachments=attachments,
     )
     return queued is not None
+
+
+def queue_sent_emails(invoices: list[Invoice], *, now: datetime, business: BusinessProfile) -> None:
+    """The invoice_sent email of each invoice just sent, in one INSERT: the send's own
+    transaction has just numbered them, so none was queued before (see
+    `outbox_enqueue_new`)."""
+    require_atomic()
+    kind = "invoice_sent"
+    outbox_enqueue_new(
+        [
+            NewEmail(
+                key=f"invoice:{invoice.pk}:{kind}",
+                kind=kind,
+                to=invoice.customer_email,
+                template=kind,
+                context=invoice_email_context(invoice, kind),
+                attachments=_attachments(invoice, kind),
+            )
+            for invoice in invoices
+        ],
+        now=now,
+        business=business,
+    )
 
 
 def queue_credit_note_email(note: CreditNote, *, now: datetime) -> bool:

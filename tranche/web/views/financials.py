@@ -30,7 +30,7 @@ from tranche.billing import reports
 from tranche.billing import selectors as billing
 from tranche.billing.exports import ExportFormat, export_period, export_response
 from tranche.billing.models import Invoice, InvoiceStatus
-from tranche.billing.services.sending import invoice_send
+from tranche.billing.services.sending import invoice_send, invoices_send
 from tranche.core.errors import DomainError
 from tranche.web.views.common import act, back, page_of, safe_next, user_of
 
@@ -191,13 +191,19 @@ def send_selected(request: HttpRequest) -> HttpResponse:
     /api/invoices/send; one refusal does not stop the others. The outcome of each is
     kept for the next view of the list (post, redirect, get)."""
     user = _admin_or_404(request)
+    wanted = list(dict.fromkeys(_ids(request.POST.getlist("invoice"))))
+    visible = billing.access_invoices(user, wanted)
+    results = {
+        o.invoice_id: o
+        for o in invoices_send(actor=user, invoices=[visible[i] for i in wanted if i in visible])
+    }
     outcomes: list[dict[str, Any]] = []
-    for invoice_id in dict.fromkeys(_ids(request.POST.getlist("invoice"))):
-        invoice: Invoice | None = None
-        try:
-            invoice = billing.access_invoice(user, invoice_id)
-            sent = invoice_send(actor=user, invoice_id=invoice_id)
-        except DomainError as exc:
+    for invoice_id in wanted:
+        invoice = visible.get(invoice_id)
+        result = results.get(invoice_id)
+        if result is None or result.error is not None:
+            exc = billing.invoice_not_found(invoice_id) if result is None else result.error
+            assert exc is not None
             label = f"{invoice.customer_name}: {invoice.description}" if invoice else ""
             fix = _fix_for(exc.code, invoice) if invoice else None
             outcomes.append(
@@ -210,6 +216,8 @@ def send_selected(request: HttpRequest) -> HttpResponse:
                 }
             )
         else:
+            sent = result.invoice
+            assert sent is not None
             outcomes.append(
                 {
                     "ok": True,
@@ -252,7 +260,7 @@ def send_invoice(request: HttpRequest, invoice_id: int) -> HttpResponse:
         raise Http404("No such invoice.") from None
     act(
         request,
-        lambda: invoice_send(actor=user, invoice_id=invoice.pk),
+        lambda: invoice_send(actor=user, invoice_id=invoice.pk, read=invoice),
         "Invoice sent: it is numbered and the customer has been emailed the payment link.",
     )
     return back(request, f"/projects/{invoice.project_id}/")

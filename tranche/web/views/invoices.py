@@ -462,7 +462,7 @@ def send(request: HttpRequest, invoice_id: int) -> HttpResponse:
     user, invoice = _admin_invoice(request, invoice_id)
 
     def go() -> None:
-        sent = invoice_send(actor=user, invoice_id=invoice.pk)
+        sent = invoice_send(actor=user, invoice_id=invoice.pk, read=invoice)
         messages.success(
             request,
             f"Invoice {sent.number} sent to {sent.customer_email} for {sent.total}, "
