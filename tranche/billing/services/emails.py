@@ -27,7 +27,12 @@ from tranche.billing.receipts import latest_receipt_payment, receipt_filename, r
 from tranche.core.db import require_atomic
 from tranche.core.money import Money
 from tranche.notifications.attachments import Attachment, register_attachment
-from tranche.notifications.services import outbox_enqueue, outbox_enqueue_admins, render_email
+from tranche.notifications.services import (
+    outbox_admins_waiting,
+    outbox_enqueue,
+    outbox_enqueue_admins,
+    render_email,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +211,11 @@ def drafts_digest_queue(*, now: datetime | None = None) -> int:
     local = timezone.localtime(now)
     if local.time() < time(DIGEST_HOUR) or not business_profile().notify_daily_digest:
         return 0
+    key = f"admin:drafts_digest:{local.date().isoformat()}"
+    # Every pass after DIGEST_HOUR would otherwise add up all drafts and render the
+    # digest for each admin, only for the outbox key to refuse it.
+    if not outbox_admins_waiting(key=key):
+        return 0
     drafts = Invoice.objects.filter(status=InvoiceStatus.DRAFT)
     totals = list(
         drafts.values("currency")
@@ -218,7 +228,7 @@ def drafts_digest_queue(*, now: datetime | None = None) -> int:
     count = sum(t["count"] for t in totals)
     with transaction.atomic():
         return outbox_enqueue_admins(
-            key=f"admin:drafts_digest:{local.date().isoformat()}",
+            key=key,
             kind="admin_drafts_digest",
             template="admin_drafts_digest",
             context={
