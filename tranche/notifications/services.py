@@ -1,7 +1,8 @@
 """The email outbox: queue inside the business transaction, deliver after commit.
 
 `outbox_enqueue` writes the email in the caller's transaction and, once that commits,
-enqueues the `deliver_email` task; `outbox_retry` gives failed emails a fresh series of
+enqueues the `deliver_email` task (unless one is waiting to start: it takes every due
+email); `outbox_retry` gives failed emails a fresh series of
 attempts. Sending itself lives in `notifications.delivery`."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tranche.accounts.business import BusinessProfile, business_profile
 from tranche.accounts.models import Role, User
 from tranche.core.db import after_commit, require_atomic
 from tranche.notifications.models import OutboxEmail, OutboxStatus
-from tranche.notifications.tasks import deliver_email as deliver_email_task
+from tranche.notifications.tasks import enqueue_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def outbox_enqueue(
 
 def _enqueue_delivery(email_id: int) -> None:
     try:
-        deliver_email_task.enqueue(email_id)
+        enqueue_delivery(email_id)
     except Exception:  # the periodic sweep delivers it anyway
         logger.exception("Could not enqueue delivery of outbox email %s", email_id)
 
