@@ -294,6 +294,8 @@ except ValueError:
         "REMINDER_DAYS must be whole numbers of days separated by commas, e.g. -3,0,7,14."
     ) from None
 TICK_MINUTES = env_int("TICK_MINUTES", 15, minimum=1)
+# Task queue processes `tranche worker` runs side by side (its --processes default).
+WORKER_PROCESSES = env_int("WORKER_PROCESSES", 1, minimum=1)
 
 # --- Payments: Stripe when a secret key is set, else the built-in sandbox.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY") or ""
