@@ -123,6 +123,9 @@ def _message(email: OutboxEmail, now: datetime) -> tuple[EmailMultiAlternatives,
     return message, left_out
 
 
+_FIELDS = {field.name: field for field in OutboxEmail._meta.concrete_fields}
+
+
 def _record(email: OutboxEmail, **outcome: Any) -> None:
     """Write an email's outcome under the caller's claim, without waiting for the disk.
 
@@ -136,8 +139,8 @@ def _record(email: OutboxEmail, **outcome: Any) -> None:
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         OutboxEmail.objects.filter(pk=email.pk).update(**outcome)
         return
-    fields = [OutboxEmail._meta.get_field(name) for name in outcome]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    fields = [_FIELDS[name] for name in outcome]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.attname)} = %s" for f in fields)
     values = [f.get_db_prep_save(outcome[f.name], connection) for f in fields]
     table = connection.ops.quote_name(OutboxEmail._meta.db_table)
     # One round trip: the statements of one query string run as one transaction, to which
@@ -232,13 +235,13 @@ def _send_batch(emails: list[OutboxEmail], now: datetime) -> DeliveryReport:
                 _give_back(emails[index:], now)
                 break
             try:
+                if unreachable is not None:
+                    _failed(email, now, unreachable)
+                    continue
                 made = _message(email, now)
                 if made is None:
                     continue
                 message, left_out = made
-                if unreachable is not None:
-                    _failed(email, now, unreachable)
-                    continue
                 if connection is None:
                     connection = get_connection()
                     try:
