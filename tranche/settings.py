@@ -306,6 +306,8 @@ except ValueError:
         "REMINDER_DAYS must be whole numbers of days separated by commas, e.g. -3,0,7,14."
     ) from None
 TICK_MINUTES = env_int("TICK_MINUTES", 15, minimum=1)
+# Task queue processes `tranche worker` runs side by side (its --processes default).
+WORKER_PROCESSES = env_int("WORKER_PROCESSES", 1, minimum=1)
 
 # --- Data retention (docs/operations.md), applied by the periodic pass a batch at a time.
 # After this many days a processed Stripe event keeps its id, type and outcome (a

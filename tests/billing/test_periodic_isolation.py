@@ -96,21 +96,23 @@ def test_an_email_whose_delivery_raises_does_not_stop_the_others(
 ) -> None:
     send_three(project_a, admin)  # three invoice emails queued; after commit never ran
     first, broken, last = OutboxEmail.objects.order_by("pk")
-    real = delivery._claim
+    real = delivery._message
 
-    def claim(email_id: int, now: datetime) -> OutboxEmail | None:
-        if email_id == broken.pk:
-            raise RuntimeError("row lock timed out")
-        return real(email_id, now)
+    # The three are claimed together and sent over one connection; the middle one's
+    # message cannot be made.
+    def message(email: OutboxEmail, now: datetime) -> Any:
+        if email.pk == broken.pk:
+            raise RuntimeError("a template tag blew up")
+        return real(email, now)
 
-    monkeypatch.setattr(delivery, "_claim", claim)
+    monkeypatch.setattr(delivery, "_message", message)
 
     assert outbox_deliver_due() == 2
 
     statuses = dict(OutboxEmail.objects.values_list("pk", "status"))
     assert statuses == {
         first.pk: OutboxStatus.SENT,
-        broken.pk: OutboxStatus.PENDING,
+        broken.pk: OutboxStatus.PENDING,  # tried again after its backoff
         last.pk: OutboxStatus.SENT,
     }
     assert len(smtp.messages) == 2

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from tests.billing.helpers import draft_for
 from tests.fakes.smtp_server import SmtpServer
@@ -45,3 +46,34 @@ def test_a_periodic_pass_that_raises_is_logged_and_the_email_sweep_still_runs(
     )
     assert record.exc_info is not None
     assert "a poisoned item" in str(record.exc_info[1])
+
+
+def test_the_worker_runs_as_many_task_queue_processes_as_asked(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.TASKS_IMMEDIATE = False
+    started: list[str] = []
+
+    class FakeQueue:
+        def __init__(self, *, once: bool) -> None:
+            assert once
+
+        def start(self) -> None:
+            started.append("queue")
+
+        def stop(self, *, timeout: float | None = 30) -> int:
+            return 0
+
+    monkeypatch.setattr("tranche.billing.management.commands.worker.QueueProcess", FakeQueue)
+    monkeypatch.setattr("tranche.billing.management.commands.worker.run_periodic", lambda: "tick")
+
+    call_command("worker", "--once", "--processes", "3", stdout=io.StringIO())
+    assert started == ["queue"] * 3
+
+    started.clear()
+    settings.WORKER_PROCESSES = 2
+    call_command("worker", "--once", stdout=io.StringIO())
+    assert started == ["queue"] * 2
+
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("worker", "--once", "--processes", "0", stdout=io.StringIO())

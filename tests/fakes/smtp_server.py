@@ -23,11 +23,26 @@ class _Collector:
         self.keep_before_answer = True
         # Set when a DATA arrives, so a test can act while the client waits for the answer.
         self.data_received = threading.Event()
+        # Recipients the server refuses at RCPT TO (550), as for a mailbox that is gone.
+        self.refused: set[str] = set()
+        # Recipients on whose message's DATA the server drops the connection unanswered.
+        self.drop_data_to: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.data_received.set()
+        if self.drop_data_to & set(envelope.rcpt_tos):
+            server.transport.close()
+            return "421 Closing"
         if self.delay and self.keep_before_answer:
             self.messages.append(message)
             await asyncio.sleep(self.delay)
@@ -47,6 +62,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _CountingController(Controller):
+    """Counts the SMTP sessions (one per client connection)."""
+
+    def __init__(self, *args: Any, sessions: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions = sessions
+
+    def factory(self) -> Any:
+        self.sessions[0] += 1
+        return super().factory()
+
+
 class SmtpServer:
     """Start, stop and start again on the same port, like a mail server that goes down."""
 
@@ -55,6 +82,12 @@ class SmtpServer:
         self.collector = _Collector()
         self.controller: Controller | None = None
         self.started = False
+        self._sessions = [0]
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections clients opened (the readiness probe's excepted)."""
+        return self._sessions[0]
 
     @property
     def messages(self) -> list[EmailMessage]:
@@ -74,9 +107,14 @@ class SmtpServer:
         # so that start may move to a fresh one; a restart must come back where it was.
         for attempt in range(1 if self.started else 3):
             # aiosmtpd's 5 s default to come up is short on a busy 2-core machine.
-            self.controller = Controller(
-                self.collector, hostname="127.0.0.1", port=self.port, ready_timeout=30
+            self.controller = _CountingController(
+                self.collector,
+                hostname="127.0.0.1",
+                port=self.port,
+                ready_timeout=30,
+                sessions=self._sessions,
             )
+            before = self._sessions[0]
             try:
                 self.controller.start()
             except OSError:
@@ -85,6 +123,7 @@ class SmtpServer:
                     raise
                 self.port = free_port()
             else:
+                self._sessions[0] = before  # start() probes the server with a connection
                 self.started = True
                 return
 

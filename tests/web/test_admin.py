@@ -273,6 +273,13 @@ def test_a_retry_leaves_emails_that_did_not_fail_alone(
 ) -> None:
     invoice_send(actor=admin, invoice_id=draft_for(project_b, 1, admin).pk)
     pending = OutboxEmail.objects.exclude(pk=failed_email.pk).get()
+    # Waiting for its next attempt after a timeout: not due, so no delivery touches it,
+    # and a retry that reset it would show.
+    OutboxEmail.objects.filter(pk=pending.pk).update(
+        attempts=1,
+        last_error="TimeoutError: timed out",
+        next_attempt_at=timezone.now() + timedelta(minutes=30),
+    )
     before = OutboxEmail.objects.filter(pk=pending.pk).values().get()
 
     with after_commit(execute=True):

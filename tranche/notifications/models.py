@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 
 class OutboxStatus(models.TextChoices):
@@ -41,7 +42,19 @@ class OutboxEmail(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            # Delivery claims the oldest due emails in this order: the index hands them
+            # over without sorting, however many share a time or were sent before.
+            models.Index(fields=["status", "next_attempt_at", "id"], name="outbox_due"),
+            # Emails claimed by a worker that died mid-send, found by the claim's age.
+            # Only claims older than the timeout are read, not the many fresh ones that
+            # a burst of delivery leaves behind until vacuum.
+            models.Index(
+                fields=["claimed_at"],
+                condition=Q(status="sending"),
+                name="outbox_claimed_while_sending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to} ({self.status})"

@@ -1,7 +1,8 @@
 """The email outbox: queue inside the business transaction, deliver after commit.
 
 `outbox_enqueue` writes the email in the caller's transaction and, once that commits,
-enqueues the `deliver_email` task; `outbox_retry` gives failed emails a fresh series of
+enqueues the `deliver_email` task (unless one is waiting to start: it takes every due
+email); `outbox_retry` gives failed emails a fresh series of
 attempts. Sending itself lives in `notifications.delivery`."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
@@ -22,7 +25,7 @@ from tranche.accounts.business import BusinessProfile, business_profile
 from tranche.accounts.models import Role, User
 from tranche.core.db import after_commit, require_atomic
 from tranche.notifications.models import OutboxEmail, OutboxStatus
-from tranche.notifications.tasks import deliver_email as deliver_email_task
+from tranche.notifications.tasks import enqueue_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ def _enqueue_deliveries(email_ids: list[int]) -> None:
 
 def _enqueue_delivery(email_id: int) -> None:
     try:
-        deliver_email_task.enqueue(email_id)
+        enqueue_delivery(email_id)
     except Exception:  # the periodic sweep delivers it anyway
         logger.exception("Could not enqueue delivery of outbox email %s", email_id)
 
@@ -196,6 +199,24 @@ def outbox_retry(*, email_ids: Iterable[int], now: datetime | None = None) -> in
     return len(retried)
 
 
+def _active_admins(exclude_user_id: int | None) -> QuerySet[User]:
+    admins = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk")
+    if exclude_user_id is not None:
+        admins = admins.exclude(pk=exclude_user_id)
+    return admins
+
+
+def outbox_admins_waiting(*, key: str, exclude_user_id: int | None = None) -> bool:
+    """Whether some active admin has no email under `key:<admin id>` yet: a caller that
+    would gather and render something costly for every admin (the daily digest) asks
+    first, so a pass that runs every few minutes does that work once a day. Only a
+    shortcut: the outbox key still decides what is queued."""
+    queued = OutboxEmail.objects.filter(
+        key=Concat(Value(f"{key}:"), Cast(OuterRef("pk"), CharField()), output_field=CharField())
+    )
+    return _active_admins(exclude_user_id).filter(~Exists(queued)).exists()
+
+
 def outbox_enqueue_admins(
     *,
     key: str,
@@ -210,11 +231,8 @@ def outbox_enqueue_admins(
     needs no email about it. Returns how many were queued now."""
     require_atomic()
     business = business_profile()
-    admins = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk")
-    if exclude_user_id is not None:
-        admins = admins.exclude(pk=exclude_user_id)
     queued = 0
-    for admin in admins.only("pk", "email", "full_name"):
+    for admin in _active_admins(exclude_user_id).only("pk", "email", "full_name"):
         email = outbox_enqueue(
             key=f"{key}:{admin.pk}",
             kind=kind,

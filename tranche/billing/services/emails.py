@@ -29,6 +29,7 @@ from tranche.core.money import Money
 from tranche.notifications.attachments import Attachment, register_attachment
 from tranche.notifications.services import (
     NewEmail,
+    outbox_admins_waiting,
     outbox_enqueue,
     outbox_enqueue_admins,
     outbox_enqueue_new,
@@ -235,6 +236,11 @@ def drafts_digest_queue(*, now: datetime | None = None) -> int:
     local = timezone.localtime(now)
     if local.time() < time(DIGEST_HOUR) or not business_profile().notify_daily_digest:
         return 0
+    key = f"admin:drafts_digest:{local.date().isoformat()}"
+    # Every pass after DIGEST_HOUR would otherwise add up all drafts and render the
+    # digest for each admin, only for the outbox key to refuse it.
+    if not outbox_admins_waiting(key=key):
+        return 0
     drafts = Invoice.objects.filter(status=InvoiceStatus.DRAFT)
     totals = list(
         drafts.values("currency")
@@ -247,7 +253,7 @@ def drafts_digest_queue(*, now: datetime | None = None) -> int:
     count = sum(t["count"] for t in totals)
     with transaction.atomic():
         return outbox_enqueue_admins(
-            key=f"admin:drafts_digest:{local.date().isoformat()}",
+            key=key,
             kind="admin_drafts_digest",
             template="admin_drafts_digest",
             context={

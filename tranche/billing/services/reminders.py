@@ -8,8 +8,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import CharField, DateField, Exists, F, Func, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat, TruncDate
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from tranche.accounts.business import business_profile
@@ -24,6 +29,7 @@ from tranche.billing.models import (
 from tranche.billing.rules import require_open_with_email, status_for
 from tranche.billing.services.emails import address_to_current_billing_email, queue_invoice_email
 from tranche.core.errors import Conflict
+from tranche.notifications.models import OutboxEmail
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +78,10 @@ def _describe(step: int) -> str:
 
 def invoices_tick(*, now: datetime | None = None) -> TickReport:
     """Each invoice is handled on its own: one that raises is logged and counted, and the
-    pass goes on with the others (a corrupt row must not stop everyone's reminders)."""
+    pass goes on with the others (a corrupt row must not stop everyone's reminders).
+
+    The database finds the invoices that have something due (an overdue mark, a reminder
+    step not yet in the outbox), so a pass costs what is due, not what is open."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     # Read once per pass: the whole pass follows one schedule even if an admin saves
@@ -89,19 +98,71 @@ def invoices_tick(*, now: datetime | None = None) -> TickReport:
             logger.exception("Could not mark invoice %s overdue", invoice_id)
             failed += 1
 
-    # Only the columns the schedule needs are read up front: no money column, so a
-    # corrupt amount fails its own item below, not this query.
-    candidates = Invoice.objects.filter(status__in=OPEN_STATUSES).values_list(
-        "pk", "sent_at", "due_date"
-    )
-    for candidate_id, sent_at, due_date in list(candidates):
+    for candidate_id in _reminders_due(today=today, steps=steps):
         try:
-            if _step_due(sent_at, due_date, today, steps) is not None:
-                queued += _remind(candidate_id, today=today, now=now, steps=steps)
+            queued += _remind(candidate_id, today=today, now=now, steps=steps)
         except Exception:
             logger.exception("Could not queue a reminder for invoice %s", candidate_id)
             failed += 1
     return TickReport(marked_overdue=overdue, reminders_queued=queued, failed=failed)
+
+
+class _PlusDays(Func):
+    """A date column moved by a whole number of days, as a date on both vendors (Django's
+    own date + timedelta is a datetime string on SQLite, which compares wrongly with a
+    date on the day itself)."""
+
+    arg_joiner = " + "
+    template = "(%(expressions)s)"
+    output_field = DateField()
+
+    def __init__(self, column: str, days: int) -> None:
+        super().__init__(F(column), Value(days))
+        self.days = days
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> tuple[str, tuple[str | int, ...]]:
+        shifted = Func(
+            self.source_expressions[0],
+            Value(f"{self.days:+d} days"),
+            function="date",
+            output_field=DateField(),
+        )
+        return shifted.as_sql(compiler, connection)
+
+
+def _reminders_due(*, today: date, steps: tuple[int, ...]) -> list[int]:
+    """The open invoices whose latest reached step (see `_step_due`) is not in the outbox
+    yet: one query per step, each over the due dates for which that step is the latest
+    reached, less those sent on or after the step's day, less those the outbox already
+    holds that step's key for. Only the schedule's columns are read: no money column, so
+    a corrupt amount fails its own item in `_remind`, not this query. `_remind` checks
+    again under the row lock; the outbox key still lets a step out once if two passes
+    race."""
+    due: list[int] = []
+    open_invoices = Invoice.objects.filter(status__in=OPEN_STATUSES).annotate(
+        sent_day=TruncDate("sent_at", tzinfo=timezone.get_current_timezone())
+    )
+    for position, step in enumerate(steps):
+        window = Q(due_date__lte=_shifted(today, -step))
+        if position + 1 < len(steps):
+            window &= Q(due_date__gt=_shifted(today, -steps[position + 1]))
+        queued = OutboxEmail.objects.filter(
+            key=Concat(
+                Value("invoice:"),
+                Cast(OuterRef("pk"), CharField()),
+                Value(f":invoice_reminder:{step}"),
+                output_field=CharField(),
+            )
+        )
+        due += (
+            open_invoices.filter(window, sent_day__lt=_PlusDays("due_date", step))
+            .exclude(Exists(queued))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    return due
 
 
 def _mark_overdue(invoice_id: int, *, today: date, now: datetime) -> bool:

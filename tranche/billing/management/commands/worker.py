@@ -1,7 +1,10 @@
 """`tranche worker`: everything that happens without a request.
 
-- django-tasks-db's `db_worker`, in a child process, runs queued tasks (email delivery,
-  PaymentIntent syncs); it records a task that raises as failed and goes on.
+- django-tasks-db's `db_worker`, in a child process (--processes of them side by side),
+  runs queued tasks (email delivery, PaymentIntent syncs); it records a task that raises
+  as failed and goes on. Their claims skip each other's rows, so two never run one task
+  or send one email; a process killed mid-send re-sends at most the message it was
+  sending.
 - Every TICK_MINUTES, the periodic pass (as `tranche tick`); every --sweep-seconds, the
   email sweep, which delivers retries that are due and emails whose task was lost.
 
@@ -84,10 +87,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--once", action="store_true", help="process what is due, then exit")
         parser.add_argument("--sweep-seconds", type=float, default=30.0)
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=settings.WORKER_PROCESSES,
+            help="task queue processes to run side by side (PostgreSQL; SQLite has one writer)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         once: bool = options["once"]
-        queue = None if settings.TASKS_IMMEDIATE else QueueProcess(once=once)
+        if options["processes"] < 1:
+            raise CommandError("--processes must be at least 1.")
+        queues = (
+            []
+            if settings.TASKS_IMMEDIATE
+            else [QueueProcess(once=once) for _ in range(options["processes"])]
+        )
         stopping = False
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -97,11 +112,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         batch_code = 0
-        if queue is not None:
+        for queue in queues:
             queue.start()
-            if once:
-                # --batch runs what is queued, then exits by itself.
-                batch_code = queue.stop(timeout=None)
+        if once:
+            # --batch runs what is queued, then exits by itself.
+            batch_code = max([queue.stop(timeout=None) for queue in queues], default=0)
         next_tick = 0.0
         while True:
             if time.monotonic() >= next_tick:
@@ -119,12 +134,13 @@ class Command(BaseCommand):
             # A failure may have left a broken connection behind, and a long-lived one
             # would hold server resources while idle: the next turn opens new ones.
             connections.close_all()
-            if queue is not None:
+            for queue in queues:
                 queue.keep_alive()
             deadline = time.monotonic() + options["sweep_seconds"]
             while not stopping and time.monotonic() < deadline:
                 time.sleep(0.5)
-        if queue is not None and not once:
-            queue.stop()
+        if not once:
+            for queue in queues:
+                queue.stop()
         if batch_code:
             raise CommandError(f"The task queue process exited with {batch_code}.")
