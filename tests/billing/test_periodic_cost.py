@@ -24,6 +24,10 @@ from tranche.billing.services.sending import invoice_send
 from tranche.notifications.models import OutboxEmail
 from tranche.projects.models import Project
 
+# What a pass that finds nothing due may cost: 15 queries for the pass itself, and 2 for
+# data retention's look for Stripe payloads and email bodies old enough to blank.
+QUIET_PASS_QUERIES = 17
+
 pytestmark = pytest.mark.django_db
 
 SENT = (timezone.now() - timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -78,7 +82,7 @@ def test_a_pass_with_nothing_due_costs_the_same_for_1_and_for_50_open_invoices(
     fifty_open = queries_of(lambda: run_periodic(now=day(11, hour=14)))
 
     assert len(fifty_open) == len(one_open), "\n".join(fifty_open)
-    assert len(one_open) <= 15, "\n".join(one_open)
+    assert len(one_open) <= QUIET_PASS_QUERIES, "\n".join(one_open)
     assert OutboxEmail.objects.filter(kind="invoice_reminder").count() == 50
 
 
@@ -135,7 +139,7 @@ def test_the_cost_of_a_pass_grows_with_the_reminders_due_not_with_the_open_invoi
 
     cost = {due: pass_with_due(due) for due in (0, 1, 2, 4)}
 
-    assert cost[0] == quiet <= 15
+    assert cost[0] == quiet <= QUIET_PASS_QUERIES
     per_reminder = cost[2] - cost[1]
     assert per_reminder > 0
     assert cost[4] - cost[2] == 2 * per_reminder

@@ -158,14 +158,9 @@ def outbox_enqueue_new(
 
 
 def _enqueue_deliveries(email_ids: list[int]) -> None:
-    """Enqueue the delivery of each email in one transaction: one commit for all, not a
-    commit (and its disk flush) per email."""
-    try:
-        with transaction.atomic():
-            for email_id in email_ids:
-                deliver_email_task.enqueue(email_id)
-    except Exception:  # the periodic sweep delivers them anyway
-        logger.exception("Could not enqueue delivery of outbox emails %s", email_ids)
+    """One delivery task serves them all: it takes every due email in batches."""
+    if email_ids:
+        _enqueue_delivery(email_ids[0])
 
 
 def _enqueue_delivery(email_id: int) -> None:
