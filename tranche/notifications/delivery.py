@@ -118,6 +118,7 @@ def outbox_deliver(*, email_id: int, now: datetime | None = None) -> bool:
         claimed_at=None,
         last_error=f"Sent without: {'; '.join(left_out)}"[:2000] if left_out else "",
     )
+    logger.info("Email %s (%s) sent", email.pk, email.kind)
     return True
 
 

@@ -40,6 +40,7 @@ from tranche.billing.tasks import sync_payment_intent as sync_payment_intent_tas
 from tranche.billing.taxes import TAX_FIELDS, apply_tax, invoice_bases, write_tax_lines
 from tranche.core.db import after_commit
 from tranche.core.errors import Invalid, ProviderError
+from tranche.core.requestid import current_request_id
 from tranche.core.tax import InvoiceTax
 
 SEND_FIELDS = [
@@ -255,7 +256,9 @@ def invoice_send(
             provider_reference=intent.id,
         )
         queue_invoice_email(invoice, "invoice_sent", now=now)
-        after_commit(lambda: sync_payment_intent_task.enqueue(invoice_id))
+        after_commit(
+            lambda: sync_payment_intent_task.enqueue(invoice_id, request_id=current_request_id())
+        )
     return invoice
 
 
