@@ -16,10 +16,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tranche.billing.operations import operations_overview
 from tranche.billing.webhooks import stripe_events_retry
+from tranche.core.errors import DomainError, NotFound
 from tranche.core.logging import redact
-from tranche.notifications.models import OutboxStatus
 from tranche.notifications.services import outbox_retry_now
-from tranche.web.views.common import act
 from tranche.web.views.settings import _admin_only
 
 logger = logging.getLogger(__name__)
@@ -40,13 +39,15 @@ def operations_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def email_retry(request: HttpRequest, email_id: int) -> HttpResponse:
     user = _admin_only(request)
-    outcome: list[OutboxStatus] = []
-    if act(
-        request,
-        lambda: outcome.append(outbox_retry_now(email_id=email_id)),
-        "The email will be sent again in a moment.",
-    ):
-        logger.info("%s retried outbox email %s (%s)", user, email_id, outcome[0])
+    try:
+        previous = outbox_retry_now(email_id=email_id)
+    except NotFound:
+        raise Http404("No such email.") from None
+    except DomainError as exc:  # sent already, or being sent
+        messages.error(request, exc.detail)
+    else:
+        logger.info("%s retried outbox email %s (%s)", user, email_id, previous)
+        messages.success(request, "The email will be sent again in a moment.")
     return redirect("settings-operations")
 
 
