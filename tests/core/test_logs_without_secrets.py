@@ -158,6 +158,7 @@ def test_a_whole_flow_logs_no_secret(
         call("POST", f"/api/projects/{project['id']}/invoices/{draft['id']}/send")
     invoice = Invoice.objects.get()
     pay_token = invoice.pay_token
+    assert pay_token
     intent = fake_stripe.intents[invoice.provider_reference or ""]
     secrets["pay token"] = pay_token
     secrets["client secret"] = intent["client_secret"]

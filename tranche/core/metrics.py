@@ -84,7 +84,7 @@ def exposition(collectors: Iterable[Collector]) -> HttpResponse:
     registry = CollectorRegistry(auto_describe=True)
     path = os.environ.get(MULTIPROC_ENV)
     if path:
-        MultiProcessCollector(registry, path=path)
+        MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
         body = b""
     else:
         body = generate_latest(REGISTRY)

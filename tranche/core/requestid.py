@@ -70,7 +70,7 @@ class RequestIdMiddleware:
             raise
         response[HEADER] = request_id
         # A list of callables HttpResponse.close() runs (Django's own hook for this).
-        response._resource_closers.append(_forget)
+        response._resource_closers.append(_forget)  # type: ignore[attr-defined]
         return response
 
 

@@ -18,6 +18,7 @@ never shown (an exception's text can name a host, a user, a path)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -86,7 +87,7 @@ def readiness(*, now: datetime | None = None) -> dict[str, str]:
     except DatabaseError:
         logger.warning("Readiness: the database cannot be reached", exc_info=True)
         outcomes["database"] = FAILED
-    checks = {
+    checks: dict[str, Callable[[], bool]] = {
         "migrations": _migrations,
         "worker": lambda: _worker(now),
         "email": lambda: _email(now),
