@@ -30,6 +30,7 @@ from tranche.core.errors import DomainError
 from tranche.core.http import database_unavailable
 from tranche.core.parser import DecimalJSONParser
 from tranche.core.schemas import ErrorOut
+from tranche.notifications.api import router as readiness_router
 from tranche.sales.api import router as quotes_router
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 api.add_router("", health_router)
+api.add_router("", readiness_router)
 api.add_router("/auth", auth_router)
 api.add_router("/customers", customers_router)
 api.add_router("/tax-rates", tax_rates_router)
@@ -73,6 +75,8 @@ CLIENT_ERRORS = (400, 401, 403, 404, 409, 422)
 # The operations that ask for no credentials answer only what their own checks say.
 ANONYMOUS_ERRORS = {
     "health": (),
+    # A malformed request (a NUL in the query) is refused before the check; 503 is its own.
+    "ready": (400,),
     # A wrong password or two-factor code is 401, an admin who must enrol first 403; too
     # many failures lock the login out (django-axes) and too many attempts are rate limited.
     "create_token": (400, 401, 403, 422, 429),

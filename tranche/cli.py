@@ -124,6 +124,22 @@ def _not_migrated() -> list[str]:
     return missing
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_dir() -> Path:
+    """Where gunicorn's worker processes keep their HTTP metrics, so that a scrape adds
+    them up (tranche.core.metrics): PROMETHEUS_MULTIPROC_DIR if set, else a folder of the
+    state directory. Emptied at every start: the files of processes that ran before would
+    be counted again, and a counter that restarts from zero is what Prometheus expects."""
+    configured = os.environ.get(MULTIPROC_ENV)
+    folder = Path(configured) if configured else default_var_dir() / "prometheus"
+    private_dir(folder)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
+
+
 def run(argv: Sequence[str]) -> int:
     """Serve until stopped. The web server and the worker live and die together: if either
     exits (the port is taken, a crash), the other is stopped and its exit code returned,
@@ -182,6 +198,7 @@ def run(argv: Sequence[str]) -> int:
         ],
         pass_fds=[listener.fileno()],
         start_new_session=True,
+        env={**os.environ, MULTIPROC_ENV: str(_metrics_dir())},
     )
     listener.close()
     children = [web]

@@ -26,6 +26,7 @@ from tranche.core.env import (
     private_dir,
     sqlite_database,
 )
+from tranche.core.logging import log_format, logging_config
 
 # Everything this process writes (database, mail files, collected static files, the
 # generated secret) is for its own user only; the folders below are made 0700 as well.
@@ -113,6 +114,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First of all: every line logged while a request runs carries its id.
+    "tranche.core.requestid.RequestIdMiddleware",
+    # Sees the final status of every request, whichever layer answered.
+    "tranche.core.metrics.HttpMetricsMiddleware",
     # Outermost, so it sees every answer under /api/, whichever layer produced it.
     "tranche.core.middleware.ApiJsonErrorsMiddleware",
     "tranche.core.middleware.SecurityHeadersMiddleware",
@@ -262,30 +267,10 @@ CACHES = {
 }
 RATE_LIMIT_CACHE = "default"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Pay links are credentials: every record leaves through a handler that redacts them.
-    "filters": {"redact_pay_tokens": {"()": "tranche.core.logging.RedactPayTokens"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_pay_tokens"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
-    "loggers": {
-        "axes": {"level": "WARNING"},
-        # WeasyPrint and fontTools narrate every PDF at INFO (a hundred lines each).
-        "weasyprint": {"level": "WARNING"},
-        "fontTools": {"level": "WARNING"},
-        # Django's defaults give these their own handlers, which would bypass the filter.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-    },
-}
+# LOG_FORMAT=json: one JSON object per line (for journald or a log shipper); plain text
+# otherwise. Either way every line carries its request id and no credential.
+LOG_FORMAT = log_format()
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL") or "INFO")
 
 # --- Billing
 # Python format string; {year} and {seq} are available. Numbers restart every year.
@@ -308,6 +293,13 @@ except ValueError:
 TICK_MINUTES = env_int("TICK_MINUTES", 15, minimum=1)
 # Task queue processes `tranche worker` runs side by side (its --processes default).
 WORKER_PROCESSES = env_int("WORKER_PROCESSES", 1, minimum=1)
+
+# --- Monitoring (docs/deploy.md, "Monitoring")
+# /api/ready fails when the worker's heartbeat is older than this; 0 leaves it out.
+READY_WORKER_MINUTES = env_int("READY_WORKER_MINUTES", 5, minimum=0)
+# /metrics answers a request with `Authorization: Bearer <METRICS_TOKEN>`; without a
+# token configured it answers 404 to everyone.
+METRICS_TOKEN = env_str("METRICS_TOKEN") or ""
 
 # --- Data retention (docs/operations.md), applied by the periodic pass a batch at a time.
 # After this many days a processed Stripe event keeps its id, type and outcome (a

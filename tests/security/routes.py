@@ -114,6 +114,8 @@ def values(world: World, variant: str = "") -> dict[str, Any]:
         "quote_id": (world.draft_quote if draft else world.sent_quote).pk,
         "rate_id": world.tax_rate.pk,
         "user_id": world.carol.pk,
+        "email_id": world.outbox_email.pk,
+        "event_id": world.stripe_event.pk,
         # The link of an invoice since cancelled opens nothing any more.
         "token": (world.cancelled_sent if draft else world.sent).pay_token,
         "name": "logo.png",

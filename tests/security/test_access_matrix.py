@@ -91,6 +91,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
         ("ok", "ok", "ok", "ok", "ok", "ok", "ok"),
     ("GET", "/api/invoices"):
         ("401", "ok", "ok", "ok", "ok", "401", "401"),
+    # Readiness: the world has no worker heartbeat, so it is not ready, for everyone alike.
+    ("GET", "/api/ready"):
+        ("503", "503", "503", "503", "503", "503", "503"),
     ("POST", "/api/invoices/<invoice_id>/credit-notes"):
         ("401", "403", "403", "403", "ok", "401", "401"),
     ("GET", "/api/invoices/<invoice_id>/facturx.pdf"):
@@ -411,6 +414,11 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
         ("405", "405", "405", "405", "405", "405", "405"),
     ("POST", "/logout/"):
         ("redir", "redir", "redir", "redir", "redir", "redir", "redir"),
+    # Off without METRICS_TOKEN (tests/core/test_metrics.py asks it with one).
+    ("GET", "/metrics"):
+        ("404", "404", "404", "404", "404", "404", "404"),
+    ("POST", "/metrics"):
+        ("404", "404", "404", "404", "404", "404", "404"),
     ("GET", "/pay/<str:token>"):
         ("ok", "ok", "ok", "ok", "ok", "ok", "ok"),
     ("POST", "/pay/<str:token>"):
@@ -523,6 +531,20 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
         ("login", "404", "404", "403", "ok", "login", "login"),
     ("POST", "/settings/number-preview"):
         ("login", "405", "405", "405", "405", "login", "login"),
+    ("GET", "/settings/operations/"):
+        ("login", "404", "404", "403", "ok", "login", "login"),
+    ("POST", "/settings/operations/"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    # The world's email was sent and its Stripe event processed: the retry says so and
+    # changes nothing (a message, back to the page).
+    ("GET", "/settings/operations/emails/<int:email_id>/retry"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("POST", "/settings/operations/emails/<int:email_id>/retry"):
+        ("login", "404", "404", "403", "redir", "login", "login"),
+    ("GET", "/settings/operations/stripe-events/<int:event_id>/retry"):
+        ("login", "405", "405", "405", "405", "login", "login"),
+    ("POST", "/settings/operations/stripe-events/<int:event_id>/retry"):
+        ("login", "404", "404", "403", "redir", "login", "login"),
     ("GET", "/settings/tax/"):
         ("login", "404", "404", "403", "ok", "login", "login"),
     ("POST", "/settings/tax/"):

@@ -111,10 +111,15 @@ def test_a_visitor_is_sent_to_the_sign_in_page(path: str, browsers: dict[str, Cl
 
 
 def test_only_an_admin_s_portal_pages_link_to_the_admin(browsers: dict[str, Client]) -> None:
-    link = '<a href="/admin/">Operations</a>'
+    """Through the Operations page (Settings → Operations), whose footer opens the admin."""
+    link = '<a href="/settings/operations/">Operations</a>'
     assert link in browsers["admin"].get("/projects/").content.decode()
+    operations = browsers["admin"].get("/settings/operations/").content.decode()
+    assert '<a href="/admin/">operations admin</a>' in operations
     for persona in ("staff", "alice"):
-        assert link not in browsers[persona].get("/projects/").content.decode()
+        page = browsers[persona].get("/projects/").content.decode()
+        assert link not in page
+        assert 'href="/admin/"' not in page
 
 
 def test_an_admin_signs_in_on_the_one_sign_in_page_and_lands_in_the_admin(admin: User) -> None:

@@ -147,7 +147,13 @@ UNLIMITED: dict[tuple[str, str], str] = {
     ("logout", "POST"): "a visitor has no session to end",
     ("forgot-password", "GET"): "shows the form",
     ("set-password", "GET"): "checks the link's signature (an HMAC) and shows the form",
-    ("api:health", "GET"): "one database round trip, for the load balancer's probes",
+    ("api:health", "GET"): "liveness: answers without reading anything, for the load "
+    "balancer's probes",
+    ("api:ready", "GET"): "readiness: a few indexed queries (the migration check is kept once "
+    "all are applied), for monitoring probes every few seconds; names only its checks",
+    ("metrics", "*"): "answers 404 unless METRICS_TOKEN is set, then 401 without it before "
+    "any query; the token is compared in constant time and too long to guess, and a "
+    "Prometheus scraping every 15 seconds must never be refused",
     ("api:stripe_webhook", "POST"): "the signature (an HMAC) is checked before anything "
     "is read or written; Stripe delivers from its own addresses and a refused event "
     "would delay a payment's settlement",

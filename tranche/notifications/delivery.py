@@ -172,6 +172,7 @@ def _sent(email: OutboxEmail, now: datetime, left_out: list[str]) -> None:
         claimed_at=None,
         last_error=f"Sent without: {'; '.join(left_out)}"[:2000] if left_out else "",
     )
+    logger.info("Email %s (%s) sent", email.pk, email.kind)
 
 
 def _retry_later(email: OutboxEmail, now: datetime, error: str) -> None:

@@ -2,8 +2,9 @@
 
 `outbox_enqueue` writes the email in the caller's transaction and, once that commits,
 enqueues the `deliver_email` task (unless one is waiting to start: it takes every due
-email); `outbox_retry` gives failed emails a fresh series of
-attempts. Sending itself lives in `notifications.delivery`."""
+email); `outbox_retry` gives failed emails a fresh series of attempts, `outbox_retry_now`
+does that for one email or tries a waiting one now. Sending itself lives in
+`notifications.delivery`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from django.utils import timezone
 from tranche.accounts.business import BusinessProfile, business_profile
 from tranche.accounts.models import Role, User
 from tranche.core.db import after_commit, require_atomic
+from tranche.core.errors import Conflict, NotFound
+from tranche.notifications.delivery import CLAIM_TIMEOUT
 from tranche.notifications.models import OutboxEmail, OutboxStatus
 from tranche.notifications.tasks import enqueue_delivery
 
@@ -210,6 +213,34 @@ def outbox_admins_waiting(*, key: str, exclude_user_id: int | None = None) -> bo
         key=Concat(Value(f"{key}:"), Cast(OuterRef("pk"), CharField()), output_field=CharField())
     )
     return _active_admins(exclude_user_id).filter(~Exists(queued)).exists()
+
+
+def outbox_retry_now(*, email_id: int, now: datetime | None = None) -> OutboxStatus:
+    """A person's Retry on the Operations page: a failed email gets a fresh series of
+    attempts (as `outbox_retry`), a waiting one is tried now instead of at its next
+    backoff. Returns the status it had. Refused for an email already sent, or claimed by
+    a delivery that is still running (it could go out twice)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        email = OutboxEmail.objects.select_for_update().filter(pk=email_id).first()
+        if email is None:
+            raise NotFound("No such email.")
+        previous = OutboxStatus(email.status)
+        if previous == OutboxStatus.SENT:
+            raise Conflict("This email was sent already.")
+        if (
+            previous == OutboxStatus.SENDING
+            and email.claimed_at
+            and (now - email.claimed_at < CLAIM_TIMEOUT)
+        ):
+            raise Conflict("This email is being sent right now.")
+        fields = {"status": OutboxStatus.PENDING, "next_attempt_at": now, "claimed_at": None}
+        if previous == OutboxStatus.FAILED:
+            fields["attempts"] = 0
+        OutboxEmail.objects.filter(pk=email.pk).update(**fields)
+        after_commit(partial(_enqueue_delivery, email.pk))
+    logger.info("Outbox email %s (%s) retried by hand", email_id, previous)
+    return previous
 
 
 def outbox_enqueue_admins(

@@ -8,6 +8,7 @@ from django_tasks import task
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
+from tranche.core.requestid import current_request_id, request_id_scope
 from tranche.notifications.delivery import outbox_deliver_due_report
 
 # Emails one run of the task claims at most, so other tasks (PaymentIntent syncs) are not
@@ -16,18 +17,22 @@ DRAIN_LIMIT = 500
 
 
 @task()
-def deliver_email(email_id: int) -> int:
+def deliver_email(email_id: int, request_id: str = "") -> int:
     """Deliver the due emails, `email_id`'s among them; returns how many were sent. While
     its batches come back full, it keeps a successor waiting: a free queue process
     (`tranche worker --processes`) starts on the next batches beside it, and the rest
-    left at DRAIN_LIMIT is not left for the sweep."""
+    left at DRAIN_LIMIT is not left for the sweep.
+
+    `request_id`: the request that queued this task, so the delivery's log lines carry
+    its id (a batch may also carry emails that later requests queued while it waited)."""
     queued = isinstance(deliver_email.get_backend(), DatabaseBackend)
-    report = outbox_deliver_due_report(
-        limit=DRAIN_LIMIT,
-        # The immediate backend would run the successor inside this task, and its
-        # successor inside it: the sweep takes what is left instead.
-        more_due=(lambda: enqueue_delivery(email_id)) if queued else None,
-    )
+    with request_id_scope(request_id):
+        report = outbox_deliver_due_report(
+            limit=DRAIN_LIMIT,
+            # The immediate backend would run the successor inside this task, and its
+            # successor inside it: the sweep takes what is left instead.
+            more_due=(lambda: enqueue_delivery(email_id)) if queued else None,
+        )
     return report.sent
 
 
@@ -49,4 +54,4 @@ def enqueue_delivery(email_id: int) -> None:
     """Queue the delivery task unless one is waiting to start. Two callers racing may
     both queue one; the second finds nothing due, which costs a query, not an email."""
     if not delivery_waiting():
-        deliver_email.enqueue(email_id)
+        deliver_email.enqueue(email_id, request_id=current_request_id())

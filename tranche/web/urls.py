@@ -14,6 +14,8 @@ from tranche.web.views import (
     financials,
     home,
     invoices,
+    monitoring,
+    operations,
     projects,
     quotes,
     security,
@@ -40,4 +42,6 @@ urlpatterns = [
     *account.urlpatterns,
     *two_factor.urlpatterns,
     *security.urlpatterns,
+    *operations.urlpatterns,
+    *monitoring.urlpatterns,
 ]

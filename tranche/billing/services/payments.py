@@ -50,6 +50,7 @@ from tranche.core.money import (
     Money,
     has_currency_precision,
 )
+from tranche.core.requestid import current_request_id
 
 
 class NotYetSettleable(Exception):
@@ -323,7 +324,9 @@ def queue_intent_amount_sync(invoice: Invoice) -> None:
         invoice.intent_out_of_step = True
         invoice.save(update_fields=["intent_out_of_step"])
         invoice_id = invoice.pk
-        after_commit(lambda: sync_intent_amount_task.enqueue(invoice_id))
+        after_commit(
+            lambda: sync_intent_amount_task.enqueue(invoice_id, request_id=current_request_id())
+        )
 
 
 SANDBOX_CARD_PAYS = "4242424242424242"

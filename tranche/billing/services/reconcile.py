@@ -13,6 +13,7 @@ from tranche.billing.gateways import GatewayError, gateway_for
 from tranche.billing.models import OPEN_STATUSES, Invoice, PaymentMethod
 from tranche.billing.services.payments import NotYetSettleable, settle_intent_succeeded
 from tranche.core.errors import DomainError
+from tranche.core.heartbeat import RECONCILE, heartbeat_record
 from tranche.core.money import Money, from_minor_units
 
 # Younger invoices are left to their webhooks, which normally arrive within seconds.
@@ -61,4 +62,10 @@ def reconcile_payments(*, now: datetime | None = None) -> tuple[int, list[str]]:
                 f"{invoice.number}: recorded {Money(amount, intent.currency)} "
                 f"paid through {intent.id}; the invoice is now {recorded.invoice.status}"
             )
+    # The Operations page shows when it last ran and what it found.
+    heartbeat_record(
+        name=RECONCILE,
+        summary=f"{checked} invoice(s) checked, {len(lines)} change(s) or problem(s)",
+        now=now,
+    )
     return checked, lines

@@ -53,6 +53,7 @@ from tranche.billing.taxes import (
 )
 from tranche.core.db import after_commit, lock_many, valid_id
 from tranche.core.errors import Conflict, DomainError, Invalid, NotFound, ProviderError
+from tranche.core.requestid import current_request_id
 from tranche.core.tax import InvoiceTax
 from tranche.projects.locks import lock_projects
 from tranche.projects.models import Project
@@ -495,7 +496,11 @@ def _mark_sent(
         # The intent learns the invoice's number (known only now). The sandbox keeps
         # no intents: there is nothing to tell it.
         for invoice in sent:
-            after_commit(partial(sync_payment_intent_task.enqueue, invoice.pk))
+            after_commit(
+                partial(
+                    sync_payment_intent_task.enqueue, invoice.pk, request_id=current_request_id()
+                )
+            )
     return {invoice.pk: invoice for invoice in sent}
 
 

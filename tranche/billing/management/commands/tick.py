@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from tranche.billing.services.periodic import run_periodic
+from tranche.core.heartbeat import TICK, heartbeat_record
 
 
 class Command(BaseCommand):
@@ -14,4 +15,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.stdout.write(run_periodic())
+        summary = run_periodic()
+        heartbeat_record(name=TICK, summary=summary)
+        self.stdout.write(summary)

@@ -20,6 +20,7 @@ import sys
 import time
 from argparse import ArgumentParser
 from collections.abc import Callable
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -28,6 +29,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from tranche.billing.services.periodic import run_periodic
+from tranche.core.heartbeat import TICK, WORKER, heartbeat_record
 from tranche.notifications.delivery import outbox_deliver_due
 
 logger = logging.getLogger("tranche.worker")
@@ -119,6 +121,8 @@ class Command(BaseCommand):
             batch_code = max([queue.stop(timeout=None) for queue in queues], default=0)
         next_tick = 0.0
         while True:
+            # Readiness and the Operations page: this worker is alive (see core.heartbeat).
+            guarded("heartbeat", partial(heartbeat_record, name=WORKER))
             if time.monotonic() >= next_tick:
                 # The next pass is scheduled before this one runs, so a pass that fails
                 # (or takes long) does not make the worker run it back to back.
@@ -126,6 +130,7 @@ class Command(BaseCommand):
                 summary = guarded("periodic pass", run_periodic)
                 if summary is not None:
                     self.stdout.write(str(summary))
+                    guarded("heartbeat", partial(heartbeat_record, name=TICK, summary=str(summary)))
             sent = guarded("email sweep", outbox_deliver_due)
             if sent:
                 self.stdout.write(f"Delivered {sent} queued email(s).")
