@@ -319,3 +319,21 @@ def test_the_export_reads_the_rows_in_chunks(staff: User, books: dict[str, Any])
     assert it.call_count == 1
     assert it.call_args.kwargs == {"chunk_size": 500}
     assert len(rows) == 1 + 6
+
+
+def test_the_customer_filter_lists_every_customer_escaped_and_keeps_the_chosen_one(
+    staff: User, customer_a: Customer
+) -> None:
+    """The customer select is built in one pass (a book has thousands of customers): a
+    name is still text, never markup, and the chosen customer stays selected."""
+    odd = CustomerFactory.create(name='Bobby "Tables" <script>alert(1)</script> & Co')
+    browser = signed_in(staff)
+
+    page = browser.get(f"/financials/?customer={odd.pk}").content.decode()
+
+    assert "<script>alert(1)</script>" not in page
+    assert (
+        f'<option value="{odd.pk}" selected>'
+        "Bobby &quot;Tables&quot; &lt;script&gt;alert(1)&lt;/script&gt; &amp; Co</option>"
+    ) in page
+    assert f'<option value="{customer_a.pk}">{customer_a.name}</option>' in page

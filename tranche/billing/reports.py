@@ -42,6 +42,7 @@ from tranche.billing.selectors import (
     InvoiceFilter,
     currency_totals,
     filter_invoices,
+    invoice_count,
     invoice_queryset,
 )
 from tranche.core.db import valid_id
@@ -164,6 +165,12 @@ def invoice_list(*, user: User, query: InvoiceQuery) -> QuerySet[Invoice]:
     """The invoices of the query, sorted, with what each row shows joined in (page it)."""
     rows = filter_invoices(invoice_queryset(user=user), query.filter)
     return rows.select_related("project", "customer", "milestone").order_by(*SORTS[query.sort][1])
+
+
+def invoice_list_count(*, user: User, query: InvoiceQuery) -> int | None:
+    """How many invoices the query matches, when known without counting them (see
+    selectors.invoice_count); None: let the paginator count."""
+    return invoice_count(user=user, wanted=query.filter)
 
 
 def invoice_list_totals(*, user: User, query: InvoiceQuery) -> list[CurrencyTotals]:

@@ -17,6 +17,7 @@ from tranche.core.schemas import (
     MoneyIn,
     OptionalText200,
     OptionalText500,
+    Output,
     ReceivedOn,
     RetainagePercentage,
     Text500,
@@ -32,7 +33,7 @@ def _amounts(totals: ProjectSummary | CurrencyTotals, *names: str) -> dict[str, 
     return {name: Money(getattr(totals, name), totals.currency).api for name in names}
 
 
-S = TypeVar("S", bound=Schema)
+S = TypeVar("S", bound=Output)
 
 
 def _shaped(schema: type[S], values: dict[str, Any]) -> S:
@@ -161,7 +162,7 @@ def _project_values(view: ProjectView) -> dict[str, Any]:
     }
 
 
-class InvoiceOut(Schema):
+class InvoiceOut(Output):
     id: int
     number: str | None
     status: str
@@ -215,7 +216,7 @@ class InvoiceOut(Schema):
         return _shaped(InvoiceOut, _invoice_values(invoice))
 
 
-class InvoiceEventOut(Schema):
+class InvoiceEventOut(Output):
     kind: str
     actor_id: int | None
     actor_email: str | None
@@ -233,7 +234,7 @@ class InvoiceEventOut(Schema):
         )
 
 
-class PaymentOut(Schema):
+class PaymentOut(Output):
     id: int
     amount: str
     currency: str
@@ -265,12 +266,12 @@ class PaymentIn(Input):
     note: OptionalText500 = ""
 
 
-class PaymentRecordedOut(Schema):
+class PaymentRecordedOut(Output):
     payment: PaymentOut
     invoice: InvoiceOut
 
 
-class ProjectSummaryOut(Schema):
+class ProjectSummaryOut(Output):
     currency: str
     contract_total: str
     invoiced_amount: str
@@ -297,12 +298,12 @@ class ProjectSummaryOut(Schema):
         )
 
 
-class ProjectInvoicesOut(Schema):
+class ProjectInvoicesOut(Output):
     items: list[InvoiceOut]
     summary: ProjectSummaryOut
 
 
-class CurrencyTotalsOut(Schema):
+class CurrencyTotalsOut(Output):
     currency: str
     draft_count: int
     draft_amount: str
@@ -327,7 +328,7 @@ class CurrencyTotalsOut(Schema):
         )
 
 
-class InvoicePageOut(Schema):
+class InvoicePageOut(Output):
     items: list[InvoiceOut]
     next_cursor: str | None
     totals: list[CurrencyTotalsOut]
@@ -355,7 +356,7 @@ class InvoicePatch(Input):
     due_date: DueDate | None = None
 
 
-class InvoiceSentOut(Schema):
+class InvoiceSentOut(Output):
     message: str
     invoice: InvoiceOut
 
@@ -373,7 +374,7 @@ class BulkSendIn(Input):
     invoice_ids: list[Id] = Field(min_length=1, max_length=BULK_SEND_MAX)
 
 
-class BulkSendResult(Schema):
+class BulkSendResult(Output):
     invoice_id: int
     ok: bool
     invoice: InvoiceOut | None = None
@@ -381,11 +382,11 @@ class BulkSendResult(Schema):
     code: str | None = None
 
 
-class BulkSendOut(Schema):
+class BulkSendOut(Output):
     results: list[BulkSendResult]
 
 
-class WebhookOut(Schema):
+class WebhookOut(Output):
     received: bool
     outcome: str
 
@@ -396,7 +397,7 @@ class WebhookOut(Schema):
 # notes, staff identities, provider ids or drafts (a customer is never given a draft).
 
 
-class CustomerInvoiceOut(Schema):
+class CustomerInvoiceOut(Output):
     id: int
     number: str
     status: str
@@ -449,7 +450,7 @@ class CustomerInvoiceOut(Schema):
         return _shaped(CustomerInvoiceOut, _invoice_values(invoice))
 
 
-class CustomerPaymentOut(Schema):
+class CustomerPaymentOut(Output):
     id: int
     amount: str
     currency: str
@@ -461,7 +462,7 @@ class CustomerPaymentOut(Schema):
         return _shaped(CustomerPaymentOut, _payment_values(payment))
 
 
-class CustomerInvoiceEventOut(Schema):
+class CustomerInvoiceEventOut(Output):
     """One step of the invoice's history. The stored details also hold provider ids,
     webhook ids and staff-written reasons, so only these named values are taken out."""
 
@@ -503,7 +504,7 @@ class CustomerInvoiceDetailOut(CustomerInvoiceOut):
     events: list[CustomerInvoiceEventOut]
 
 
-class CustomerProjectSummaryOut(Schema):
+class CustomerProjectSummaryOut(Output):
     """Totals over the invoices the customer was sent; what is in draft stays unsaid."""
 
     currency: str
@@ -528,12 +529,12 @@ class CustomerProjectSummaryOut(Schema):
         )
 
 
-class CustomerProjectInvoicesOut(Schema):
+class CustomerProjectInvoicesOut(Output):
     items: list[CustomerInvoiceOut]
     summary: CustomerProjectSummaryOut
 
 
-class CustomerCurrencyTotalsOut(Schema):
+class CustomerCurrencyTotalsOut(Output):
     currency: str
     outstanding_amount: str
     overdue_amount: str
@@ -554,7 +555,7 @@ class CustomerCurrencyTotalsOut(Schema):
         )
 
 
-class CustomerInvoicePageOut(Schema):
+class CustomerInvoicePageOut(Output):
     items: list[CustomerInvoiceOut]
     next_cursor: str | None
     totals: list[CustomerCurrencyTotalsOut]
@@ -578,7 +579,7 @@ class CustomerInvoicePageOut(Schema):
 # shape reaches staff too, never the other way round.
 
 
-class CustomerMilestoneOut(Schema):
+class CustomerMilestoneOut(Output):
     id: int
     project_id: int
     title: str
@@ -622,7 +623,7 @@ def customer_milestones_out(view: ProjectView) -> list[CustomerMilestoneOut]:
     return _milestones_out(view, CustomerMilestoneOut)
 
 
-class ProjectOut(Schema):
+class ProjectOut(Output):
     id: int
     name: str
     customer_id: int
@@ -646,16 +647,16 @@ class ProjectOut(Schema):
         return _shaped(ProjectOut, {**_project_values(view), "milestones": milestones_out(view)})
 
 
-class ProjectPage(Schema):
+class ProjectPage(Output):
     items: list[ProjectOut]
     count: int
 
 
-class MilestoneList(Schema):
+class MilestoneList(Output):
     items: list[MilestoneOut]
 
 
-class CustomerProjectOut(Schema):
+class CustomerProjectOut(Output):
     id: int
     name: str
     customer_id: int
@@ -673,25 +674,25 @@ class CustomerProjectOut(Schema):
         return _shaped(CustomerProjectOut, values)
 
 
-class CustomerProjectPage(Schema):
+class CustomerProjectPage(Output):
     items: list[CustomerProjectOut]
     count: int
 
 
-class CustomerMilestoneList(Schema):
+class CustomerMilestoneList(Output):
     items: list[CustomerMilestoneOut]
 
 
 # --- milestone completion and quote acceptance (billing composes projects and invoices) ---
 
 
-class CompletionOut(Schema):
+class CompletionOut(Output):
     message: str
     milestone: MilestoneOut
     draft_invoice: InvoiceOut | None
 
 
-class AcceptOut(Schema):
+class AcceptOut(Output):
     project: ProjectOut
     # The deposits' invoices made by the acceptance (drafts, or sent if the business
     # sends deposit invoices automatically and sending worked).

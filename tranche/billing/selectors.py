@@ -274,11 +274,9 @@ def _totals(invoices: QuerySet[Invoice]) -> list[CurrencyTotals]:
 _THOUSANDTH = Decimal("0.001")
 
 
-def _summary_totals(
+def _summary_rows(
     *, scope: int | None, status: str | None, customer_id: int | None
-) -> list[CurrencyTotals]:
-    """The totals read from InvoiceTotals (see its docstring), in one query over a few
-    rows per customer, however many invoices there are."""
+) -> QuerySet[InvoiceTotals]:
     summary = InvoiceTotals.objects.filter(count__gt=0)
     if scope is not None:
         summary = summary.filter(customer_id=scope, sent=True)  # as invoice_queryset
@@ -286,8 +284,17 @@ def _summary_totals(
         summary = summary.filter(status=status)
     if customer_id is not None:
         summary = summary.filter(customer_id=customer_id if valid_id(customer_id) else 0)
+    return summary
+
+
+def _summary_totals(
+    *, scope: int | None, status: str | None, customer_id: int | None
+) -> list[CurrencyTotals]:
+    """The totals read from InvoiceTotals (see its docstring), in one query over a few
+    rows per customer, however many invoices there are."""
     groups = (
-        summary.order_by()
+        _summary_rows(scope=scope, status=status, customer_id=customer_id)
+        .order_by()
         .values("currency", "status")
         .annotate(
             n=Sum("count"),
@@ -497,15 +504,33 @@ def currency_totals(*, user: User, wanted: InvoiceFilter) -> list[CurrencyTotals
     invoices, as `recount` does: the summary keeps neither the project, nor the text,
     nor the dates, and such a set is what a person narrowed the list down to (a
     project's invoices are a handful, found by its index)."""
-    if (
-        wanted.project_id is not None
-        or wanted.search
-        or any((wanted.issued_from, wanted.issued_to, wanted.due_from, wanted.due_to))
-    ):
+    if not _summary_answers(wanted):
         return recount(user=user, wanted=wanted)
     _check_status(wanted.status)
     return _summary_totals(
         scope=customer_scope(user), status=wanted.status, customer_id=wanted.customer_id
+    )
+
+
+def invoice_count(*, user: User, wanted: InvoiceFilter) -> int | None:
+    """How many invoices `user` may see match `wanted`, read from InvoiceTotals when the
+    filter is one it answers (as `currency_totals`); None when they must be counted. A
+    page of the financials needs the number for its pagination, and a COUNT(*) of every
+    invoice grows with the book."""
+    if not _summary_answers(wanted):
+        return None
+    _check_status(wanted.status)
+    rows = _summary_rows(
+        scope=customer_scope(user), status=wanted.status, customer_id=wanted.customer_id
+    )
+    return int(rows.aggregate(n=Sum("count"))["n"] or 0)
+
+
+def _summary_answers(wanted: InvoiceFilter) -> bool:
+    return not (
+        wanted.project_id is not None
+        or wanted.search
+        or any((wanted.issued_from, wanted.issued_to, wanted.due_from, wanted.due_to))
     )
 
 

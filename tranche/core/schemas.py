@@ -16,9 +16,18 @@ from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from tranche.core.money import MAX_AMOUNT
+
+
+class Output(BaseModel):
+    """A response shape filled with values the code has shaped already (`InvoiceOut.of`):
+    plain pydantic. ninja's Schema wraps every validation in a getter that reads each
+    field through Django's template-variable rules; on a page of 50 invoices that was a
+    third of the request, and the response was validated twice over."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class Input(Schema):

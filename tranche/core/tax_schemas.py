@@ -3,8 +3,7 @@ with its net, tax and gross, amounts as strings at the currency's precision."""
 
 from __future__ import annotations
 
-from ninja import Schema
-
+from tranche.core.schemas import Output
 from tranche.core.tax import InvoiceTax, TaxLine
 
 
@@ -12,7 +11,7 @@ def percent_api(value: object) -> str:
     return f"{value:.2f}"
 
 
-class TaxLineOut(Schema):
+class TaxLineOut(Output):
     # The rate's name ("VAT 20 %"); blank for lines quoted without a rate.
     name: str
     # What was charged: the rate's percentage, or "0.00" for a reverse-charge or exempt

@@ -44,9 +44,15 @@ def back(request: HttpRequest, fallback: str) -> HttpResponse:
     return redirect(safe_next(request, fallback))
 
 
-def page_of(request: HttpRequest, items: Any, per_page: int = PER_PAGE) -> Page[Any]:
-    """One page of `items` (a queryset: only that page's rows are read)."""
-    return Paginator(items, per_page).get_page(request.GET.get("page"))
+def page_of(
+    request: HttpRequest, items: Any, per_page: int = PER_PAGE, *, count: int | None = None
+) -> Page[Any]:
+    """One page of `items` (a queryset: only that page's rows are read). `count`: how many
+    there are, when the caller knows it without a COUNT over every row."""
+    paginator = Paginator(items, per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: this stands in for the COUNT(*)
+    return paginator.get_page(request.GET.get("page"))
 
 
 def search_of(request: HttpRequest) -> str:

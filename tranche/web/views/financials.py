@@ -62,7 +62,11 @@ def financials(request: HttpRequest) -> HttpResponse:
         for sentence in query.errors.values():
             messages.error(request, sentence)
         return render(request, "web/financials.html", context, status=400)
-    page = page_of(request, reports.invoice_list(user=user, query=query))
+    page = page_of(
+        request,
+        reports.invoice_list(user=user, query=query),
+        count=reports.invoice_list_count(user=user, query=query),
+    )
     context["page"] = page
     context["rows"] = rows = list(page.object_list)
     context["can_send"] = user.is_admin and any(i.status == InvoiceStatus.DRAFT for i in rows)
