@@ -3,7 +3,7 @@ from __future__ import annotations
 import importlib
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 
 from django.db import connection
@@ -23,14 +23,14 @@ def draft_for(project: Project, position: int, by: User) -> Invoice:
 
 
 @contextmanager
-def sent_invoice_guard_lifted() -> Iterator[None]:
-    """For a test that plays a row written by hand or before the database guarded sent
-    invoices (migration 0009): the guard's triggers are dropped inside the block and put
-    back after it, in the test's own transaction."""
-    guard = importlib.import_module("tranche.billing.migrations.0011_sent_invoice_guard")
+def triggers_dropped(migration_name: str) -> Iterator[None]:
+    """The database triggers a billing migration made (its SQLITE_/PG_ FORWARD and
+    BACKWARD lists) dropped inside the block and put back after it, in the test's own
+    transaction."""
+    migration = importlib.import_module(f"tranche.billing.migrations.{migration_name}")
     vendor = connection.vendor
-    backward = {"sqlite": guard.SQLITE_BACKWARD, "postgresql": guard.PG_BACKWARD}[vendor]
-    forward = {"sqlite": guard.SQLITE_FORWARD, "postgresql": guard.PG_FORWARD}[vendor]
+    backward = {"sqlite": migration.SQLITE_BACKWARD, "postgresql": migration.PG_BACKWARD}[vendor]
+    forward = {"sqlite": migration.SQLITE_FORWARD, "postgresql": migration.PG_FORWARD}[vendor]
     with connection.cursor() as cursor:
         for sql in backward:
             cursor.execute(sql)
@@ -40,6 +40,12 @@ def sent_invoice_guard_lifted() -> Iterator[None]:
         with connection.cursor() as cursor:
             for sql in forward:
                 cursor.execute(sql)
+
+
+def sent_invoice_guard_lifted() -> AbstractContextManager[None]:
+    """For a test that plays a row written by hand or before the database guarded sent
+    invoices (migration 0009): the guard's triggers are lifted inside the block."""
+    return triggers_dropped("0011_sent_invoice_guard")
 
 
 Key = tuple[int, str, str, bool]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from tests.billing import stripe_events as events
 from tests.billing.change_order_helpers import change_order, line
-from tests.billing.helpers import recounted_rows, summary_rows
+from tests.billing.helpers import recounted_rows, summary_rows, triggers_dropped
 from tests.factories import CustomerFactory, UserFactory, make_project
 from tests.fakes.stripe_server import FakeStripe
 from tranche.accounts.models import Customer, Role, User
@@ -453,22 +453,9 @@ def test_an_unknown_status_is_refused_as_before(admin: User) -> None:
 # --- the triggers are what keeps it exact ----------------------------------------------
 
 
-@contextmanager
-def totals_triggers_dropped() -> Iterator[None]:
+def totals_triggers_dropped() -> AbstractContextManager[None]:
     """The summary's triggers dropped inside the block, in the test's own transaction."""
-    migration = importlib.import_module("tranche.billing.migrations.0012_invoice_totals")
-    vendor = connection.vendor
-    backward = {"sqlite": migration.SQLITE_BACKWARD, "postgresql": migration.PG_BACKWARD}[vendor]
-    forward = {"sqlite": migration.SQLITE_FORWARD, "postgresql": migration.PG_FORWARD}[vendor]
-    with connection.cursor() as cursor:
-        for sql in backward:
-            cursor.execute(sql)
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            for sql in forward:
-                cursor.execute(sql)
+    return triggers_dropped("0012_invoice_totals")
 
 
 def test_without_its_triggers_the_summary_falls_behind_and_the_check_says_so(
