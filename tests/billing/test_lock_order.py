@@ -141,3 +141,53 @@ def test_an_amount_edit_and_a_reopen_racing_on_postgresql_both_finish(
     draft.refresh_from_db()
     # The edit went first, then the reopen cancelled the (edited) draft.
     assert (draft.amount, draft.status) == (Decimal("250.00"), InvoiceStatus.CANCELLED)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite has no row locks: it lets one writer in at a time, so it cannot deadlock",
+)
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_completion_and_a_write_referencing_its_project_racing_on_postgresql_both_finish(
+    project_a: Project, admin: User
+) -> None:
+    """The interleaving `make test-scale` met (two web servers, one customer): a payment
+    wrote an invoice of the customer (the totals trigger took the customer's advisory lock)
+    and then a row referring to a project (its foreign key check takes FOR KEY SHARE on the
+    project's row), while a completion held that project's row and, making its draft,
+    waited for the customer's lock. The project lock must not refuse a key share: a lock
+    taken to serialise writers (FOR NO KEY UPDATE), not to delete the row."""
+    milestone = project_a.milestones.get(position=1)
+    outcomes: dict[str, object] = {}
+
+    def complete() -> None:
+        try:
+            outcomes["complete"] = milestone_complete(
+                actor=admin, project_id=project_a.pk, milestone_id=milestone.pk
+            )
+        except Exception as exc:
+            outcomes["complete"] = exc
+        finally:
+            connections.close_all()
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # What the totals trigger does when this transaction writes an invoice.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('billing_invoicetotals'), %s)",
+                [project_a.customer_id % 2147483648],
+            )
+            completing = threading.Thread(target=complete)
+            completing.start()
+            _wait_for(lambda: _waiting_on_locks() == 1, outcomes)  # holds the project
+            # What a foreign key check on the project does.
+            cursor.execute(
+                "SELECT 1 FROM projects_project WHERE id = %s FOR KEY SHARE", [project_a.pk]
+            )
+    except Exception as exc:
+        outcomes["referencing write"] = exc
+    completing.join(30)
+
+    assert not any(isinstance(o, Exception) for o in outcomes.values()), outcomes
+    assert Invoice.objects.filter(milestone=milestone).count() == 1

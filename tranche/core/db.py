@@ -12,6 +12,14 @@ from tranche.core.errors import NotFound
 
 M = TypeVar("M", bound=models.Model)
 
+# The row locks below serialise writers; none of them deletes the row or changes its key.
+# So they are FOR NO KEY UPDATE on PostgreSQL (`no_key=True`), which lets another
+# transaction's foreign key check on the row (FOR KEY SHARE: inserting an invoice of a
+# locked project) through. A plain FOR UPDATE made that check wait, and with the totals
+# trigger's per-customer advisory lock in the cycle two writers of one customer
+# deadlocked (tests/billing/test_lock_order.py). SQLite has no row locks (one writer at a
+# time) and ignores both.
+
 # Primary keys are 64-bit; a larger id in a URL or body can never exist, and passing it
 # to the database raises OverflowError on SQLite instead of "no such row".
 MAX_ID = 2**63 - 1
@@ -34,9 +42,9 @@ def lock_one(
     rows read along but not locked); one outside them is not found either."""
     if not valid_id(pk):
         raise NotFound(not_found, code=code)
-    rows = model._default_manager.select_for_update() if within is None else within
+    rows = model._default_manager.select_for_update(no_key=True) if within is None else within
     if within is not None:
-        rows = rows.select_for_update(of=("self",))
+        rows = rows.select_for_update(of=("self",), no_key=True)
     try:
         return rows.get(pk=pk)
     except ObjectDoesNotExist:
@@ -53,9 +61,9 @@ def lock_many(model: type[M], pks: Iterable[int], *, related: tuple[str, ...] = 
         return {}
     rows = model._default_manager.filter(pk__in=wanted).order_by("pk")
     if related:
-        rows = rows.select_related(*related).select_for_update(of=("self",))
+        rows = rows.select_related(*related).select_for_update(of=("self",), no_key=True)
     else:
-        rows = rows.select_for_update()
+        rows = rows.select_for_update(no_key=True)
     return {row.pk: row for row in rows}
 
 
