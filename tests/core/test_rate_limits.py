@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from tranche.accounts.links import Purpose, set_password_url
 from tranche.accounts.models import ApiToken, Role, User
 from tranche.billing.models import Invoice, InvoiceStatus, Payment
 from tranche.billing.services.sending import invoice_send
+from tranche.core import ratelimit
 from tranche.core.ratelimit import RULES, UNLIMITED, attempt
 from tranche.notifications.models import OutboxEmail
 from tranche.projects.models import Project
@@ -39,6 +41,7 @@ from tranche.projects.models import Project
 pytestmark = pytest.mark.django_db
 
 N = 3
+WINDOW_START = 1_800_000_000.0  # a multiple of 600: the start of a ten-minute window
 HERE = "198.51.100.7"
 THERE = "203.0.113.9"
 
@@ -47,6 +50,14 @@ THERE = "203.0.113.9"
 def small_limits(settings: Any) -> None:
     """N attempts per ten minutes for every limit, so each test reaches it quickly."""
     settings.RATE_LIMITS = {name: (N, 600) for name in settings.RATE_LIMITS}
+
+
+@pytest.fixture(autouse=True)
+def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request of a test counts in one window: the windows are fixed spans of the
+    clock, and a slow test (a PDF laid out on a busy machine) that ran across a boundary
+    would start counting again and never see its 429."""
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: WINDOW_START + 1))
 
 
 def client(address: str = HERE) -> Client:
