@@ -234,6 +234,8 @@ class MoneyMachine(RuleBasedStateMachine):
         # purpose (a draft edited, a credit note by hand) since the contract was amended.
         self.moved: set[int] = set()
         self.charges: dict[str, Charge] = {}
+        # The largest refund total each charge was reported with, by events processed so far.
+        self.refunds_reported: dict[str, int] = {}
         # Signed events Stripe has yet to deliver (in any order), and those delivered.
         self.queue: list[str] = []
         self.delivered: list[str] = []
@@ -1016,10 +1018,14 @@ class MoneyMachine(RuleBasedStateMachine):
                     assert to_minor_units(payment.amount, payment.currency) == charge.received_minor
         # Each charge's refunds recorded are exactly the largest total Stripe reported in
         # an event processed so far (events may arrive in any order, or twice).
-        reported: dict[str, int] = {}
+        # A payload the retention blanked (a clock jump past RETENTION_STRIPE_EVENT_DAYS)
+        # was read by an earlier step: what it reported is remembered across steps.
+        reported = self.refunds_reported
         for row in StripeEvent.objects.filter(event_type="charge.refunded"):
             if row.processed_at is None or row.outcome.startswith(GAVE_UP):
                 continue  # waiting, or left for a person after GIVE_UP_AFTER
+            if not row.payload:
+                continue  # blanked by data retention
             obj = row.payload["data"]["object"]
             minor = int(obj["amount_refunded"])
             reported[obj["payment_intent"]] = max(reported.get(obj["payment_intent"], 0), minor)
