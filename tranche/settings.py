@@ -23,8 +23,10 @@ from tranche.core.env import (
     env_str,
     env_url,
     parse_database_url,
+    postgres_connection,
     private_dir,
     sqlite_database,
+    storage_settings,
 )
 from tranche.core.logging import log_format, logging_config
 
@@ -87,6 +89,14 @@ DATABASES = {
         else sqlite_database(VAR_DIR / "tranche.sqlite3")
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Production connection settings, each an environment variable (docs/scaling.md).
+    DATABASES["default"] = postgres_connection(
+        DATABASES["default"],
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+        statement_timeout_ms=env_int("DB_STATEMENT_TIMEOUT_MS", 0, minimum=0),
+        pgbouncer=env_bool("DB_PGBOUNCER", False),
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
@@ -111,7 +121,13 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django_tasks",
     "django_tasks_db",
+    # RQ's worker command (`tranche worker` with TASKS_BACKEND=rq). Installed whichever
+    # queue is used, so its migrations (no tables) are applied either way and moving the
+    # queue to Redis is a change of settings alone.
+    "django_rq",
 ]
+# django-rq's admin pages can empty queues and requeue jobs; the admin stays read-only.
+RQ_SHOW_ADMIN_LINK = False
 
 MIDDLEWARE = [
     # First of all: every line logged while a request runs carries its id.
@@ -170,9 +186,21 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "/static/"
-# Uploaded files (the business's logo): written by the app, served by its own view.
-MEDIA_ROOT = VAR_DIR / "media"
+# Uploaded files (the business's logo): written by the app, served by its own view, kept
+# in MEDIA_ROOT (shared by every web machine: an NFS mount) or an S3-compatible bucket.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = "/media/"
+STORAGES = storage_settings(
+    (env_str("STORAGE_BACKEND") or "filesystem").lower(),
+    s3={
+        "bucket_name": env_str("S3_BUCKET"),
+        "endpoint_url": env_str("S3_ENDPOINT_URL"),
+        "region_name": env_str("S3_REGION"),
+        "access_key": env_str("S3_ACCESS_KEY_ID"),
+        "secret_key": env_str("S3_SECRET_ACCESS_KEY"),
+        "location": env_str("S3_PREFIX"),
+    },
+)
 STATIC_ROOT = VAR_DIR / "static"
 # `tranche run` collects static files here; whitenoise warns on every start until it exists.
 with contextlib.suppress(OSError):
@@ -333,14 +361,28 @@ else:
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or f"{BUSINESS_NAME} <billing@localhost>"
 
-# --- Background work: the database queue, or in-process right after commit.
+# --- Background work: the database queue, Redis with RQ, or in-process after commit.
 TASKS_IMMEDIATE = env_bool("TASKS_IMMEDIATE", False)
-TASKS = {
-    "default": {
-        "BACKEND": (
-            "django_tasks.backends.immediate.ImmediateBackend"
-            if TASKS_IMMEDIATE
-            else "django_tasks_db.DatabaseBackend"
+TASKS_BACKEND = "immediate" if TASKS_IMMEDIATE else (env_str("TASKS_BACKEND") or "database")
+TASKS_BACKEND = TASKS_BACKEND.lower()
+if TASKS_BACKEND == "rq":
+    REDIS_URL = env_str("REDIS_URL") or ""
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            f"TASKS_BACKEND=rq needs REDIS_URL, e.g. redis://127.0.0.1:6379/0; got {REDIS_URL!r}."
         )
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    # A task runs for seconds; ten minutes is a hung SMTP server or provider, not work.
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600}}
+elif TASKS_BACKEND in ("database", "immediate"):
+    TASKS = {
+        "default": {
+            "BACKEND": (
+                "django_tasks.backends.immediate.ImmediateBackend"
+                if TASKS_BACKEND == "immediate"
+                else "django_tasks_db.DatabaseBackend"
+            )
+        }
     }
-}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be database or rq; got {TASKS_BACKEND!r}.")

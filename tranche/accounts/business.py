@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
@@ -46,7 +46,9 @@ DEFAULT_CREDIT_NOTE_NUMBER_FORMAT = "CN-{year}-{seq:05d}"
 class BusinessProfile:
     name: str
     logo_url: str  # a path on this site ("/branding/logo/…"); "" when there is no logo
-    logo_path: str  # the file on disk, for the PDF renderer; "" when there is none
+    # The file's name in the configured storage (a shared folder or a bucket, STORAGES),
+    # read through `logo_read`; "" when there is none.
+    logo_name: str
     address: str
     tax_id: str
     sender_name: str
@@ -98,12 +100,18 @@ def logo_url_of(row: Business) -> str:
     return f"/branding/logo/{Path(row.logo.name or '').name}" if row.logo else ""
 
 
+def logo_open(name: str) -> File[bytes]:
+    """The logo file `name` (a BusinessProfile's logo_name), opened for reading from the
+    storage uploads go to: never a path on this machine's disk, so a bucket works too."""
+    return Business._meta.get_field("logo").storage.open(name, "rb")
+
+
 def business_profile() -> BusinessProfile:
     row = Business.objects.filter(pk=1).first() or Business(pk=1)
     return BusinessProfile(
         name=row.name or settings.BUSINESS_NAME,
         logo_url=logo_url_of(row),
-        logo_path=row.logo.path if row.logo else "",
+        logo_name=(row.logo.name or "") if row.logo else "",
         address=row.address,
         tax_id=row.tax_id,
         sender_name=row.sender_name or row.name or settings.BUSINESS_NAME,

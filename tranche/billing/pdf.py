@@ -11,13 +11,12 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 
 from django.core.cache import caches
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
-from tranche.accounts.business import business_profile
+from tranche.accounts.business import business_profile, logo_open
 from tranche.billing.models import CreditNote, Invoice, InvoiceStatus, InvoiceTaxLine
 from tranche.core.errors import DomainError
 from tranche.core.money import ZERO, Money
@@ -134,15 +133,18 @@ def tax_ids(invoice: Invoice) -> tuple[str, str]:
     return invoice.seller_tax_id, invoice.buyer_tax_id
 
 
-def _logo_data_uri(path: str) -> str:
+def _logo_data_uri(name: str) -> str:
     """The logo inlined as a data: URI, so the document needs no file or network access
     (WeasyPrint and a browser preview alike); "" when there is none or it is unreadable."""
-    if not path:
+    if not name:
         return ""
     try:
-        content = Path(path).read_bytes()
-    except OSError:
-        logger.warning("The business logo %s cannot be read; the document goes without it", path)
+        with logo_open(name) as handle:
+            content = handle.read()
+    except Exception:
+        # Whatever the storage raises (a missing file, a bucket that does not answer), an
+        # invoice is still made: without its logo.
+        logger.warning("The business logo %s cannot be read; the document goes without it", name)
         return ""
     mime = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
     return f"data:{mime};base64,{base64.b64encode(content).decode()}"
@@ -155,7 +157,7 @@ def document_context() -> dict[str, object]:
     return {
         "business": business,
         "business_name": business.name,
-        "logo_src": _logo_data_uri(business.logo_path),
+        "logo_src": _logo_data_uri(business.logo_name),
     }
 
 

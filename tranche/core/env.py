@@ -136,6 +136,64 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict[str, Any]:
     )
 
 
+def postgres_connection(
+    entry: dict[str, Any], *, conn_max_age: int, statement_timeout_ms: int, pgbouncer: bool
+) -> dict[str, Any]:
+    """A PostgreSQL DATABASES entry tuned for production (docs/scaling.md).
+
+    - Each process keeps its connection for `conn_max_age` seconds (0: one per request),
+      checked before reuse, so a database restart costs one failed check, not an error.
+    - `statement_timeout_ms` (0: none) ends a runaway query instead of letting it hold a
+      connection and its locks; it is sent as a start-up option of the connection.
+    - Behind PgBouncer in transaction mode a server connection serves another client
+      between transactions: no server-side cursors (they outlive a transaction), no
+      prepared statements (psycopg prepares a query it runs often), and no start-up
+      options (PgBouncer refuses them): the timeout is then the role's setting."""
+    if pgbouncer and statement_timeout_ms:
+        raise ImproperlyConfigured(
+            "DB_STATEMENT_TIMEOUT_MS cannot be sent through PgBouncer (DB_PGBOUNCER=1): set "
+            "it on the database role instead, e.g. ALTER ROLE tranche SET "
+            f"statement_timeout = {statement_timeout_ms}; and leave DB_STATEMENT_TIMEOUT_MS "
+            "unset."
+        )
+    tuned = {**entry, "OPTIONS": dict(entry.get("OPTIONS", {}))}
+    tuned["CONN_MAX_AGE"] = conn_max_age
+    tuned["CONN_HEALTH_CHECKS"] = True
+    if statement_timeout_ms:
+        given = tuned["OPTIONS"].get("options", "")
+        tuned["OPTIONS"]["options"] = f"{given} -c statement_timeout={statement_timeout_ms}".strip()
+    if pgbouncer:
+        tuned["DISABLE_SERVER_SIDE_CURSORS"] = True
+        tuned["OPTIONS"]["prepare_threshold"] = None
+    return tuned
+
+
+def storage_settings(backend: str, *, s3: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+    """Django's STORAGES for uploaded files (the business's logo): MEDIA_ROOT, a folder
+    several web machines must share (an NFS mount), or an S3-compatible bucket through
+    django-storages. Static files are each machine's own copy (`tranche run` collects
+    them)."""
+    static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    if backend in ("", "filesystem"):
+        return {
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": static,
+        }
+    if backend != "s3":
+        raise ImproperlyConfigured(f"STORAGE_BACKEND must be filesystem or s3; got {backend!r}.")
+    if not s3.get("bucket_name"):
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET, the bucket's name.")
+    options: dict[str, Any] = {key: value for key, value in s3.items() if value}
+    # Private files: the app reads them back itself and serves the logo from its own
+    # address; a public bucket or a public ACL is never needed.
+    options.update(default_acl=None, querystring_auth=True, file_overwrite=False)
+    options.setdefault("location", "media")
+    return {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+        "staticfiles": static,
+    }
+
+
 def sqlite_database(name: Path) -> dict[str, Any]:
     # SQLite creates the file but not its folder; a fresh clone has no var/ yet. The file
     # is created here with 0600 because SQLite gives a new database the umask's mode, and

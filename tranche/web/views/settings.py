@@ -28,6 +28,7 @@ from tranche.accounts.business import (
     business_tax_update,
     business_update,
     countries,
+    logo_open,
     number_format_problem,
 )
 from tranche.accounts.models import Business, PriceModeChoice, User
@@ -224,10 +225,10 @@ def logo(request: HttpRequest, name: str) -> HttpResponseBase:
     """The current logo; any other name (an old logo, a guess) is 404. Its address
     changes with every upload, so it may be cached for good."""
     profile = business_profile()
-    if not profile.logo_path or Path(profile.logo_path).name != name:
+    if not profile.logo_name or Path(profile.logo_name).name != name:
         raise Http404("No such logo.")
     try:
-        handle = open(profile.logo_path, "rb")  # noqa: SIM115 - FileResponse closes it
+        handle = logo_open(profile.logo_name)  # FileResponse closes it
     except OSError:
         raise Http404("No such logo.") from None
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
