@@ -13,7 +13,7 @@ WORKERS ?= auto
 PARALLEL = -n $(WORKERS) --dist loadgroup
 PARALLEL_BY_FILE = -n $(WORKERS) --dist loadfile
 
-.PHONY: run test test-fast test-trust trust-report bench lint typecheck test-sqlite test-postgres browser format clean
+.PHONY: run test test-fast test-trust test-scale trust-report bench lint typecheck test-sqlite test-postgres browser format clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,14 +41,20 @@ typecheck: $(STAMP)
 	DEBUG=1 $(BIN)/mypy
 
 test-sqlite: $(STAMP) browser
-	env -u DATABASE_URL $(BIN)/pytest $(PARALLEL) -m "not trust"
+	env -u DATABASE_URL $(BIN)/pytest $(PARALLEL) -m "not trust and not scale"
 
 test-postgres: $(STAMP) browser
-	scripts/with-postgres $(BIN)/pytest $(PARALLEL) -m "not trust"
+	scripts/with-postgres $(BIN)/pytest $(PARALLEL) -m "not trust and not scale"
 
 ## The heavy trust suite (fuzzing at volume, the state machine, faults), on PostgreSQL
 test-trust: $(STAMP) browser
-	scripts/with-postgres $(BIN)/pytest $(PARALLEL_BY_FILE) -m trust
+	scripts/with-postgres $(BIN)/pytest $(PARALLEL_BY_FILE) -m "trust and not scale"
+
+## Two web servers and two workers on one PostgreSQL under scripted load, with a worker
+# killed mid-run; again on Redis with RQ when redis-server is installed (docs/scaling.md).
+# One pytest process: the test starts its own processes, and a few minutes is its budget.
+test-scale: $(STAMP)
+	scripts/with-postgres $(BIN)/pytest -n 0 -m scale tests/scale -s
 
 ## docs/reliability.md from a run of every test that records figures (tests/figures.py)
 trust-report: $(STAMP) browser
@@ -66,7 +72,7 @@ bench: $(STAMP)
 
 ## The quick tests only, on SQLite: no subprocesses, browser, fuzzing or thread races
 test-fast: $(STAMP)
-	env -u DATABASE_URL $(BIN)/pytest $(PARALLEL) -m "not slow and not browser and not trust"
+	env -u DATABASE_URL $(BIN)/pytest $(PARALLEL) -m "not slow and not browser and not trust and not scale"
 
 browser:
 	@scripts/ensure-chromium

@@ -1,12 +1,13 @@
 """`tranche worker`: everything that happens without a request.
 
-- django-tasks-db's `db_worker`, in a child process (--processes of them side by side),
-  runs queued tasks (email delivery, PaymentIntent syncs); it records a task that raises
-  as failed and goes on. Their claims skip each other's rows, so two never run one task
-  or send one email; a process killed mid-send re-sends at most the message it was
-  sending.
-- Every TICK_MINUTES, the periodic pass (as `tranche tick`); every --sweep-seconds, the
-  email sweep, which delivers retries that are due and emails whose task was lost.
+- django-tasks-db's `db_worker` (or, with TASKS_BACKEND=rq, RQ's worker), in a child
+  process (--processes of them side by side), runs queued tasks (email delivery,
+  PaymentIntent syncs); it records a task that raises as failed and goes on. Their claims
+  skip each other's rows, so two never run one task or send one email; a process killed
+  mid-send re-sends at most the message it was sending.
+- Every TICK_MINUTES, the periodic pass (as `tranche tick`), by one worker of however many
+  run (`periodic_pass_claim`); every --sweep-seconds, the email sweep, which delivers
+  retries that are due and emails whose task was lost.
 
 Nothing one item or one pass does may stop the worker: a pass that raises is logged and
 the next one runs on time, and a queue process that dies is started again."""
@@ -20,6 +21,7 @@ import sys
 import time
 from argparse import ArgumentParser
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 from types import FrameType
 from typing import Any
@@ -28,7 +30,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from tranche.billing.services.periodic import run_periodic
+from tranche.billing.services.periodic import periodic_pass_claim, run_periodic
 from tranche.core.heartbeat import TICK, WORKER, heartbeat_record
 from tranche.notifications.delivery import outbox_deliver_due
 
@@ -47,12 +49,23 @@ def guarded(name: str, step: Callable[[], object]) -> object | None:
         return None
 
 
+def queue_command(*, once: bool) -> list[str]:
+    """The task queue's own worker, as a `tranche` command."""
+    command = [sys.executable, "-m", "tranche.cli"]
+    if settings.TASKS_BACKEND == "rq":
+        # RQ runs each task in a forked child; --burst ends once the queue is empty.
+        command += ["rqworker", "--job-class", "django_tasks_rq.Job"]
+        return command + (["--burst"] if once else []) + ["default"]
+    command += ["db_worker", "--no-startup-delay"]
+    return command + (["--batch"] if once else ["--interval", "1"])
+
+
 class QueueProcess:
-    """django-tasks-db's db_worker as a child process, restarted if it dies."""
+    """The task queue's worker (db_worker or RQ's) as a child process, restarted if it
+    dies."""
 
     def __init__(self, *, once: bool) -> None:
-        self.command = [sys.executable, "-m", "tranche.cli", "db_worker", "--no-startup-delay"]
-        self.command += ["--batch"] if once else ["--interval", "1"]
+        self.command = queue_command(once=once)
         self.child: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 
@@ -119,18 +132,20 @@ class Command(BaseCommand):
         if once:
             # --batch runs what is queued, then exits by itself.
             batch_code = max([queue.stop(timeout=None) for queue in queues], default=0)
-        next_tick = 0.0
+        interval = timedelta(minutes=settings.TICK_MINUTES)
+
+        def periodic_pass() -> str | None:
+            # The claim is recorded before the pass runs, so a pass that fails (or takes
+            # long) is not run back to back, by this worker or another.
+            return run_periodic() if periodic_pass_claim(interval=interval) else None
+
         while True:
             # Readiness and the Operations page: this worker is alive (see core.heartbeat).
             guarded("heartbeat", partial(heartbeat_record, name=WORKER))
-            if time.monotonic() >= next_tick:
-                # The next pass is scheduled before this one runs, so a pass that fails
-                # (or takes long) does not make the worker run it back to back.
-                next_tick = time.monotonic() + settings.TICK_MINUTES * 60
-                summary = guarded("periodic pass", run_periodic)
-                if summary is not None:
-                    self.stdout.write(str(summary))
-                    guarded("heartbeat", partial(heartbeat_record, name=TICK, summary=str(summary)))
+            summary = guarded("periodic pass", periodic_pass)
+            if summary is not None:
+                self.stdout.write(str(summary))
+                guarded("heartbeat", partial(heartbeat_record, name=TICK, summary=str(summary)))
             sent = guarded("email sweep", outbox_deliver_due)
             if sent:
                 self.stdout.write(f"Delivered {sent} queued email(s).")
