@@ -11,6 +11,7 @@ sequences' current values, so ids continue after a restore where they stopped.""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -36,6 +37,7 @@ from PIL import Image
 
 from tests.billing import stripe_events
 from tests.factories import enable_two_factor, make_project
+from tests.fakes.s3_server import s3_server
 from tranche.accounts.models import Customer, Role, User
 from tranche.accounts.services import token_create, token_revoke, user_create
 from tranche.billing.models import Invoice, InvoiceStatus, PaymentMethod
@@ -57,22 +59,27 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- running the commands ------------------------------------------------------------------
 
 
-def tranche(*args: str, database_url: str, var_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {
+def tranche(
+    *args: str, database_url: str, var_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`tranche ARGS` as a production install runs it; `env`: more settings (a bucket's)."""
+    environment = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "VAR_DIR", "DEBUG", "PGPASSWORD"}
+        and not k.startswith(("S3_", "STORAGE_"))
     }
-    env.update(
+    environment.update(
         DATABASE_URL=database_url,
         VAR_DIR=str(var_dir),
         DEBUG="0",
         SECRET_KEY="backup-test-secret-key-" + "x" * 30,
         PYTHONPATH=str(ROOT),
+        **(env or {}),
     )
     return subprocess.run(
         [sys.executable, "-m", "tranche.cli", *args],
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=300,
@@ -126,6 +133,16 @@ def database_url(name: str) -> str:
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgresql://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{name}"
+
+
+def table_count(database: Target) -> int:
+    """How many tables `database` holds: 0 until something is restored into it."""
+    if database.vendor == "sqlite":
+        with contextlib.closing(sqlite3.connect(database.name)) as conn:
+            return int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    with psycopg.connect(**pg_params(database.name)) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        return int(row.fetchone()[0])  # type: ignore[index]
 
 
 @pytest.fixture
@@ -403,6 +420,82 @@ def _applied() -> list[tuple[str, str]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT app, name FROM django_migrations")
         return list(cursor.fetchall())
+
+
+def test_uploads_kept_in_a_bucket_are_backed_up_and_restored_into_a_new_bucket(
+    settings: Any, tmp_path: Path, target: Target
+) -> None:
+    """With STORAGE_BACKEND=s3 there is no MEDIA_ROOT to copy: the backup reads the
+    bucket, and the restore writes a new one, through the same storage the app uses."""
+    with s3_server() as s3:
+        live, fresh = s3.bucket("harbour-live"), s3.bucket("harbour-restored")
+        settings.STORAGES = s3.storages(live, settings.STORAGES)
+        settings.MEDIA_ROOT = tmp_path / "live" / "media"
+        admin = User.objects.create(email="admin@tranche.example", role=Role.ADMIN)
+        browser = Client()
+        browser.force_login(admin)
+        uploaded = browser.post(
+            "/settings/",
+            {
+                "name": "Harbour Build Co",
+                "price_mode": "exclusive",
+                "logo": SimpleUploadedFile("logo.png", png(), content_type="image/png"),
+            },
+        )
+        assert uploaded.status_code == 302
+        in_bucket = s3.objects(live)
+        [key] = in_bucket
+        assert key.startswith("media/branding/logo-")
+        assert in_bucket[key] == png()
+        assert not settings.MEDIA_ROOT.exists()  # nothing on this machine's disk
+
+        backed_up = tranche(
+            "backup",
+            str(tmp_path / "backup"),
+            database_url=database_url(source_name()),
+            var_dir=tmp_path / "live",
+            env=s3.env(live),
+        )
+        assert backed_up.returncode == 0, backed_up.stderr
+        manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+        name = key.removeprefix("media/")
+        assert manifest["files"][f"media/{name}"]["sha256"] == sha256_of(
+            tmp_path / "backup" / "media" / name
+        )
+
+        restored = tranche(
+            "restore",
+            str(tmp_path / "backup"),
+            database_url=target.url,
+            var_dir=tmp_path / "new",
+            env=s3.env(fresh),
+        )
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert "1 uploaded file(s) restored and checked." in restored.stdout
+        assert s3.objects(fresh) == in_bucket
+        assert not (tmp_path / "new" / "media").exists()
+
+        # Into another empty database, but a bucket holding other contents under that
+        # name: refused before anything is written, the bucket's file left as it was.
+        s3.client().put_object(Bucket=fresh, Key=key, Body=b"another logo")
+        second = Target(tmp_path, "second")
+        try:
+            refused = tranche(
+                "restore",
+                str(tmp_path / "backup"),
+                database_url=second.url,
+                var_dir=tmp_path / "new",
+                env=s3.env(fresh),
+            )
+            assert refused.returncode != 0
+            output = refused.stdout + refused.stderr
+            assert "exist with other contents" in output
+            assert name in output
+            assert "nothing was changed" in output
+            assert s3.objects(fresh)[key] == b"another logo"
+            assert table_count(second) == 0
+        finally:
+            second.drop()
 
 
 # --- what restore refuses ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ without any network."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
+from tests.fakes.s3_server import s3_server
 from tests.web.test_pages import signed_in
 from tests.web.test_settings_pages import VALID, image, upload
 from tranche.accounts.business import business_profile
@@ -193,22 +195,28 @@ def test_the_storage_variables_reach_the_settings(tmp_path: Path) -> None:
     assert shown["storages"]["default"]["OPTIONS"]["bucket_name"] == "harbour-media"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_the_logo_is_read_through_the_storage_never_from_a_local_path(
-    admin: User, settings: Any
+    admin: User, settings: Any, tmp_path: Path
 ) -> None:
-    """With uploads in a storage that has no files on this machine (as a bucket), the
-    logo is still saved, served and put on invoices."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-    }
-    png = image("PNG")
-    signed_in(admin).post("/settings/", {**VALID, "logo": upload(png)})
+    """With uploads in an S3-compatible bucket (a real S3 server on 127.0.0.1), the logo
+    is saved there and nowhere on this machine, then served and put on invoices from it:
+    any web machine can do either."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    with s3_server() as s3:
+        bucket = s3.bucket("harbour-media")
+        settings.STORAGES = s3.storages(bucket, settings.STORAGES)
+        png = image("PNG")
+        signed_in(admin).post("/settings/", {**VALID, "logo": upload(png)})
 
-    profile = business_profile()
-    assert profile.logo_name.startswith("branding/logo-")
-    served = Client().get(profile.logo_url)
-    assert served.status_code == 200
-    assert b"".join(served.streaming_content) == png  # type: ignore[attr-defined]
-    assert str(document_context()["logo_src"]).startswith("data:image/png;base64,")
+        profile = business_profile()
+        assert profile.logo_name.startswith("branding/logo-")
+        assert s3.objects(bucket) == {f"media/{profile.logo_name}": png}
+        assert not settings.MEDIA_ROOT.exists()
+        served = Client().get(profile.logo_url)
+        assert served.status_code == 200
+        assert b"".join(served.streaming_content) == png  # type: ignore[attr-defined]
+        assert str(document_context()["logo_src"]) == (
+            "data:image/png;base64," + base64.b64encode(png).decode()
+        )

@@ -47,7 +47,7 @@ class BusinessProfile:
     name: str
     logo_url: str  # a path on this site ("/branding/logo/…"); "" when there is no logo
     # The file's name in the configured storage (a shared folder or a bucket, STORAGES),
-    # read through `logo_read`; "" when there is none.
+    # read through `logo_open`; "" when there is none.
     logo_name: str
     address: str
     tax_id: str

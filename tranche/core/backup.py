@@ -19,6 +19,7 @@ import glob
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import sqlite3
@@ -28,11 +29,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, storages
 from django.db import connection
 from django.utils import timezone
 
@@ -80,10 +83,14 @@ class RestoreReport:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
+        return _sha256_read(handle)
+
+
+def _sha256_read(handle: IO[bytes] | File[bytes]) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(CHUNK):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -110,21 +117,60 @@ def _git_commit() -> str | None:
     return commit if result.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
 
 
-def _media_files(root: Path) -> Iterator[Path]:
-    if not root.is_dir():
+def _uploads() -> Storage:
+    """Where uploaded files are kept (STORAGES["default"]): MEDIA_ROOT, a shared folder,
+    or an S3-compatible bucket. Backups read and restores write through it, so a bucket's
+    files are in the backup as a folder's are."""
+    return storages["default"]
+
+
+def _is_link(storage: Storage, name: str) -> bool:
+    try:
+        return os.path.islink(storage.path(name))
+    except NotImplementedError:  # a bucket has no links
+        return False
+
+
+def _stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
+    """Every file in the upload storage, in order; links in a folder are left out (the
+    app never makes one, and a backup must not follow one out of MEDIA_ROOT)."""
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:  # no upload yet: MEDIA_ROOT does not exist
         return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            yield path
+    for name in sorted(files):
+        path = posixpath.join(folder, name)
+        if not _is_link(storage, path):
+            yield _safe_name(path)
+    for name in sorted(folders):
+        yield from _stored_names(storage, posixpath.join(folder, name))
+
+
+def _safe_name(name: str) -> str:
+    """A stored file's name, as a relative path that stays inside the backup's media
+    folder (a bucket's keys may hold anything)."""
+    parts = PurePosixPath(name).parts
+    if not parts or name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise BackupError(f"An uploaded file has a name a backup cannot hold: {name!r}.")
+    return name
 
 
 def _copy_media(folder: Path) -> None:
-    media_root = Path(settings.MEDIA_ROOT)
-    for path in _media_files(media_root):
-        target = folder / MEDIA / path.relative_to(media_root)
-        if not target.exists():
-            private_dir(target.parent)
-            shutil.copy2(path, target)
+    storage = _uploads()
+    for name in _stored_names(storage):
+        target = folder / MEDIA / name
+        if target.exists():
+            continue
+        private_dir(target.parent)
+        try:
+            with (
+                storage.open(name, "rb") as source,
+                _replacing(target) as temporary,
+                temporary.open("wb") as copy,
+            ):
+                shutil.copyfileobj(source, copy, CHUNK)
+        except FileNotFoundError:
+            continue  # deleted since it was listed (a logo replaced): not named by any row
 
 
 def _latest_migrations(rows: list[tuple[str, str]]) -> dict[str, str]:
@@ -355,7 +401,7 @@ def _sqlite_restore(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 def backup_create(folder: Path, *, now: datetime | None = None) -> dict[str, Any]:
-    """Write a backup of the configured database and MEDIA_ROOT into `folder` (new or
+    """Write a backup of the configured database and the uploaded files into `folder` (new or
     empty), manifest last: a folder without a manifest is an unfinished backup, and
     `restore` refuses it."""
     now = now or timezone.now()
@@ -445,13 +491,20 @@ def _tables_with_rows() -> list[str]:
     return used
 
 
-def _media_conflicts(folder: Path, manifest: dict[str, Any], media_root: Path) -> list[str]:
+def _media_conflicts(manifest: dict[str, Any], storage: Storage) -> list[str]:
     conflicts = []
     for name, entry in _media_entries(manifest):
-        target = media_root / name
-        if target.exists() and (not target.is_file() or sha256_of(target) != entry["sha256"]):
-            conflicts.append(str(target))
+        if _stored_sha256(storage, name) not in (None, entry["sha256"]):
+            conflicts.append(name)
     return conflicts
+
+
+def _stored_sha256(storage: Storage, name: str) -> str | None:
+    """The digest of a stored file; None when there is no such file."""
+    if not storage.exists(name):
+        return None
+    with storage.open(name, "rb") as handle:
+        return _sha256_read(handle)
 
 
 def _media_entries(manifest: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -485,7 +538,7 @@ def _unapplied_migrations() -> list[str]:
 def backup_restore(
     folder: Path, *, progress: Callable[[str], None] = lambda line: None
 ) -> RestoreReport:
-    """Bring a backup back into an empty database of the same kind and MEDIA_ROOT, then
+    """Bring a backup back into an empty database of the same kind and its uploads, then
     count every table again and compare with the manifest. Refuses, before writing
     anything, a damaged backup, another kind of database, a target that holds data, and
     uploaded files that would be overwritten by different ones."""
@@ -504,13 +557,13 @@ def backup_restore(
             + ", ".join(used)
             + "). Restore into a new, empty database; nothing was changed."
         )
-    media_root = Path(settings.MEDIA_ROOT)
-    conflicts = _media_conflicts(folder, manifest, media_root)
+    storage = _uploads()
+    conflicts = _media_conflicts(manifest, storage)
     if conflicts:
         raise BackupError(
             "These uploaded files exist with other contents and would be overwritten: "
             + ", ".join(conflicts)
-            + ". Restore into an empty MEDIA folder; nothing was changed."
+            + ". Restore into an empty MEDIA_ROOT or bucket; nothing was changed."
         )
 
     progress(f"Restoring the {vendor} database from {manifest['database']['file']}…")
@@ -521,12 +574,13 @@ def backup_restore(
 
     files = 0
     for name, entry in _media_entries(manifest):
-        target = media_root / name
-        private_dir(target.parent)
-        with _replacing(target) as temporary:
-            shutil.copyfile(folder / MEDIA / name, temporary)
-        if sha256_of(target) != entry["sha256"]:
-            raise BackupError(f"{target} differs from the backup after it was copied.")
+        if _stored_sha256(storage, name) is None:  # else: there already, the same
+            with (folder / MEDIA / name).open("rb") as source:
+                saved = storage.save(name, File(source))
+            if saved != name:
+                raise BackupError(f"{name} was stored as {saved}: restore into an empty one.")
+        if _stored_sha256(storage, name) != entry["sha256"]:
+            raise BackupError(f"{name} differs from the backup after it was copied.")
         files += 1
 
     expected: dict[str, int] = manifest["database"]["tables"]
