@@ -38,6 +38,8 @@ WEB_UNIT = ROOT / "deploy" / "systemd" / "tranche-web.service"
 PREFIX = ["sudo", "-u", "tranche", "tranche"]
 # The port this test prefers for the web server (any free one under pytest-xdist).
 PORT = 18500
+# The operator's own host name, as step 5 has them put it in BASE_URL.
+HOST = "portal.harbour-build.test"
 ADMIN_PASSWORD = "a long passphrase for the first admin"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -128,20 +130,21 @@ def test_the_documented_production_start_up_serves_over_https_and_stops_cleanly(
             "SECRET_KEY": secrets.token_urlsafe(50),
             "DATABASE_URL": fresh_database,
             "VAR_DIR": str(var_dir),
+            "BASE_URL": f"https://{HOST}",
             # Somewhere that answers nothing: nothing here may reach real SMTP or Stripe.
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(free_port()),
+            "EMAIL_HOST_USER": f"billing@{HOST}",
+            "EMAIL_HOST_PASSWORD": secrets.token_urlsafe(16),
+            "DEFAULT_FROM_EMAIL": f"Harbour Build Co <billing@{HOST}>",
+            "STRIPE_SECRET_KEY": f"sk_live_{secrets.token_hex(12)}",
+            "STRIPE_PUBLISHABLE_KEY": f"pk_live_{secrets.token_hex(12)}",
+            "STRIPE_WEBHOOK_SECRET": f"whsec_{secrets.token_hex(12)}",
         },
     )
     with settings_file.open("a") as extra:
         extra.write(f"STRIPE_API_BASE=http://127.0.0.1:{free_port()}\n")
-    [base_url] = [
-        ln.removeprefix("BASE_URL=")
-        for ln in ENV_EXAMPLE.read_text().splitlines()
-        if ln.startswith("BASE_URL=")
-    ]
-    host = urlsplit(base_url).hostname
-    assert host == "portal.example.com"
+    host = HOST
 
     # /opt/tranche/venv/bin/tranche, for this checkout.
     program = tmp_path / "bin" / "tranche"
@@ -170,6 +173,31 @@ def test_the_documented_production_start_up_serves_over_https_and_stops_cleanly(
             timeout=180,
             check=False,
         )
+
+    # Step 5 skipped (the example copied, only the database and the state folder set):
+    # `check --deploy` refuses it and names every line still to edit, showing no secret.
+    unedited = tmp_path / "unedited.env"
+    production_settings(unedited, {"DATABASE_URL": fresh_database, "VAR_DIR": str(var_dir)})
+    refused = subprocess.run(
+        ["/bin/sh", str(WRAPPER), "check", "--deploy"],
+        env={**env, "TRANCHE_ENV_FILE": str(unedited)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert (
+        "(tranche.E008) These settings still hold deploy/tranche.env.example's values: "
+        + (
+            "BASE_URL, DEFAULT_FROM_EMAIL, EMAIL_HOST, EMAIL_HOST_PASSWORD, EMAIL_HOST_USER, "
+            "SECRET_KEY, STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET."
+        )
+        in said
+    )
+    assert "replace-with" not in said
+    assert "replace-me" not in said
 
     commands = documented_commands()
     assert [args[0] for args in commands] == ["check", "migrate", "createuser", "worker"]

@@ -30,13 +30,13 @@ def production(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     settings.HTTPS = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.TRUSTED_PROXY_COUNT = 1
-    settings.BASE_URL = "https://portal.example.com"
-    settings.ALLOWED_HOSTS = ["portal.example.com", "127.0.0.1", "localhost"]
+    settings.BASE_URL = "https://portal.harbour-build.test"
+    settings.ALLOWED_HOSTS = ["portal.harbour-build.test", "127.0.0.1", "localhost"]
     settings.EMAIL_BACKEND = SMTP
-    settings.EMAIL_HOST = "smtp.example.com"
+    settings.EMAIL_HOST = "smtp.mailer.test"
     settings.EMAIL_PORT = 587
     settings.EMAIL_USE_TLS = True
-    settings.DEFAULT_FROM_EMAIL = "Harbour Build Co <billing@example.com>"
+    settings.DEFAULT_FROM_EMAIL = "Harbour Build Co <billing@harbour-build.test>"
     settings.STRIPE_SECRET_KEY = "sk_live_abc"
     settings.STRIPE_PUBLISHABLE_KEY = "pk_live_def"
     settings.STRIPE_WEBHOOK_SECRETS = ["whsec_ghi"]
@@ -65,8 +65,33 @@ def test_a_complete_production_configuration_passes(production: Any) -> None:
         ({"SECURE_PROXY_SSL_HEADER": None}, "tranche.W002", WARNING, "TRUST_X_FORWARDED_PROTO"),
         ({"TRUSTED_PROXY_COUNT": 0}, "tranche.W003", WARNING, "TRUSTED_PROXY_COUNT=1"),
         ({"BASE_URL": "http://127.0.0.1:8000"}, "tranche.E005", ERROR, "BASE_URL"),
-        ({"BASE_URL": "http://portal.example.com"}, "tranche.E006", ERROR, "https://"),
-        ({"ALLOWED_HOSTS": ["other.example.com"]}, "tranche.E007", ERROR, "ALLOWED_HOSTS"),
+        ({"BASE_URL": "http://portal.harbour-build.test"}, "tranche.E006", ERROR, "https://"),
+        ({"ALLOWED_HOSTS": ["other.harbour-build.test"]}, "tranche.E007", ERROR, "ALLOWED_HOSTS"),
+        # Values left as deploy/tranche.env.example has them: named, a secret never shown.
+        (
+            {"SECRET_KEY": "replace-with-the-output-of-the-command-above-50-characters-or-more"},
+            "tranche.E008",
+            ERROR,
+            "SECRET_KEY",
+        ),
+        (
+            {
+                "BASE_URL": "https://portal.example.com",
+                "ALLOWED_HOSTS": ["portal.example.com"],
+            },
+            "tranche.E008",
+            ERROR,
+            "BASE_URL",
+        ),
+        ({"EMAIL_HOST": "smtp.example.com"}, "tranche.E008", ERROR, "EMAIL_HOST"),
+        (
+            {"DEFAULT_FROM_EMAIL": "Harbour Build Co <billing@example.com>"},
+            "tranche.E008",
+            ERROR,
+            "DEFAULT_FROM_EMAIL",
+        ),
+        ({"STRIPE_SECRET_KEY": "sk_live_replace-me"}, "tranche.E008", ERROR, "STRIPE_SECRET"),
+        ({"STRIPE_WEBHOOK_SECRETS": ["whsec_replace-me"]}, "tranche.E008", ERROR, "WEBHOOK"),
         (
             {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"},
             "tranche.E101",

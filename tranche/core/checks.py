@@ -9,6 +9,8 @@ payment checks live with their apps (notifications, billing)."""
 
 from __future__ import annotations
 
+import re
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -147,3 +149,45 @@ def check_base_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         ]
     return []
+
+
+# What deploy/tranche.env.example holds until the operator edits it: its placeholders, and
+# host names under the domains reserved for examples (RFC 2606), which no real install has.
+PLACEHOLDER = re.compile(r"replace[-_](me|with)", re.IGNORECASE)
+EXAMPLE_HOST = re.compile(r"(^|\.)(example\.(com|net|org)|[^.]+\.example)$", re.IGNORECASE)
+# Settings that hold secrets are named in a finding, never shown.
+_VALUES = ("SECRET_KEY", "EMAIL_HOST_PASSWORD", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY")
+_HOSTS = ("EMAIL_HOST",)
+_ADDRESSES = ("DEFAULT_FROM_EMAIL", "EMAIL_HOST_USER")
+
+
+def _left_as_example() -> list[str]:
+    """The variables whose values are still the example file's."""
+    found = [name for name in _VALUES if PLACEHOLDER.search(str(getattr(settings, name, "")))]
+    secrets = getattr(settings, "STRIPE_WEBHOOK_SECRETS", [])
+    if any(PLACEHOLDER.search(secret) for secret in secrets):
+        found.append("STRIPE_WEBHOOK_SECRET")
+    hosts = {"BASE_URL": urlsplit(settings.BASE_URL).hostname or ""}
+    hosts.update({name: str(getattr(settings, name, "")) for name in _HOSTS})
+    for name in _ADDRESSES:
+        hosts[name] = parseaddr(str(getattr(settings, name, "")))[1].rpartition("@")[2]
+    found += [name for name, host in hosts.items() if EXAMPLE_HOST.search(host)]
+    return sorted(found)
+
+
+@register(Tags.security, deploy=True)
+def check_example_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    left = _left_as_example()
+    if not left:
+        return []
+    return [
+        Error(
+            "These settings still hold deploy/tranche.env.example's values: "
+            + ", ".join(left)
+            + ".",
+            hint="Edit /etc/tranche/tranche.env (docs/deploy.md, step 5): a secret key of "
+            "your own, your address in BASE_URL, your SMTP provider and sender, your Stripe "
+            "keys (or PAYMENTS_SANDBOX=1 without the STRIPE_ lines).",
+            id="tranche.E008",
+        )
+    ]
