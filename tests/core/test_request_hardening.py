@@ -120,6 +120,22 @@ def test_admin_sending_a_body_over_the_upload_limit_gets_json_413(as_: Any, sett
     }
 
 
+def test_admin_posting_a_page_form_over_the_limit_gets_a_413_page_and_nothing_changes(
+    admin: User, settings: Any
+) -> None:
+    """Outside the API too: the form was not read because of its size, which a 400 ("bad
+    request") would not tell the person who sent it."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    browser = signed_in(admin)
+    with unchanged():
+        response = browser.post("/settings/", {"name": "x" * 2000})
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    assert "What you sent is too large" in page
+    assert "Nothing was changed." in page
+
+
 def test_a_host_the_site_does_not_serve_gets_json_400() -> None:
     response = Client().get("/api/health", headers={"Host": "evil.example"})
 

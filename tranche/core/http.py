@@ -61,10 +61,13 @@ def status_error(status: int) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        # 413, not Django's 400: the form was not read because of its size alone.
+        if is_api(request):
+            return status_error(413)
+        return HttpResponse(render_to_string("413.html", request=request), status=413)
     if not is_api(request):
         return defaults.bad_request(request, exception)
-    if isinstance(exception, RequestDataTooBig):
-        return status_error(413)
     if isinstance(exception, DisallowedHost):
         return json_error(400, "This host name is not served here.", "bad_host")
     return status_error(400)
