@@ -351,6 +351,22 @@ def test_editing_a_draft_down_rebills_the_draft_release(admin: User, customer_a:
     check_invariants(project)
 
 
+def test_editing_a_draft_down_below_what_a_sent_release_billed_is_refused(
+    admin: User, customer_a: Customer
+) -> None:
+    """A release bills what drafts will withhold too (docs/deposits-and-retainage.md): once
+    it is sent, lowering a draft's retainage would leave it billing more than is withheld."""
+    project = with_retainage(make_project(actor=admin, customer=customer_a), admin, "10")
+    draft = draft_for(project, 1, admin)
+    release = retainage_release(actor=admin, project_id=project.pk)
+    invoice_send(actor=admin, invoice_id=release.pk)
+
+    with unchanged(), pytest.raises(Conflict) as refused:
+        invoice_update_draft(actor=admin, invoice_id=draft.pk, amount=Decimal("100.00"))
+    assert refused.value.code == "retainage_already_released"
+    check_invariants(project)
+
+
 def test_a_milestone_invoice_whose_retainage_was_released_on_a_sent_invoice_stays(
     admin: User, customer_a: Customer
 ) -> None:

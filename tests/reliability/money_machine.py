@@ -440,7 +440,10 @@ class MoneyMachine(RuleBasedStateMachine):
         room = draft.contract_amount + unbilled_amount(draft.project, excluding=draft)
         minor = _part(to_minor_units(room, draft.currency), permille)
         amount = from_minor_units(minor, draft.currency)
-        with self.step("edit_draft", "amount_exceeds_unbilled", "amount_not_positive"):
+        # Lowering its retainage below what a sent release already billed is refused
+        # (docs/deposits-and-retainage.md), as cancelling it would be.
+        refusals = ("amount_exceeds_unbilled", "amount_not_positive", "retainage_already_released")
+        with self.step("edit_draft", *refusals):
             invoice_update_draft(
                 actor=self.admin, invoice_id=draft.pk, amount=amount, now=self.clock
             )
