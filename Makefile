@@ -51,7 +51,8 @@ test-trust: $(STAMP) browser
 	scripts/with-postgres $(BIN)/pytest $(PARALLEL_BY_FILE) -m "trust and not scale"
 
 ## Two web servers and two workers on one PostgreSQL under scripted load, with a worker
-# killed mid-run; again on Redis with RQ when redis-server is installed (docs/scaling.md).
+# killed mid-run: on the database queue through PgBouncer in transaction mode (when
+# pgbouncer is installed), then on Redis with RQ (when redis-server is); docs/scaling.md.
 # One pytest process: the test starts its own processes, and a few minutes is its budget.
 test-scale: $(STAMP)
 	scripts/with-postgres $(BIN)/pytest -n 0 -m scale tests/scale -s

@@ -13,15 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.fakes.local_server import free_port, terminate
+
 
 def redis_server_binary() -> str | None:
     return shutil.which("redis-server")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
@@ -40,7 +36,7 @@ def throwaway_redis() -> Iterator[str]:
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     workdir = Path(tempfile.mkdtemp(prefix="tranche-redis."))
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             binary,
@@ -68,10 +64,5 @@ def throwaway_redis() -> Iterator[str]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        terminate(server)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -5,13 +5,14 @@ django-storages, talks to as it would to AWS, MinIO or any S3-compatible store."
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
+
+from tests.fakes.local_server import free_port
 
 REGION = "eu-west-1"
 ACCESS_KEY = "tranche-test-access"
@@ -73,15 +74,9 @@ class S3Server:
         return {**base, "default": storage_settings("s3", s3=s3)["default"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def s3_server() -> Iterator[S3Server]:
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
