@@ -463,13 +463,16 @@ def test_uploads_kept_in_a_bucket_are_backed_up_and_restored_into_a_new_bucket(
             tmp_path / "backup" / "media" / name
         )
 
-        restored = tranche(
-            "restore",
-            str(tmp_path / "backup"),
-            database_url=target.url,
-            var_dir=tmp_path / "new",
-            env=s3.env(fresh),
-        )
+        def restore_into(database: Target) -> subprocess.CompletedProcess[str]:
+            return tranche(
+                "restore",
+                str(tmp_path / "backup"),
+                database_url=database.url,
+                var_dir=tmp_path / "new",
+                env=s3.env(fresh),
+            )
+
+        restored = restore_into(target)
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert "1 uploaded file(s) restored and checked." in restored.stdout
         assert s3.objects(fresh) == in_bucket
@@ -480,13 +483,7 @@ def test_uploads_kept_in_a_bucket_are_backed_up_and_restored_into_a_new_bucket(
         s3.client().put_object(Bucket=fresh, Key=key, Body=b"another logo")
         second = Target(tmp_path, "second")
         try:
-            refused = tranche(
-                "restore",
-                str(tmp_path / "backup"),
-                database_url=second.url,
-                var_dir=tmp_path / "new",
-                env=s3.env(fresh),
-            )
+            refused = restore_into(second)
             assert refused.returncode != 0
             output = refused.stdout + refused.stderr
             assert "exist with other contents" in output
