@@ -194,9 +194,10 @@ def _pg_everything(dbname: str) -> dict[str, Any]:
         }
         schema = {
             "indexes": sorted(
-                conn.execute(
+                (name, _without_casts(definition))
+                for name, definition in conn.execute(
                     "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
-                ).fetchall()
+                )
             ),
             "constraints": sorted(
                 (table, name, _without_casts(definition))
@@ -228,9 +229,10 @@ def _pg_everything(dbname: str) -> dict[str, Any]:
 
 
 def _without_casts(definition: str) -> str:
-    """A CHECK of `x IN (…)` reads back from a restored dump with its casts placed
-    differently (`ARRAY['a'::varchar, …]::text[]` becomes `ARRAY[('a'::varchar)::text, …]`):
-    the same condition, compared without casts and parentheses."""
+    """A CHECK of `x IN (…)`, or a partial index's WHERE, reads back from a restored dump
+    with its casts placed differently (`ARRAY['a'::varchar, …]::text[]` becomes
+    `ARRAY[('a'::varchar)::text, …]`): the same condition, compared without casts and
+    parentheses."""
     return re.sub(r"::[a-z ]+(\[\])?|[()\s]", "", definition)
 
 

@@ -167,6 +167,26 @@ class Invoice(models.Model):
                 condition=Q(intent_out_of_step=True),
                 name="invoice_intent_out_of_step",
             ),
+            # The staff dashboard's "to do first": the most overdue open invoices and the
+            # oldest drafts, read in index order and stopped after five.
+            models.Index(
+                fields=["due_date", "id"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="invoice_open_by_due_date",
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(status=InvoiceStatus.DRAFT),
+                name="invoice_draft_by_age",
+            ),
+            # Its 12-month chart: what was invoiced by issue date, from the index alone
+            # (PostgreSQL; INCLUDE is left out on SQLite).
+            models.Index(
+                fields=["issue_date"],
+                include=["currency", "amount"],
+                condition=Q(number__isnull=False) & ~Q(status=InvoiceStatus.CANCELLED),
+                name="invoice_issued_amounts",
+            ),
         ]
 
     def __str__(self) -> str:
