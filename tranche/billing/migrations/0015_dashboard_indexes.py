@@ -25,6 +25,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='invoice',
-            index=models.Index(condition=models.Q(('number__isnull', False), models.Q(('status', 'cancelled'), _negated=True)), fields=['issue_date'], include=('currency', 'amount'), name='invoice_issued_amounts'),
+            index=models.Index(condition=models.Q(('number__isnull', False), models.Q(('status', 'cancelled'), _negated=True)), fields=['issue_date', 'currency', 'amount'], name='invoice_issued_amounts'),
         ),
     ]
