@@ -585,3 +585,50 @@ def test_backup_never_writes_into_a_folder_that_holds_something(
     assert result.returncode != 0
     assert "already exists and is not empty" in result.stderr
     assert {p: p.read_bytes() for p in small_backup.rglob("*") if p.is_file()} == before
+
+
+def test_a_backup_follows_no_link_out_of_the_uploads_folder(tmp_path: Path) -> None:
+    """A link in MEDIA_ROOT, to a file or to a folder elsewhere on the machine, is not
+    followed: what is outside the uploads never reaches a backup."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0\n")
+    media = tmp_path / "live" / "media"
+    (media / "branding").mkdir(parents=True)
+    (media / "branding" / "logo-1.png").write_bytes(png())
+    (media / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (media / "branding" / "linked-file").symlink_to(outside / "passwd")
+
+    result = tranche(
+        "backup",
+        str(tmp_path / "backup"),
+        database_url=database_url(source_name()),
+        var_dir=tmp_path / "live",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert files_under(tmp_path / "backup" / "media") == {"branding/logo-1.png": png()}
+
+
+def test_a_bucket_key_no_backup_can_hold_is_refused_by_name(settings: Any, tmp_path: Path) -> None:
+    """A key such as "media/./logo.png" (S3 keys may hold anything) ends the backup with a
+    message naming it, and no folder is left looking like a finished backup."""
+    with s3_server() as s3:
+        bucket = s3.bucket("harbour-odd")
+        s3.client().put_object(Bucket=bucket, Key="media/./logo.png", Body=png())
+
+        result = tranche(
+            "backup",
+            str(tmp_path / "backup"),
+            database_url=database_url(source_name()),
+            var_dir=tmp_path / "live",
+            env=s3.env(bucket),
+        )
+
+    assert result.returncode != 0
+    assert (
+        "An uploaded file has a name a backup cannot hold: a folder named '.' in "
+        "'the top folder'. Rename that file."
+    ) in result.stderr
+    assert "RecursionError" not in result.stderr
+    assert not (tmp_path / "backup" / "manifest.json").exists()

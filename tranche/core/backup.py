@@ -132,8 +132,9 @@ def _is_link(storage: Storage, name: str) -> bool:
 
 
 def _stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
-    """Every file in the upload storage, in order; links in a folder are left out (the
-    app never makes one, and a backup must not follow one out of MEDIA_ROOT)."""
+    """Every file in the upload storage, in order; links in a folder, to files or to
+    folders, are left out (the app never makes one, and a backup must not follow one out
+    of MEDIA_ROOT)."""
     try:
         folders, files = storage.listdir(folder)
     except FileNotFoundError:  # no upload yet: MEDIA_ROOT does not exist
@@ -143,7 +144,16 @@ def _stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
         if not _is_link(storage, path):
             yield _safe_name(path)
     for name in sorted(folders):
-        yield from _stored_names(storage, posixpath.join(folder, name))
+        # A bucket key such as "media/./logo.png" lists a folder named "." (or ""),
+        # which would be listed again and again: refused, as such a file name is.
+        if name in ("", ".", ".."):
+            raise BackupError(
+                "An uploaded file has a name a backup cannot hold: a folder named "
+                f"{name!r} in {folder or 'the top folder'!r}. Rename that file."
+            )
+        path = _safe_name(posixpath.join(folder, name))
+        if not _is_link(storage, path):
+            yield from _stored_names(storage, path)
 
 
 def _safe_name(name: str) -> str:
@@ -169,8 +179,11 @@ def _copy_media(folder: Path) -> None:
                 temporary.open("wb") as copy,
             ):
                 shutil.copyfileobj(source, copy, CHUNK)
-        except FileNotFoundError:
-            continue  # deleted since it was listed (a logo replaced): not named by any row
+        except Exception:
+            # Deleted since it was listed (a logo replaced: no row names it any more). A
+            # bucket says so with an error of its own, so ask again whether it exists.
+            if storage.exists(name):
+                raise
 
 
 def _latest_migrations(rows: list[tuple[str, str]]) -> dict[str, str]:
@@ -494,7 +507,12 @@ def _tables_with_rows() -> list[str]:
 def _media_conflicts(manifest: dict[str, Any], storage: Storage) -> list[str]:
     conflicts = []
     for name, entry in _media_entries(manifest):
-        if _stored_sha256(storage, name) not in (None, entry["sha256"]):
+        _safe_name(name)  # before anything is written: a damaged or crafted manifest
+        try:
+            stored = _stored_sha256(storage, name)
+        except IsADirectoryError:
+            stored = "a folder"
+        if stored not in (None, entry["sha256"]):
             conflicts.append(name)
     return conflicts
 
