@@ -43,8 +43,15 @@ def _local_secret_key(var_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _prepare_environment() -> None:
+# The operator's long jobs: a migration that builds an index, a dump of a large table.
+# They never run under DB_STATEMENT_TIMEOUT_MS, which is meant for requests and tasks.
+UNTIMED_COMMANDS = {"migrate", "backup", "restore"}
+
+
+def _prepare_environment(command: str = "") -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tranche.settings")
+    if command in UNTIMED_COMMANDS:
+        os.environ["DB_STATEMENT_TIMEOUT_MS"] = "0"
     private_dir(default_var_dir())
     if not os.environ.get("SECRET_KEY") and not os.environ.get("DATABASE_URL"):
         os.environ["SECRET_KEY"] = _local_secret_key(default_var_dir())
@@ -239,7 +246,7 @@ COMMANDS = {"run": run}
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    _prepare_environment()
+    _prepare_environment(args[0] if args else "")
     if args and args[0] in COMMANDS:
         return COMMANDS[args[0]](args[1:])
     _setup()

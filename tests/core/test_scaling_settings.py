@@ -127,6 +127,10 @@ def test_tasks_move_to_redis_with_rq_by_configuration_alone(tmp_path: Path) -> N
     assert shown["apps"] == default["apps"]
     with pytest.raises(ImproperlyConfigured, match="TASKS_BACKEND=rq needs REDIS_URL"):
         settings_with(tmp_path, TASKS_BACKEND="rq")
+    # A wrong URL is refused without being shown: it may carry a password.
+    with pytest.raises(ImproperlyConfigured, match="needs REDIS_URL") as refused:
+        settings_with(tmp_path, TASKS_BACKEND="rq", REDIS_URL="http://:s3cret-pw@cache:6379")
+    assert "s3cret-pw" not in str(refused.value)
     with pytest.raises(ImproperlyConfigured, match="TASKS_BACKEND must be database or rq"):
         settings_with(tmp_path, TASKS_BACKEND="celery")
 
@@ -220,3 +224,49 @@ def test_the_logo_is_read_through_the_storage_never_from_a_local_path(
         assert str(document_context()["logo_src"]) == (
             "data:image/png;base64," + base64.b64encode(png).decode()
         )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="the statement timeout is PostgreSQL's",
+)
+def test_the_statement_timeout_ends_a_long_query_but_never_a_migration(tmp_path: Path) -> None:
+    """DB_STATEMENT_TIMEOUT_MS reaches the server and ends a statement that runs longer;
+    `tranche migrate` (like backup and restore) runs without it, so a migration that
+    builds an index on a large table is not cut off half way."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    server = urlsplit(os.environ["DATABASE_URL"])
+    name = f"tranche_timeout_{secrets.token_hex(4)}"
+    admin = urlunsplit(server._replace(path="/postgres", query=""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "S3_", "TASKS"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        VAR_DIR=str(tmp_path),
+        DATABASE_URL=urlunsplit(server._replace(path=f"/{name}", query="")),
+        DB_STATEMENT_TIMEOUT_MS="1",
+    )
+
+    def tranche(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "tranche.cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    try:
+        migrated = tranche("migrate", "--verbosity", "0")
+        assert migrated.returncode == 0, migrated.stderr[-2000:]
+
+        slow = (
+            "from django.db import connection; connection.cursor().execute('SELECT pg_sleep(0.2)')"
+        )
+        ended = tranche("shell", "-c", slow)
+        assert ended.returncode != 0
+        assert "canceling statement due to statement timeout" in ended.stderr
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
