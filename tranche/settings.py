@@ -367,9 +367,11 @@ TASKS_BACKEND = "immediate" if TASKS_IMMEDIATE else (env_str("TASKS_BACKEND") or
 TASKS_BACKEND = TASKS_BACKEND.lower()
 if TASKS_BACKEND == "rq":
     REDIS_URL = env_str("REDIS_URL") or ""
-    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    if not REDIS_URL.lower().startswith(("redis://", "rediss://", "unix://")):
+        # Not the value itself: a URL may carry a password.
         raise ImproperlyConfigured(
-            f"TASKS_BACKEND=rq needs REDIS_URL, e.g. redis://127.0.0.1:6379/0; got {REDIS_URL!r}."
+            "TASKS_BACKEND=rq needs REDIS_URL, a redis://, rediss:// or unix:// URL, e.g. "
+            "redis://127.0.0.1:6379/0."
         )
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
     # A task runs for seconds; ten minutes is a hung SMTP server or provider, not work.

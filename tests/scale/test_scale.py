@@ -437,9 +437,11 @@ def run_round(
     assert load.server_errors == [], load.server_errors[:5]
     if pgbouncer_url:  # every request and task went through it: a few transactions each
         assert through_pgbouncer > sum(load.statuses.values()), through_pgbouncer
-    # One pass per interval (the first as the workers start), however many workers run.
+    # At most one pass per interval (the first as the workers start), however many
+    # workers run; and one in each but at most one, which the killed worker may have
+    # claimed and died in before it logged it.
     intervals = int(worker_seconds / (TICK_MINUTES * 60)) + 1
-    assert passes == intervals, (passes, worker_seconds)
+    assert intervals - 1 <= passes <= intervals, (passes, worker_seconds)
     latencies = sorted(load.latencies)
     figures.update(
         backend=backend,
