@@ -234,8 +234,9 @@ class MoneyMachine(RuleBasedStateMachine):
         # purpose (a draft edited, a credit note by hand) since the contract was amended.
         self.moved: set[int] = set()
         self.charges: dict[str, Charge] = {}
-        # The largest refund total each charge was reported with, by events processed so far.
-        self.refunds_reported: dict[str, int] = {}
+        # What each stored charge.refunded event reported (its intent, the refund total),
+        # read while its payload is there: data retention blanks it after a clock jump.
+        self.refund_payloads: dict[int, tuple[str, int]] = {}
         # Signed events Stripe has yet to deliver (in any order), and those delivered.
         self.queue: list[str] = []
         self.delivered: list[str] = []
@@ -887,7 +888,15 @@ class MoneyMachine(RuleBasedStateMachine):
         self.run_pass(self.clock)
         self.fired("tick", unit)
 
+    def remember_refund_payloads(self) -> None:
+        for row in StripeEvent.objects.filter(event_type="charge.refunded"):
+            if row.payload:
+                obj = row.payload["data"]["object"]
+                self.refund_payloads[row.pk] = (obj["payment_intent"], int(obj["amount_refunded"]))
+
     def run_pass(self, now: datetime) -> None:
+        # The pass may process an event and blank its payload (retention) in one go.
+        self.remember_refund_payloads()
         with self.world.capture(execute=True):
             summary = run_periodic(now=now)
         failures = int(re.search(r"(\d+) failure\(s\)", summary).group(1))  # type: ignore[union-attr]
@@ -1020,18 +1029,17 @@ class MoneyMachine(RuleBasedStateMachine):
                     assert charge.invoice_id == invoice.pk
                     assert to_minor_units(payment.amount, payment.currency) == charge.received_minor
         # Each charge's refunds recorded are exactly the largest total Stripe reported in
-        # an event processed so far (events may arrive in any order, or twice).
-        # A payload the retention blanked (a clock jump past RETENTION_STRIPE_EVENT_DAYS)
-        # was read by an earlier step: what it reported is remembered across steps.
-        reported = self.refunds_reported
+        # an event processed so far (events may arrive in any order, or twice). A payload
+        # the retention blanked (a clock jump past RETENTION_STRIPE_EVENT_DAYS) was read
+        # while it was there: after the step that stored it, or before the pass that may
+        # process and blank it at once.
+        self.remember_refund_payloads()
+        reported: dict[str, int] = {}
         for row in StripeEvent.objects.filter(event_type="charge.refunded"):
             if row.processed_at is None or row.outcome.startswith(GAVE_UP):
                 continue  # waiting, or left for a person after GIVE_UP_AFTER
-            if not row.payload:
-                continue  # blanked by data retention
-            obj = row.payload["data"]["object"]
-            minor = int(obj["amount_refunded"])
-            reported[obj["payment_intent"]] = max(reported.get(obj["payment_intent"], 0), minor)
+            intent, minor = self.refund_payloads[row.pk]
+            reported[intent] = max(reported.get(intent, 0), minor)
         for intent_id, charge in self.charges.items():
             refunds = Payment.objects.filter(
                 provider_reference__startswith=f"refund:ch_{intent_id}:"
