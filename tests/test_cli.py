@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.fakes.local_server import terminate
 from tests.figures import record
 from tests.helpers import Api, unchanged
 from tranche.accounts.models import ApiToken, Customer, Role, User
@@ -495,12 +496,7 @@ def test_run_says_serving_once_it_answers_and_stops_everything_when_a_child_dies
         # Whatever failed above, leave no server behind: the children run in process
         # groups of their own, so killing `run` alone would orphan them.
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process, grace=30)
         for group in groups:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGKILL)

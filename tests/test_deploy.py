@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from tests.fakes.local_server import terminate
 from tests.reliability.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,9 +260,4 @@ def test_the_documented_production_start_up_serves_over_https_and_stops_cleanly(
     finally:
         # Whatever failed above, stop it as systemd would: `run` stops its own children.
         if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            terminate(server, grace=30)

@@ -88,6 +88,20 @@ def tranche(
     )
 
 
+def backup_of_the_test_database(
+    tmp_path: Path, folder: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`tranche backup` of the test database, its state in tmp_path/live, into `folder`
+    (tmp_path/backup unless given)."""
+    return tranche(
+        "backup",
+        str(folder or tmp_path / "backup"),
+        database_url=database_url(source_name()),
+        var_dir=tmp_path / "live",
+        env=env,
+    )
+
+
 class Target:
     """A new, empty database beside the test database, of the same kind."""
 
@@ -362,12 +376,7 @@ def test_a_backup_restored_into_a_new_database_has_every_row_schema_and_file(
     [logo_name] = logo
     assert logo_name.startswith("branding/logo-")
 
-    backed_up = tranche(
-        "backup",
-        str(tmp_path / "backup"),
-        database_url=database_url(source_name()),
-        var_dir=tmp_path / "live",
-    )
+    backed_up = backup_of_the_test_database(tmp_path)
     assert backed_up.returncode == 0, backed_up.stderr
     assert_manifest_describes(tmp_path / "backup", before)
 
@@ -451,13 +460,7 @@ def test_uploads_kept_in_a_bucket_are_backed_up_and_restored_into_a_new_bucket(
         assert in_bucket[key] == png()
         assert not settings.MEDIA_ROOT.exists()  # nothing on this machine's disk
 
-        backed_up = tranche(
-            "backup",
-            str(tmp_path / "backup"),
-            database_url=database_url(source_name()),
-            var_dir=tmp_path / "live",
-            env=s3.env(live),
-        )
+        backed_up = backup_of_the_test_database(tmp_path, env=s3.env(live))
         assert backed_up.returncode == 0, backed_up.stderr
         manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
         name = key.removeprefix("media/")
@@ -507,12 +510,7 @@ def small_backup(settings: Any, tmp_path: Path) -> Path:
     make_project(
         actor=admin, customer=Customer.objects.create(name="Acme", billing_email="a@acme.example")
     )
-    result = tranche(
-        "backup",
-        str(tmp_path / "backup"),
-        database_url=database_url(source_name()),
-        var_dir=tmp_path / "live",
-    )
+    result = backup_of_the_test_database(tmp_path)
     assert result.returncode == 0, result.stderr
     return tmp_path / "backup"
 
@@ -575,12 +573,7 @@ def test_backup_never_writes_into_a_folder_that_holds_something(
 ) -> None:
     before = {p: p.read_bytes() for p in small_backup.rglob("*") if p.is_file()}
 
-    result = tranche(
-        "backup",
-        str(small_backup),
-        database_url=database_url(source_name()),
-        var_dir=tmp_path / "live",
-    )
+    result = backup_of_the_test_database(tmp_path, small_backup)
 
     assert result.returncode != 0
     assert "already exists and is not empty" in result.stderr
@@ -599,12 +592,7 @@ def test_a_backup_follows_no_link_out_of_the_uploads_folder(tmp_path: Path) -> N
     (media / "linked-folder").symlink_to(outside, target_is_directory=True)
     (media / "branding" / "linked-file").symlink_to(outside / "passwd")
 
-    result = tranche(
-        "backup",
-        str(tmp_path / "backup"),
-        database_url=database_url(source_name()),
-        var_dir=tmp_path / "live",
-    )
+    result = backup_of_the_test_database(tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert files_under(tmp_path / "backup" / "media") == {"branding/logo-1.png": png()}
@@ -617,13 +605,7 @@ def test_a_bucket_key_no_backup_can_hold_is_refused_by_name(settings: Any, tmp_p
         bucket = s3.bucket("harbour-odd")
         s3.client().put_object(Bucket=bucket, Key="media/./logo.png", Body=png())
 
-        result = tranche(
-            "backup",
-            str(tmp_path / "backup"),
-            database_url=database_url(source_name()),
-            var_dir=tmp_path / "live",
-            env=s3.env(bucket),
-        )
+        result = backup_of_the_test_database(tmp_path, env=s3.env(bucket))
 
     assert result.returncode != 0
     assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from typing import Any
 
 
 def free_port() -> int:
@@ -13,11 +14,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+def terminate(process: subprocess.Popen[Any], *, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
